@@ -1,0 +1,29 @@
+# egfrmet: EGFR mutation status of lung-cancer brain metastases from post-contrast T1 MRI.
+# Usage: snakemake --cores all [--configfile mine.yaml]; see README.md.
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/check.smk"
+include: "workflow/rules/bias.smk"
+include: "workflow/rules/brainmask.smk"
+include: "workflow/rules/normalise.smk"
+include: "workflow/rules/crop.smk"
+include: "workflow/rules/folds.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/predict.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

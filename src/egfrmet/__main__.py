@@ -1,0 +1,3 @@
+from egfrmet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Checks of a patient's files before any expensive work.
+
+`check_headers` reads headers only (fast: the workflow runs it for every patient when it is
+parsed). `check_patient` reads the voxels (the `check` rule, which every N4 job waits for).
+Both raise InputError naming the patient, the sheet column and the file.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from egfrmet.errors import InputError
+from egfrmet.images import (
+    atomic_output,
+    check_3d,
+    geometry,
+    grid_mismatch,
+    lesion_array,
+    nifti_problem,
+    read_header,
+    read_image,
+)
+
+log = logging.getLogger(__name__)
+
+
+def check_headers(patient, paths, *, grid_tolerance):
+    """Existence, 3-D-ness and a shared grid, from headers. `paths`: column -> path or ''."""
+    headers = {}
+    for column, path in paths.items():
+        if not path:
+            continue
+        if not Path(path).exists():
+            raise InputError("no such file or folder", patient=patient, column=column, path=path)
+        if Path(path).is_dir():
+            continue  # a DICOM series: read in full by the check rule
+        try:
+            headers[column] = read_header(path)
+            check_3d(headers[column], path)
+        except InputError as error:
+            raise error.about(patient=patient, column=column) from None
+    compare_grids(patient, headers, paths, grid_tolerance)
+
+
+def compare_grids(patient, headers, paths, grid_tolerance):
+    if "image" not in headers:
+        return
+    for column in ("mask", "brain_mask"):
+        if column in headers:
+            problem = grid_mismatch(headers["image"], headers[column], grid_tolerance)
+            if problem:
+                raise InputError(
+                    f"not on the image's grid: {problem}", patient=patient, column=column, path=paths[column]
+                )
+
+
+def check_patient(patient, paths, *, mask_labels, grid_tolerance):
+    """Everything `check_headers` checks, plus finite voxels and a non-empty lesion."""
+    images = {}
+    for column, path in paths.items():
+        if not path:
+            continue
+        try:
+            images[column] = read_image(path)
+            check_3d(geometry(images[column]), path)
+        except InputError as error:
+            raise error.about(patient=patient, column=column) from None
+        problem = nifti_problem(path) if str(path).endswith((".nii", ".nii.gz")) else None
+        if problem:
+            raise InputError(problem, patient=patient, column=column, path=path)
+    compare_grids(patient, {c: geometry(i) for c, i in images.items()}, paths, grid_tolerance)
+
+    values = sitk.GetArrayViewFromImage(images["image"])
+    if not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise InputError(f"{bad} voxels are NaN or infinite", patient=patient, column="image", path=paths["image"])
+    lesion = lesion_array(images["mask"], mask_labels)
+    if not lesion.any():
+        present = np.unique(sitk.GetArrayViewFromImage(images["mask"])).tolist()
+        wanted = f"values {mask_labels}" if mask_labels else "values > 0"
+        raise InputError(
+            f"mask has no lesion voxel ({wanted}; values present: {present[:10]})",
+            patient=patient,
+            column="mask",
+            path=paths["mask"],
+        )
+    if "brain_mask" in images and not (sitk.GetArrayViewFromImage(images["brain_mask"]) > 0).any():
+        raise InputError("brain mask is empty", patient=patient, column="brain_mask", path=paths["brain_mask"])
+    slices = np.flatnonzero(lesion.any(axis=(1, 2)))
+    return {
+        "patient_id": patient,
+        "size": list(images["image"].GetSize()),
+        "spacing": list(images["image"].GetSpacing()),
+        "lesion_voxels": int(lesion.sum()),
+        "lesion_slices": [int(slices[0]), int(slices[-1])],
+    }
+
+
+def run(patient, *, image, mask, brain_mask, mask_labels, grid_tolerance, out):
+    """The `egfrmet check` subcommand."""
+    paths = {"image": image, "mask": mask, "brain_mask": brain_mask}
+    summary = check_patient(patient, paths, mask_labels=mask_labels, grid_tolerance=grid_tolerance)
+    log.info("patient %s: %s", patient, summary)
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))

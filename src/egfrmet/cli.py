@@ -1,0 +1,220 @@
+"""egfrmet: EGFR status of brain metastases from post-contrast T1 MRI; one subcommand per workflow stage.
+
+Tunable numbers come in as `--settings JSON`, the stage's section of the workflow config, so
+that config/config.yaml stays the one place that holds them.
+"""
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+from egfrmet.errors import InputError
+
+
+def settings(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"--settings is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--settings must be a JSON object")
+    return value
+
+
+def add(subparsers, name, target, help, *arguments):
+    """A subcommand whose arguments go, by name, to `target` ("module:function")."""
+    parser = subparsers.add_parser(name, help=help, description=help)
+    parser.set_defaults(target=target)
+    for flags, options in arguments:
+        parser.add_argument(*flags, **options)
+    return parser
+
+
+PATIENT = (["--patient"], {"required": True, "help": "patient_id (for messages and logs)"})
+SETTINGS = (["--settings"], {"type": settings, "required": True, "help": "the stage's config section, as JSON"})
+THREADS = (["--threads"], {"type": int, "default": 1, "help": "threads (default 1)"})
+MASK_LABELS = (
+    ["--mask-labels"],
+    {"type": int, "nargs": "*", "default": [], "help": "mask values that are lesion (default: any > 0)"},
+)
+
+
+def required(flag, help, **options):
+    return ([flag], {"required": True, "help": help, **options})
+
+
+def optional(flag, help, **options):
+    return ([flag], {"default": "", "help": help, **options})
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="egfrmet", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<subcommand>")
+    add(
+        sub,
+        "synth-sheet",
+        "egfrmet.synth:write_sheet",
+        "write the demo cohort's sample sheet",
+        required("--out", "sample sheet to write (.tsv)"),
+        SETTINGS,
+    )
+    add(
+        sub,
+        "synth",
+        "egfrmet.synth:run",
+        "generate one demo patient's image, lesion mask and brain mask",
+        PATIENT,
+        required("--label", "1 = EGFR-mutant, 0 = wild type", type=int, choices=[0, 1]),
+        required("--center", "site name (sets the simulated scanner)"),
+        required("--image", "image to write"),
+        required("--mask", "lesion mask to write"),
+        required("--brain-mask", "brain mask to write"),
+        SETTINGS,
+    )
+    add(
+        sub,
+        "check",
+        "egfrmet.check:run",
+        "check a patient's files (3-D, one grid, finite, non-empty lesion) before any work",
+        PATIENT,
+        required("--image", "post-contrast T1 (file or DICOM folder)"),
+        required("--mask", "lesion mask"),
+        optional("--brain-mask", "brain mask, if the sheet gives one"),
+        MASK_LABELS,
+        required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
+        required("--out", "summary to write (.json)"),
+    )
+    add(
+        sub,
+        "bias",
+        "egfrmet.bias:run",
+        "N4 bias-field correction",
+        PATIENT,
+        required("--image", "post-contrast T1 (file or DICOM folder)"),
+        required("--out", "corrected image to write"),
+        SETTINGS,
+        THREADS,
+    )
+    add(
+        sub,
+        "brainmask",
+        "egfrmet.brainmask:run",
+        "pass the given brain mask on, or compute one",
+        PATIENT,
+        required("--image", "bias-corrected image"),
+        required("--mask", "lesion mask"),
+        optional("--brain-mask", "brain mask from the sheet; computed when absent"),
+        MASK_LABELS,
+        SETTINGS,
+        required("--out", "brain mask to write"),
+        required("--out-json", "summary to write (.json)"),
+    )
+    add(
+        sub,
+        "normalise",
+        "egfrmet.normalise:run",
+        "reorient to LPS and z-score with the brain's mean and std",
+        PATIENT,
+        required("--image", "bias-corrected image"),
+        required("--brain", "brain mask"),
+        required("--brain-json", "brain-mask summary"),
+        required("--mask", "lesion mask"),
+        MASK_LABELS,
+        required("--out", "normalised image to write"),
+        required("--out-lesion", "LPS lesion mask to write"),
+        required("--out-json", "summary to write (.json)"),
+    )
+    add(
+        sub,
+        "crop",
+        "egfrmet.crop:run",
+        "mid-tumour slices and neighbours, cropped and resampled, with a QC picture",
+        PATIENT,
+        required("--image", "normalised LPS image"),
+        required("--lesion", "LPS lesion mask"),
+        required("--summary", "normalisation summary (.json)"),
+        SETTINGS,
+        required("--out", "crops to write (.npz)"),
+        required("--qc", "QC picture to write (.png)"),
+    )
+    add(
+        sub,
+        "folds",
+        "egfrmet.folds:run",
+        "assign patient-level stratified folds for a sample sheet (and optionally pin them into it)",
+        required("--samples", "sample sheet (.tsv)"),
+        required("--k", "number of folds", type=int),
+        required("--seed", "seed of the assignment order", type=int),
+        optional("--out", "folds table to write (.tsv)"),
+        (["--pin"], {"action": "store_true", "help": "write the folds into the sheet's fold column"}),
+    )
+    add(
+        sub,
+        "train",
+        "egfrmet.train:run",
+        "train one cross-validation fold",
+        required("--fold", "fold to hold out for validation", type=int),
+        required("--folds", "folds table (.tsv)"),
+        required("--crops", "folder of the patients' crops (.npz)"),
+        required("--model-settings", "the model config section, as JSON", type=settings),
+        SETTINGS,
+        THREADS,
+        required("--out-model", "state dict to write (.pt)"),
+        required("--out-history", "per-epoch log to write (.csv)"),
+        required("--out-val", "validation slice probabilities to write (.csv)"),
+    )
+    add(
+        sub,
+        "evaluate",
+        "egfrmet.evaluate:run",
+        "Table 2, patient scores, ROC figure and slice-score figure from the folds' validation slices",
+        (["--val-slices"], {"nargs": "+", "required": True, "help": "each fold's val_slices.csv"}),
+        required("--crops", "folder of the patients' crops (.npz), for the slice-score figure"),
+        SETTINGS,
+        required("--selection", "train.select, for the table's note", choices=["best_val_accuracy", "last"]),
+        required("--out-dir", "folder to write into"),
+    )
+    add(
+        sub,
+        "predict",
+        "egfrmet.predict:run",
+        "score patients never trained on with the mean of the fold models",
+        (["--models"], {"nargs": "+", "required": True, "help": "the fold models (.pt)"}),
+        required("--crops", "folder of the patients' crops (.npz)"),
+        required("--patients", "JSON object: patient_id -> label (0, 1 or null)", type=json.loads),
+        required("--model-settings", "the model config section, as JSON", type=settings),
+        SETTINGS,
+        required("--evaluate-settings", "the evaluate config section, as JSON", type=settings),
+        required("--device", "auto, cpu, cuda or cuda:N"),
+        THREADS,
+        required("--out", "predictions to write (.csv)"),
+        required("--out-metrics", "metrics to write (.csv)"),
+    )
+    return parser
+
+
+def dispatch(args):
+    """Call the stage function named by the subcommand with the parsed arguments."""
+    module, function = args.target.split(":")
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "target")}
+    getattr(importlib.import_module(module), function)(**options)
+
+
+def version():
+    from egfrmet import __version__
+
+    return f"egfrmet {__version__}"
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        dispatch(args)
+    except InputError as error:
+        print(f"egfrmet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,187 @@
+"""Cross-validation results in the shape of the paper's Table 2, Fig. 1 and Fig. 2.
+
+Slice probabilities become patient scores by the median, mean, min or max of a patient's
+slices. For each aggregate: AUC per fold, their mean and SD (population SD, ddof 0, which
+is what the paper's Table 2 numbers imply), and sensitivity, specificity and accuracy at the
+threshold over all patients pooled. Beyond the paper: the pooled AUC with a bootstrap
+confidence interval over patients.
+"""
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
+
+from egfrmet.images import atomic_output
+
+log = logging.getLogger(__name__)
+
+AGGREGATES = ("min", "max", "median", "mean")  # the paper's row order
+
+
+def patient_scores(slices):
+    """One row per patient: label, fold and each aggregate of its slice probabilities."""
+    grouped = slices.groupby("patient_id")
+    scores = grouped.probability.agg(list(AGGREGATES))
+    scores.insert(0, "label", grouped.label.first())
+    scores.insert(1, "fold", grouped.fold.first())
+    return scores.reset_index()
+
+
+def threshold_metrics(labels, scores, threshold):
+    predicted = (np.asarray(scores) >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    return {
+        "sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
+        "specificity": tn / (tn + fp) if tn + fp else float("nan"),
+        "accuracy": accuracy_score(labels, predicted),
+    }
+
+
+def bootstrap_auc(labels, scores, *, resamples, level, seed):
+    """Percentile bootstrap CI of the AUC, resampling patients (classes kept non-empty)."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    rng = np.random.default_rng(seed)
+    aucs = []
+    while len(aucs) < resamples:
+        pick = rng.integers(0, len(labels), len(labels))
+        if labels[pick].min() != labels[pick].max():
+            aucs.append(roc_auc_score(labels[pick], scores[pick]))
+    tail = (1 - level) / 2
+    return float(np.quantile(aucs, tail)), float(np.quantile(aucs, 1 - tail))
+
+
+def table2(scores, *, threshold, bootstrap):
+    """The paper's Table 2 (per-fold AUC, mean, SD, metrics at the threshold) plus pooled AUC."""
+    rows = []
+    for aggregate in AGGREGATES:
+        row = {"aggregate": aggregate}
+        fold_aucs = []
+        for fold, part in scores.groupby("fold"):
+            auc = roc_auc_score(part.label, part[aggregate]) if part.label.nunique() == 2 else float("nan")
+            row[f"fold_{fold}_auc"] = auc
+            fold_aucs.append(auc)
+        row["mean_auc"] = float(np.nanmean(fold_aucs))
+        row["sd_auc"] = float(np.nanstd(fold_aucs, ddof=0))
+        row |= threshold_metrics(scores.label, scores[aggregate], threshold)
+        row["pooled_auc"] = roc_auc_score(scores.label, scores[aggregate])
+        row["pooled_auc_low"], row["pooled_auc_high"] = bootstrap_auc(scores.label, scores[aggregate], **bootstrap)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table2_markdown(table, *, threshold, level, selection):
+    folds = [c for c in table.columns if c.startswith("fold_")]
+    header = (
+        ["Aggregate"] + [f"Fold {c.split('_')[1]}" for c in folds] + ["Mean", "SD"]
+        + [f"Sensitivity @{threshold}", f"Specificity @{threshold}", f"Accuracy @{threshold}", f"Pooled AUC ({level:.0%} CI)"]
+    )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.itertuples():
+        cells = [row.aggregate.title()] + [f"{getattr(row, c):.2f}" for c in folds]
+        cells += [f"{row.mean_auc:.2f}", f"{row.sd_auc:.2f}"]
+        cells += [f"{v:.1%}" for v in (row.sensitivity, row.specificity, row.accuracy)]
+        cells.append(f"{row.pooled_auc:.2f} ({row.pooled_auc_low:.2f}–{row.pooled_auc_high:.2f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    note = {
+        "best_val_accuracy": "Each fold kept the epoch of best validation accuracy, as the paper did: the "
+        "validation fold chose the model, so these figures are optimistic. Set `train.select: last` for "
+        "leak-free ones.",
+        "last": "Each fold kept its last epoch (`train.select: last`): the validation folds chose nothing.",
+    }[selection]
+    return "\n".join(lines) + f"\n\nFold AUCs are per validation fold; SD is the population SD over folds. {note}\n"
+
+
+def roc_figure(scores, aggregate, paths):
+    """Fig. 2: each fold's ROC curve and the mean curve with a +-1 SD band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0, 1, 101)
+    curves, aucs = [], []
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for fold, part in scores.groupby("fold"):
+        fpr, tpr, _ = roc_curve(part.label, part[aggregate])
+        auc = roc_auc_score(part.label, part[aggregate])
+        ax.plot(fpr, tpr, lw=1, alpha=0.5, label=f"fold {fold} (AUC {auc:.2f})")
+        curves.append(np.interp(grid, fpr, tpr, left=0))
+        aucs.append(auc)
+    mean, sd = np.mean(curves, 0), np.std(curves, 0)
+    mean[-1] = 1.0
+    ax.plot(grid, mean, color="navy", lw=2, label=f"mean (AUC {np.mean(aucs):.2f} ± {np.std(aucs):.2f})")
+    ax.fill_between(grid, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color="navy", alpha=0.15, label="± 1 SD")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC, {aggregate} of slices, {len(aucs)} folds")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    for path in paths:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return {"grid": grid, "mean_tpr": mean, "sd_tpr": sd, "fold_aucs": aucs}
+
+
+def example_patients(scores, aggregate, per_class):
+    """Typical patients of each class: evenly spaced quantiles of its scores."""
+    chosen = []
+    for label in (1, 0):
+        part = scores[scores.label == label].sort_values([aggregate, "patient_id"])
+        if len(part):
+            index = np.unique(np.linspace(0, len(part) - 1, min(per_class, len(part))).round().astype(int))
+            chosen += list(part.patient_id.iloc[index])
+    return chosen
+
+
+def slice_figure(slices, scores, aggregate, crops, patients, path):
+    """Fig. 1: a few patients' crops with each slice's score and the patient aggregate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_slices = int(slices.slice.max()) + 1
+    fig, axes = plt.subplots(len(patients), n_slices, figsize=(1.8 * n_slices, 2.0 * len(patients)), squeeze=False)
+    for row_axes, patient in zip(axes, patients):
+        with np.load(os.path.join(crops, f"{patient}.npz")) as data:
+            images = data["slices"]
+        probs = slices[slices.patient_id == patient].sort_values("slice").probability.to_numpy()
+        score = scores.set_index("patient_id").loc[patient]
+        for ax, image, prob in zip(row_axes, images, probs):
+            ax.imshow(image, cmap="gray", vmin=np.percentile(images, 1), vmax=np.percentile(images, 99))
+            ax.set_title(f"{prob:.2f}", fontsize=9)
+            ax.axis("off")
+        row_axes[0].text(
+            -0.08, 0.5, f"{patient}\nEGFR{'+' if score.label else '−'}\n{aggregate} {score[aggregate]:.2f}",
+            transform=row_axes[0].transAxes, ha="right", va="center", fontsize=9,
+        )
+    fig.suptitle(f"Slice scores (P(EGFR+)) and the patient's {aggregate}", fontsize=10)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def run(*, val_slices, crops, settings, selection, out_dir):
+    """The `egfrmet evaluate` subcommand."""
+    slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
+    scores = patient_scores(slices)
+    bootstrap = {"resamples": settings["bootstrap"], "level": settings["ci_level"], "seed": settings["seed"]}
+    table = table2(scores, threshold=settings["threshold"], bootstrap=bootstrap)
+    os.makedirs(out_dir, exist_ok=True)
+    with atomic_output(os.path.join(out_dir, "patient_scores.csv")) as tmp:
+        scores.to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "table2.csv")) as tmp:
+        table.to_csv(tmp, index=False)
+    markdown = table2_markdown(table, threshold=settings["threshold"], level=settings["ci_level"], selection=selection)
+    with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
+        tmp.write_text(markdown)
+    metric = settings["metric"]
+    roc = roc_figure(scores, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")])
+    patients = example_patients(scores, metric, settings["figure_patients_per_class"])
+    slice_figure(slices, scores, metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
+    log.info("Table 2:\n%s", markdown)
+    log.info("ROC (%s): fold AUCs %s", metric, [round(a, 3) for a in roc["fold_aucs"]])

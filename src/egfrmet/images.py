@@ -1,0 +1,205 @@
+"""Reading, checking and writing images through SimpleITK."""
+
+import contextlib
+import gzip
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from egfrmet.errors import InputError
+
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def dicom_series_files(folder, series_uid=None):
+    """File names of the one DICOM series in `folder` (or of `series_uid`)."""
+    reader = sitk.ImageSeriesReader
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise InputError("folder holds no DICOM series", path=folder)
+    if series_uid is None and len(series) > 1:
+        raise InputError(
+            f"folder holds {len(series)} DICOM series ({', '.join(series)}); keep one",
+            path=folder,
+        )
+    uid = series_uid or series[0]
+    if uid not in series:
+        raise InputError(f"no DICOM series {uid} (found {', '.join(series)})", path=folder)
+    return reader.GetGDCMSeriesFileNames(str(folder), uid)
+
+
+def read_image(path):
+    """A 3-D image from a file or a DICOM series folder, as float32."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file or folder", path=path)
+    try:
+        if path.is_dir():
+            image = sitk.ReadImage(dicom_series_files(path))
+        else:
+            image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(f"unreadable image ({first_line(error)})", path=path) from None
+    return image
+
+
+def read_header(path):
+    """Size, spacing, origin and direction without reading the voxels (files only)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise InputError(f"unreadable image ({first_line(error)})", path=path) from None
+    return {
+        "size": reader.GetSize(),
+        "spacing": reader.GetSpacing(),
+        "origin": reader.GetOrigin(),
+        "direction": reader.GetDirection(),
+        "components": reader.GetNumberOfComponents(),
+    }
+
+
+def geometry(image):
+    return {
+        "size": image.GetSize(),
+        "spacing": image.GetSpacing(),
+        "origin": image.GetOrigin(),
+        "direction": image.GetDirection(),
+        "components": image.GetNumberOfComponentsPerPixel(),
+    }
+
+
+def check_3d(header, path):
+    """Reject 2-D images, 4-D series and vector images."""
+    size = [n for n in header["size"]]
+    if len(size) != 3 or min(size) < 1:
+        raise InputError(f"image is {len(size)}-D (size {tuple(size)}); a 3-D volume is needed", path=path)
+    if header["components"] != 1:
+        raise InputError(f"image has {header['components']} components per voxel; a scalar volume is needed", path=path)
+    if size[2] == 1:
+        raise InputError(f"image is a single slice (size {tuple(size)}); a 3-D volume is needed", path=path)
+
+
+def grid_mismatch(a, b, tolerance):
+    """Why two headers are not on one grid, or None.
+
+    Tolerance, relative to the voxel: spacing may differ by `tolerance` of itself, origins
+    by `tolerance` of a voxel, direction cosines by `tolerance`.
+    """
+    if tuple(a["size"]) != tuple(b["size"]):
+        return f"size {tuple(b['size'])} differs from the image's {tuple(a['size'])}"
+    spacing_a, spacing_b = np.array(a["spacing"]), np.array(b["spacing"])
+    if np.any(np.abs(spacing_a - spacing_b) > tolerance * spacing_a):
+        return f"spacing {fmt(spacing_b)} differs from the image's {fmt(spacing_a)}"
+    if np.any(np.abs(np.subtract(a["origin"], b["origin"])) > tolerance * spacing_a):
+        return f"origin {fmt(b['origin'])} differs from the image's {fmt(a['origin'])}"
+    if np.any(np.abs(np.subtract(a["direction"], b["direction"])) > tolerance):
+        return f"direction {fmt(b['direction'])} differs from the image's {fmt(a['direction'])}"
+    return None
+
+
+def lesion_array(mask, labels):
+    """Boolean lesion voxels: any value > 0, or the values in `labels` when given."""
+    values = sitk.GetArrayViewFromImage(mask)
+    if labels:
+        return np.isin(values, labels)
+    return values > 0
+
+
+def as_mask_image(array, reference):
+    image = sitk.GetImageFromArray(array.astype(np.uint8))
+    image.CopyInformation(reference)
+    return image
+
+
+# NIfTI datatype codes of the scalar types (complex and RGB are refused by check_3d anyway).
+NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8", 1280: "u8"}
+
+
+def nifti_problem(path):
+    """Why a NIfTI file's voxels cannot be trusted, or None.
+
+    ITK reads a truncated .nii or .nii.gz without complaint and turns NaN into 0, so we read
+    the voxel block ourselves: complete, and (for float data) finite.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as stream:
+            data = stream.read()
+    except (OSError, EOFError) as error:
+        return f"file is truncated or corrupt ({error})"
+    header = nifti_header(data)
+    if header is None:
+        return None  # not a single-file NIfTI (e.g. .hdr/.img): left to ITK
+    offset, shape, code = header
+    if code not in NIFTI_DTYPES:
+        return None
+    dtype = np.dtype(NIFTI_DTYPES[code]).newbyteorder(header_byteorder(data))
+    needed = offset + int(np.prod(shape)) * dtype.itemsize
+    if len(data) < needed:
+        return f"file is truncated: {len(data)} bytes of data where its header promises {needed}"
+    if dtype.kind == "f":
+        values = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=offset)
+        bad = int((~np.isfinite(values)).sum())
+        if bad:
+            return f"{bad} voxels are NaN or infinite"
+    return None
+
+
+def header_byteorder(data):
+    return "<" if struct.unpack("<i", data[:4])[0] in (348, 540) else ">"
+
+
+def nifti_header(data):
+    """(voxel offset, shape, datatype code) of a NIfTI-1 or NIfTI-2 single file, or None."""
+    if len(data) < 348:
+        return None
+    order = header_byteorder(data)
+    size = struct.unpack(order + "i", data[:4])[0]
+    if size == 348 and data[344:347] == b"n+1":
+        dims = struct.unpack(order + "8h", data[40:56])
+        code = struct.unpack(order + "h", data[70:72])[0]
+        offset = int(struct.unpack(order + "f", data[108:112])[0])
+    elif size == 540 and len(data) >= 540 and data[4:7] == b"n+2":
+        dims = struct.unpack(order + "8q", data[16:80])
+        code = struct.unpack(order + "h", data[12:14])[0]
+        offset = struct.unpack(order + "q", data[168:176])[0]
+    else:
+        return None
+    return offset, dims[1 : dims[0] + 1], code
+
+
+def write_image(image, path):
+    with atomic_output(path) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """A temporary path beside `path`, renamed onto it only when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # SimpleITK puts the useful sentence last, after file and line of the C++ source.
+    return lines[-1] if lines else type(error).__name__
+
+
+def fmt(values):
+    return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"

@@ -1,0 +1,82 @@
+"""Prediction for patients never trained on (split test, or no label): the K fold models'
+ensemble. Each fold model scores a patient by the aggregate of its slices (evaluate.metric);
+the patient's probability is the mean over folds."""
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+
+from egfrmet.evaluate import bootstrap_auc, threshold_metrics
+from egfrmet.images import atomic_output
+from egfrmet.train import create_model, pick_device, predict_probabilities
+
+log = logging.getLogger(__name__)
+
+
+def load_model(path, model_settings, device):
+    """A fold model: the architecture from config, the weights from its state dict."""
+    model = create_model(**(model_settings | {"weights": "none"}))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device)
+
+
+def crop_slices(crops, patient):
+    with np.load(os.path.join(crops, f"{patient}.npz")) as data:
+        return torch.from_numpy(data["slices"]).unsqueeze(1)
+
+
+def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size):
+    """Per-fold aggregate and their mean for each patient id in `patients`."""
+    stacks = [crop_slices(crops, p) for p in patients]
+    x = torch.cat(stacks)
+    owner = np.repeat(patients, [len(s) for s in stacks])
+    table = pd.DataFrame({"patient_id": patients})
+    for fold, model in enumerate(models):
+        probs = predict_probabilities(model, x, device, batch_size, device.type == "cuda", False).numpy()
+        per_patient = pd.Series(probs).groupby(owner).agg(aggregate)
+        table[f"fold_{fold}"] = per_patient.loc[patients].to_numpy()
+    table.insert(1, "probability", table[[f"fold_{k}" for k in range(len(models))]].mean(axis=1))
+    return table
+
+
+def prediction_metrics(table, *, threshold, bootstrap):
+    labelled = table[table.label.notna()]
+    row = {"n_patients": len(table), "n_labelled": len(labelled), "n_positive": int((labelled.label == 1).sum())}
+    if labelled.label.nunique() == 2:
+        from sklearn.metrics import roc_auc_score
+
+        labels = labelled.label.astype(int)
+        row["auc"] = roc_auc_score(labels, labelled.probability)
+        row["auc_low"], row["auc_high"] = bootstrap_auc(labels, labelled.probability, **bootstrap)
+    if len(labelled):
+        row |= threshold_metrics(labelled.label.astype(int), labelled.probability, threshold)
+    return pd.DataFrame([row])
+
+
+def run(*, models, crops, patients, model_settings, settings, evaluate_settings, device, threads, out, out_metrics):
+    """The `egfrmet predict` subcommand. `patients`: {patient_id: label or None}."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # fold weights come from files
+    torch.set_num_threads(threads)
+    device = pick_device(device)
+    fold_models = [load_model(path, model_settings, device) for path in models]
+    ids = sorted(patients)
+    table = ensemble_scores(
+        fold_models, crops, ids, aggregate=evaluate_settings["metric"], device=device, batch_size=settings["batch_size"]
+    )
+    table.insert(2, "predicted", (table.probability >= settings["threshold"]).astype(int))
+    table.insert(3, "label", pd.array([patients[p] for p in ids], dtype="Int64"))
+    bootstrap = {
+        "resamples": evaluate_settings["bootstrap"],
+        "level": evaluate_settings["ci_level"],
+        "seed": evaluate_settings["seed"],
+    }
+    metrics = prediction_metrics(table, threshold=settings["threshold"], bootstrap=bootstrap)
+    with atomic_output(out) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_output(out_metrics) as tmp:
+        metrics.to_csv(tmp, index=False)
+    log.info("predicted %d patients with %d fold models:\n%s", len(table), len(models), table.to_string(index=False))
+    log.info("metrics:\n%s", metrics.to_string(index=False))

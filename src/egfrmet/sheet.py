@@ -1,0 +1,112 @@
+"""The sample sheet and the config: read, checked against their JSON schemas, with errors that
+name the patient (or config key), the column and the file."""
+
+import os
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from egfrmet.errors import InputError
+
+PATH_COLUMNS = ("image", "mask", "brain_mask")
+# The package runs from its workflow checkout (the workflow puts src/ on PYTHONPATH, `make`
+# installs it editable), so the schemas beside the rules are the ones it checks against.
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+
+def load_schema(name_or_path):
+    """A schema by path, or by name ("samples", "config") from the workflow's schema folder."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SCHEMA_DIR / f"{name_or_path}.schema.yaml"
+    return yaml.safe_load(path.read_text())
+
+
+def read_sheet(path, schema):
+    """The sheet as a DataFrame indexed by patient_id, paths resolved against its folder.
+
+    Columns: image, mask, brain_mask ('' when absent), label (0, 1 or <NA>), split ('cv' or
+    'test'), center ('' when absent), fold (pinned fold or <NA>).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("sample sheet not found", path=path)
+    raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    raw.columns = [c.strip() for c in raw.columns]
+    raw = raw.apply(lambda column: column.str.strip())
+    check_columns(raw, schema, path)
+    if raw.empty:
+        raise InputError("sample sheet lists no patient", path=path)
+    for number, row in enumerate(raw.to_dict("records"), start=2):
+        check_row(row, schema, path, number)
+    check_unique(raw, path)
+
+    sheet = raw.set_index("patient_id", drop=False)
+    for column in PATH_COLUMNS:
+        cells = sheet[column] if column in sheet else pd.Series("", index=sheet.index)
+        sheet[column] = [resolve(cell, path.parent) for cell in cells]
+    sheet["label"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "label")], dtype="Int64")
+    sheet["split"] = [v or "cv" for v in column_or_empty(sheet, "split")]
+    sheet["center"] = column_or_empty(sheet, "center")
+    sheet["fold"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "fold")], dtype="Int64")
+    return sheet[["patient_id", *PATH_COLUMNS, "label", "split", "center", "fold"]]
+
+
+def column_or_empty(frame, column):
+    return list(frame[column]) if column in frame else [""] * len(frame)
+
+
+def check_columns(raw, schema, path):
+    known = set(schema["properties"])
+    unknown = [c for c in raw.columns if c not in known]
+    if unknown:
+        raise InputError(f"unknown column(s) {', '.join(unknown)}; known: {', '.join(schema['properties'])}", path=path)
+    missing = [c for c in schema["required"] if c not in raw.columns]
+    if missing:
+        raise InputError(f"missing required column(s) {', '.join(missing)}", path=path)
+
+
+def check_row(row, schema, path, number):
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(row), key=lambda e: list(e.path))
+    if errors:
+        error = errors[0]
+        column = error.path[0] if error.path else None
+        patient = row.get("patient_id") or f"on line {number}"
+        raise InputError(f"line {number}: {error.message}", patient=patient, column=column, path=path)
+
+
+def check_unique(raw, path):
+    counts = raw["patient_id"].value_counts()
+    duplicated = counts[counts > 1]
+    if len(duplicated):
+        where = {pid: [i + 2 for i in raw.index[raw.patient_id == pid]] for pid in duplicated.index}
+        listing = "; ".join(f"{pid} on lines {lines}" for pid, lines in where.items())
+        raise InputError(f"duplicate patient_id: {listing}", column="patient_id", path=path)
+
+
+def resolve(cell, folder):
+    if not cell:
+        return ""
+    cell = os.path.expanduser(cell)
+    return os.path.normpath(cell if os.path.isabs(cell) else os.path.join(folder, cell))
+
+
+def training_rows(sheet):
+    """Patients for cross-validation: split cv with a label."""
+    return sheet[(sheet.split == "cv") & sheet.label.notna()]
+
+
+def prediction_rows(sheet):
+    """Patients that are never trained on: split test, or no label."""
+    return sheet[(sheet.split == "test") | sheet.label.isna()]
+
+
+def validate_config(config, schema):
+    """Raise InputError naming the first bad key (as dotted path) of `config`."""
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(p) for p in error.path) or "(top level)"
+        raise InputError(f"config key {key}: {error.message}")

@@ -1,0 +1,394 @@
+"""Training of one cross-validation fold: the paper's fastai recipe as a plain PyTorch loop.
+
+Read `train_fold` top to bottom: data, model, optimiser and schedule, then the epoch loop
+(weighted sampling, augmentation, mixup, soft-F1 loss), validation and model selection.
+The fastai semantics the paper's learning rate relies on (design.md): a pretrained body frozen
+except BatchNorm, a fastai head, AdamW with one-cycle to 4e-2 from lr/25 down to lr/1e5.
+"""
+
+import logging
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def load_slices(crops_dir, table):
+    """Every crop slice of the patients in `table` as one sample: x (N, 1, H, W), y (N,)."""
+    images, labels, patients, positions = [], [], [], []
+    for row in table.itertuples():
+        with np.load(os.path.join(crops_dir, f"{row.patient_id}.npz")) as crops:
+            slices = crops["slices"]
+        images.append(slices)
+        labels += [int(row.label)] * len(slices)
+        patients += [row.patient_id] * len(slices)
+        positions += list(range(len(slices)))
+    x = torch.from_numpy(np.concatenate(images)).unsqueeze(1)
+    return x, torch.tensor(labels), patients, positions
+
+
+def epoch_batches(labels, batch_size, generator):
+    """One epoch of indices drawn with replacement, classes weighted 1/count, in batches.
+
+    The epoch has as many samples as the training set; the last partial batch is dropped (a
+    batch of one would break BatchNorm) unless it is the only one.
+    """
+    counts = torch.bincount(labels, minlength=2).clamp(min=1)
+    weights = (1.0 / counts.double())[labels]
+    sampler = torch.utils.data.WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator)
+    order = torch.tensor(list(sampler))
+    n_batches = max(1, len(order) // batch_size)
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
+
+
+# ----------------------------------------------------------------- augmentation, mixup, loss
+
+
+def augment(x, generator, *, p, rotate_deg, zoom_max, contrast):
+    """Random rotation, zoom and contrast per image, each applied with probability `p`."""
+    n = x.shape[0]
+
+    def draw(low, high):
+        values = low + (high - low) * torch.rand(n, generator=generator)
+        return torch.where(torch.rand(n, generator=generator) < p, values, torch.zeros_like(values)).to(x.device)
+
+    angle = draw(-rotate_deg, rotate_deg) * math.pi / 180
+    zoom = 1 + draw(0.0, zoom_max - 1)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    zeros = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    # contrast: log-uniform factor in [1 - contrast, 1 / (1 - contrast)] around each image's mean
+    log_factor = draw(math.log(1 - contrast), -math.log(1 - contrast))
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return mean + (x - mean) * torch.exp(log_factor).view(-1, 1, 1, 1)
+
+
+def mixup(x, targets, generator, alpha):
+    """Mix each sample with a random partner: x and targets with the same lambda >= 0.5."""
+    # Beta takes no generator: lambda comes from the global RNG, which train_fold seeds
+    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],)) if alpha > 0 else torch.ones(x.shape[0])
+    lam = torch.maximum(lam, 1 - lam).to(x.device)
+    partner = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    mixed_x = lam.view(-1, 1, 1, 1) * x + (1 - lam.view(-1, 1, 1, 1)) * x[partner]
+    mixed_targets = lam.view(-1, 1) * targets + (1 - lam.view(-1, 1)) * targets[partner]
+    return mixed_x, mixed_targets, lam
+
+
+def soft_f1_loss(logits, targets, average="binary", eps=1e-7):
+    """1 - F1 computed over the batch from softmax probabilities and (soft) targets.
+
+    `binary`: F1 of the positive class (EGFR-mutant); `macro`: mean of both classes' F1.
+    """
+    probs = torch.softmax(logits.float(), dim=1)
+    tp = (probs * targets).sum(0)
+    fp = (probs * (1 - targets)).sum(0)
+    fn = ((1 - probs) * targets).sum(0)
+    f1 = 2 * tp / (2 * tp + fp + fn + eps)
+    return 1 - (f1[1] if average == "binary" else f1.mean())
+
+
+# --------------------------------------------------------------------------------- model
+
+
+class ConcatPool(nn.Module):
+    """fastai's AdaptiveConcatPool2d: max and average pooling side by side."""
+
+    def forward(self, x):
+        return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1).flatten(1)
+
+
+def fastai_head(n_features, hidden, dropout, n_classes=2):
+    """fastai's create_head: pool, BN, dropout, linear, ReLU, BN, dropout, linear."""
+    head = nn.Sequential(
+        ConcatPool(),
+        nn.BatchNorm1d(2 * n_features),
+        nn.Dropout(dropout[0]),
+        nn.Linear(2 * n_features, hidden, bias=False),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm1d(hidden),
+        nn.Dropout(dropout[1]),
+        nn.Linear(hidden, n_classes, bias=False),
+    )
+    for layer in head:
+        if isinstance(layer, nn.Linear):
+            nn.init.kaiming_normal_(layer.weight)
+    return head
+
+
+def create_body(arch, weights, pretrained_tag):
+    """The timm backbone without its classifier, 1 input channel (pretrained conv1 summed).
+
+    `weights`: "imagenet" (timm's pretrained tag from the hub), "none", or a path to a state
+    dict (its ImageNet classifier, if any, is dropped). Files load through timm's own
+    mechanism, which uses torch.load(weights_only=True) or safetensors.
+    """
+    import timm
+
+    options = {"num_classes": 0, "global_pool": "", "in_chans": 1}
+    if weights == "none":
+        return timm.create_model(arch, pretrained=False, **options)
+    if weights == "imagenet":
+        name = f"{arch}.{pretrained_tag}" if pretrained_tag else arch
+        try:
+            return timm.create_model(name, pretrained=True, **options)
+        except Exception as error:  # the hub client raises many types for "unreachable"
+            raise RuntimeError(
+                f"could not load ImageNet weights {name!r} from the Hugging Face hub ({type(error).__name__}: "
+                f"{error}). Where the hub is reachable, save them once with\n"
+                f"  python -c \"import timm, torch; torch.save(timm.create_model('{name}', pretrained=True)"
+                f".state_dict(), '{arch}.pth')\"\nthen set `model.weights: /path/to/{arch}.pth`."
+            ) from None
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"model.weights: no such file {weights!r} (use imagenet, none or a state-dict path)")
+    return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": weights}, **options)
+
+
+def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout):
+    body = create_body(arch, weights, pretrained_tag)
+    return nn.Sequential(body, fastai_head(body.num_features, head_hidden, dropout))
+
+
+def freeze_body(model):
+    """fastai's freeze(): train the head and the body's BatchNorm layers only."""
+    body = model[0]
+    for module in body.modules():
+        trainable = isinstance(module, nn.modules.batchnorm._BatchNorm)
+        for parameter in module.parameters(recurse=False):
+            parameter.requires_grad_(trainable)
+
+
+def parameter_groups(model, weight_decay):
+    """fastai's default: no weight decay on BatchNorm and bias parameters."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if not parameter.requires_grad:
+                continue
+            is_norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm))
+            (no_decay if is_norm or name == "bias" else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def predict_probabilities(model, x, device, batch_size, bf16, channels_last):
+    """Positive-class probability per slice (eval mode, no augmentation)."""
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = to_device(x[start : start + batch_size], device, channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(torch.softmax(model(batch).float(), 1)[:, 1].cpu())
+    return torch.cat(out)
+
+
+def validation_metrics(probs, labels, average):
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    targets = F.one_hot(labels, 2).float()
+    logits = torch.log(torch.stack([1 - probs, probs], 1).clamp(min=1e-7))
+    predicted = (probs >= 0.5).long()
+    both = len(set(labels.tolist())) == 2
+    return {
+        "val_loss": float(soft_f1_loss(logits, targets, average)),
+        "val_acc": float((predicted == labels).float().mean()),
+        "val_f1": float(f1_score(labels.numpy(), predicted.numpy(), zero_division=0)),
+        "val_auc": float(roc_auc_score(labels.numpy(), probs.numpy())) if both else float("nan"),
+    }
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def pick_device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def to_device(x, device, channels_last):
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def use_bf16(settings, device):
+    """bf16 autocast: `auto` uses it on CUDA only; `bf16` also on CPUs that have it (AMX)."""
+    return settings["precision"] == "bf16" or (settings["precision"] == "auto" and device.type == "cuda")
+
+
+def build_training(model_settings, settings, steps_per_epoch, device):
+    """Model, AdamW and the one-cycle schedule, with fastai's semantics."""
+    model = create_model(**model_settings).to(device)
+    if settings["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    frozen = settings["freeze_body"]
+    if frozen == "auto":
+        frozen = model_settings["weights"] != "none"
+    if frozen:
+        freeze_body(model)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, settings["weight_decay"]),
+        lr=settings["lr"],
+        betas=tuple(settings["betas"]),
+        eps=settings["eps"],
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=settings["lr"],
+        total_steps=settings["epochs"] * steps_per_epoch,
+        pct_start=settings["pct_start"],
+        div_factor=settings["div"],
+        final_div_factor=settings["div_final"] / settings["div"],  # fastai's div_final is relative to lr
+        base_momentum=settings["moms"][1],
+        max_momentum=settings["moms"][0],
+    )
+    return model, optimizer, scheduler
+
+
+def train_fold(x_train, y_train, x_val, y_val, *, model_settings, settings, device, progress=None):
+    """Train one fold. Returns the selected state dict, the per-epoch history, the selected
+    model's validation probabilities and its epoch."""
+    torch.manual_seed(settings["seed"])
+    generator = torch.Generator().manual_seed(settings["seed"])
+    bf16 = use_bf16(settings, device)
+    steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
+    model, optimizer, scheduler = build_training(model_settings, settings, steps_per_epoch, device)
+    x_train = x_train.to(device)
+
+    history, best = [], None
+    for epoch in range(settings["epochs"]):
+        start = time.perf_counter()
+        bar = progress(epoch) if progress else None
+        losses = train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, bar)
+        probs = predict_probabilities(model, x_val, device, 2 * settings["batch_size"], bf16, settings["channels_last"])
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
+        row |= validation_metrics(probs, y_val, settings["f1_average"])
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        log.info(format_epoch(row))
+
+        # the paper's selection: first epoch of best validation accuracy; or simply the last
+        if settings["select"] == "last" or best is None or row["val_acc"] > best["val_acc"]:
+            best = {"epoch": epoch, "val_acc": row["val_acc"], "state": copy_state(model), "probs": probs}
+
+    return best["state"], pd.DataFrame(history), best["probs"], best["epoch"]
+
+
+def train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, progress=None):
+    """One epoch: weighted sampling, augmentation, mixup, soft-F1 loss, AdamW step. Losses."""
+    model.train()
+    labels = y_train.to(device)
+    channels_last = settings["channels_last"]
+    batches = epoch_batches(y_train, settings["batch_size"], generator)
+    losses = []
+    for batch in batches:
+        batch = batch.to(device)
+        x = augment(x_train[batch], generator, **settings["augment"])
+        targets = F.one_hot(labels[batch], 2).float()
+        x, targets, _ = mixup(x, targets, generator, settings["mixup_alpha"])
+        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        loss = soft_f1_loss(logits, targets, settings["f1_average"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        if progress:
+            progress(len(losses), len(batches))
+    return losses
+
+
+def copy_state(model):
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def format_epoch(row):
+    return (
+        f"epoch {row['epoch']:3d}  lr {row['lr']:.2e}  train_loss {row['train_loss']:.4f}  "
+        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.3f}  val_f1 {row['val_f1']:.3f}  "
+        f"val_auc {row['val_auc']:.3f}  {row['seconds']:.1f}s"
+    )
+
+
+def terminal_progress(epochs):
+    """Per epoch, a one-line progress bar on a terminal; nothing when writing to a log file."""
+    if not sys.stderr.isatty():
+        return None
+
+    def for_epoch(epoch):
+        def show(step, steps):
+            sys.stderr.write(f"\repoch {epoch + 1}/{epochs}  step {step}/{steps}")
+            sys.stderr.flush()
+
+        return show
+
+    return for_epoch
+
+
+def run(*, fold, folds, crops, model_settings, settings, threads, out_model, out_history, out_val):
+    """The `egfrmet train` subcommand: fold `fold` of `folds` (.tsv), crops from `crops`/."""
+    import json
+
+    from egfrmet.images import atomic_output
+
+    if model_settings["weights"] != "imagenet":
+        os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
+    torch.set_num_threads(threads)
+    device = pick_device(settings["device"])
+    log.info(
+        "fold %d on %s (CUDA_VISIBLE_DEVICES=%s, %d threads)",
+        fold,
+        torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+        threads,
+    )
+    table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
+    train_table, val_table = table[table.fold != fold], table[table.fold == fold]
+    x_train, y_train, _, _ = load_slices(crops, train_table)
+    x_val, y_val, val_patients, val_positions = load_slices(crops, val_table)
+    log.info("fold %d: %d training slices (%d positive), %d validation slices", fold, len(y_train), int(y_train.sum()), len(y_val))
+
+    state, history, probs, epoch = train_fold(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        model_settings=model_settings,
+        settings=settings,
+        device=device,
+        progress=terminal_progress(settings["epochs"]),
+    )
+    log.info("fold %d: kept epoch %d (%s)", fold, epoch, settings["select"])
+    with atomic_output(out_model) as tmp:
+        torch.save(state, tmp)
+    with atomic_output(out_history) as tmp:
+        history.assign(selected=history.epoch == epoch).to_csv(tmp, index=False)
+    slices = pd.DataFrame(
+        {
+            "patient_id": val_patients,
+            "slice": val_positions,
+            "probability": probs.numpy(),
+            "label": y_val.numpy(),
+            "fold": fold,
+        }
+    )
+    with atomic_output(out_val) as tmp:
+        slices.to_csv(tmp, index=False)
+    log.info("fold %d: %s", fold, json.dumps(history.iloc[epoch].to_dict()))

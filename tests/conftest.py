@@ -1,0 +1,56 @@
+"""Shared fixtures: the repository's default config, tiny generated patients, the real scans."""
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "data" / "real"
+
+# Small enough for N4 in well under a second, large enough for a head with a lesion.
+TINY_PATIENT = {"shape": [48, 56, 40], "spacing": [3.0, 3.0, 3.0]}
+
+
+@pytest.fixture(scope="session")
+def config():
+    """config/config.yaml: tests use the defaults users get, shrunk only where they say so."""
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def cfg(config):
+    return copy.deepcopy(config)
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    if not REAL.is_dir():
+        pytest.skip(f"the real scans are not here ({REAL}); they live in ../shared beside the checkout")
+    return REAL
+
+
+def image_from_array(array, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=None):
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    if direction is not None:
+        image.SetDirection(direction)
+    return image
+
+
+def run_snakemake(workdir, *args, check=True, timeout=900):
+    """Run the repository's workflow in `workdir` with this interpreter's environment."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [shutil.which("snakemake", path=env["PATH"]), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=workdir)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from egfrmet import bias, synth
+
+PHANTOM = {"shape": [80, 96, 72], "spacing": [1.6, 1.6, 1.6]}
+
+
+@pytest.fixture(scope="module")
+def phantom(config):
+    settings = config["synth"]["patient"] | PHANTOM
+    patient = synth.make_patient("P001", label=0, center="A", **settings)
+    return patient, synth.to_image(patient["image"], patient)
+
+
+def white_matter_cv(values, patient):
+    white = values[patient["white"]]
+    return white.std() / white.mean()
+
+
+def in_lps(image, patient):
+    """Array of an image stored like the patient's, flipped back to the generator's axes."""
+    values = sitk.GetArrayFromImage(image)
+    return values if patient["direction"][4] > 0 else values[:, ::-1]
+
+
+@pytest.mark.parametrize("backend", ["sitk", "ants"])
+def test_n4_restores_white_matter_cv_to_within_10_percent_of_truth(phantom, config, backend):
+    patient, image = phantom
+    settings = config["preprocess"]["n4"] | {"backend": backend}
+    corrected, field = bias.correct(image, bias.head_mask(image), threads=2, **settings)
+    truth = white_matter_cv(patient["unbiased"], patient)
+    raw = white_matter_cv(patient["image"].astype(float), patient)
+    after = white_matter_cv(in_lps(corrected, patient), patient)
+    assert raw > 1.5 * truth  # the field matters before correction
+    assert abs(after - truth) <= 0.10 * truth, (backend, raw, after, truth)
+    assert corrected.GetSize() == image.GetSize() and corrected.GetSpacing() == image.GetSpacing()
+
+
+def test_head_mask_matches_the_phantoms_head(phantom):
+    patient, image = phantom
+    head = bias.head_mask(image)
+    head = head if patient["direction"][4] > 0 else head[:, ::-1]
+    dice = 2 * (head & patient["head"]).sum() / (head.sum() + patient["head"].sum())
+    assert dice > 0.97
+
+
+def test_nonuniformity_sees_a_field_and_not_a_flat_image(phantom):
+    patient, image = phantom
+    brain = sitk.GetArrayFromImage(synth.to_image(patient["brain"], patient, np.uint8)).astype(bool)
+    flat = synth.to_image(patient["unbiased"], patient)
+    assert bias.nonuniformity(image, brain) > 3 * bias.nonuniformity(flat, brain)
+
+
+def test_thick_slices_are_shrunk_in_plane_only():
+    assert bias.shrink_factors((0.78, 0.78, 6.5), 4) == [4, 4, 1]
+    assert bias.shrink_factors((1.0, 1.0, 1.0), 4) == [4, 4, 4]
+    assert bias.shrink_factors((1.0, 1.0, 2.0), 4) == [4, 4, 2]
+
+
+def test_unknown_backend_is_refused(phantom, config):
+    _, image = phantom
+    with pytest.raises(ValueError, match="unknown N4 backend"):
+        bias.correct(image, bias.head_mask(image), threads=1, **(config["preprocess"]["n4"] | {"backend": "spm"}))

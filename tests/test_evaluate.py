@@ -1,0 +1,79 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from egfrmet import evaluate
+
+
+def slice_table():
+    """Two folds, four patients each, five slices with hand-picked probabilities."""
+    patients = {
+        # id: (fold, label, slice probabilities)
+        "A": (0, 1, [0.9, 0.8, 0.7, 0.2, 0.9]),  # median 0.8, mean 0.7, min 0.2, max 0.9
+        "B": (0, 1, [0.4, 0.6, 0.3, 0.5, 0.5]),  # median 0.5, mean 0.46
+        "C": (0, 0, [0.1, 0.2, 0.1, 0.3, 0.6]),  # median 0.2, max 0.6
+        "D": (0, 0, [0.6, 0.7, 0.5, 0.4, 0.1]),  # median 0.5 (ties B), mean 0.46
+        "E": (1, 1, [0.7, 0.7, 0.7, 0.7, 0.7]),
+        "F": (1, 0, [0.2, 0.2, 0.2, 0.2, 0.2]),
+        "G": (1, 0, [0.8, 0.1, 0.1, 0.1, 0.1]),  # max 0.8 beats E's 0.7
+        "H": (1, 1, [0.1, 0.9, 0.9, 0.9, 0.9]),
+    }
+    rows = []
+    for pid, (fold, label, probs) in patients.items():
+        rows += [{"patient_id": pid, "slice": i, "probability": p, "label": label, "fold": fold} for i, p in enumerate(probs)]
+    return pd.DataFrame(rows)
+
+
+def test_patient_scores_are_the_aggregates_of_their_slices():
+    scores = evaluate.patient_scores(slice_table()).set_index("patient_id")
+    assert scores.loc["A", ["median", "mean", "min", "max"]].tolist() == pytest.approx([0.8, 0.7, 0.2, 0.9])
+    assert scores.loc["B", "mean"] == pytest.approx(0.46)
+    assert scores.loc["G", "max"] == 0.8 and scores.loc["G", "median"] == 0.1
+    assert scores.loc["C", "label"] == 0 and scores.loc["E", "fold"] == 1
+
+
+def test_table2_fold_aucs_mean_sd_and_threshold_metrics():
+    scores = evaluate.patient_scores(slice_table())
+    table = evaluate.table2(scores, threshold=0.5, bootstrap={"resamples": 200, "level": 0.95, "seed": 0}).set_index("aggregate")
+    # median, fold 0: positives 0.8, 0.5; negatives 0.2, 0.5 -> pairs 1, 1, 1, 0.5 -> 0.875
+    assert table.loc["median", "fold_0_auc"] == pytest.approx(0.875)
+    # max, fold 1: positives 0.7, 0.9; negatives 0.2, 0.8 -> 1, 0, 1, 1 -> 0.75
+    assert table.loc["max", "fold_1_auc"] == pytest.approx(0.75)
+    median = table.loc["median"]
+    assert median.mean_auc == pytest.approx((0.875 + 1.0) / 2)
+    assert median.sd_auc == pytest.approx(np.std([0.875, 1.0]))  # population SD, as the paper
+    # median >= 0.5: A B E H positive (4/4); D (0.5) is the one false positive of 4 negatives
+    assert median.sensitivity == 1.0 and median.specificity == 0.75 and median.accuracy == 7 / 8
+    assert median.pooled_auc_low <= median.pooled_auc <= median.pooled_auc_high
+
+
+def test_threshold_metrics_by_hand():
+    metrics = evaluate.threshold_metrics([1, 1, 0, 0, 0], [0.9, 0.4, 0.6, 0.1, 0.2], 0.5)
+    assert metrics == {"sensitivity": 0.5, "specificity": 2 / 3, "accuracy": 0.6}
+
+
+def test_markdown_says_when_figures_are_optimistic():
+    scores = evaluate.patient_scores(slice_table())
+    table = evaluate.table2(scores, threshold=0.5, bootstrap={"resamples": 50, "level": 0.9, "seed": 0})
+    text = evaluate.table2_markdown(table, threshold=0.5, level=0.9, selection="best_val_accuracy")
+    assert "| Median | 0.88 | 1.00 |" in text and "optimistic" in text
+    last = evaluate.table2_markdown(table, threshold=0.5, level=0.9, selection="last")
+    assert "optimistic" not in last and "train.select: last" in last
+
+
+def test_run_writes_every_output(tmp_path):
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    table = slice_table()
+    for pid in table.patient_id.unique():
+        np.savez(crops / f"{pid}.npz", slices=np.random.default_rng(0).random((5, 8, 8)).astype(np.float32))
+    paths = []
+    for fold, part in table.groupby("fold"):
+        paths.append(tmp_path / f"val{fold}.csv")
+        part.to_csv(paths[-1], index=False)
+    settings = {"metric": "median", "threshold": 0.5, "bootstrap": 100, "ci_level": 0.95, "seed": 0, "figure_patients_per_class": 2}
+    evaluate.run(val_slices=[str(p) for p in paths], crops=str(crops), settings=settings, selection="last", out_dir=str(tmp_path / "out"))
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["patient_scores.csv", "roc.pdf", "roc.png", "slice_scores.png", "table2.csv", "table2.md"]
+    # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
+    assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]

@@ -1,0 +1,87 @@
+import pytest
+
+from conftest import REPO
+from egfrmet.errors import InputError
+from egfrmet.sheet import load_schema, prediction_rows, read_sheet, training_rows, validate_config
+
+SCHEMA = load_schema(REPO / "workflow" / "schemas" / "samples.schema.yaml")
+CONFIG_SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+HEADER = "patient_id\timage\tmask\tlabel\tsplit\tcenter\tfold\n"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "sheet.tsv"
+    path.write_text(text)
+    return path
+
+
+def test_reads_types_defaults_and_resolves_paths_against_the_sheet(tmp_path):
+    path = write(
+        tmp_path,
+        HEADER
+        + "A01\timg/a.nii.gz\t/abs/a_mask.nrrd\t1\t\tsite1\t2\n"
+        + "A02\timg/b.nii.gz\tm/b.nii.gz\t\ttest\t\t\n",
+    )
+    sheet = read_sheet(path, SCHEMA)
+    assert list(sheet.index) == ["A01", "A02"]
+    assert sheet.loc["A01", "image"] == str(tmp_path / "img" / "a.nii.gz")
+    assert sheet.loc["A01", "mask"] == "/abs/a_mask.nrrd"
+    assert sheet.loc["A01", "brain_mask"] == ""
+    assert sheet.loc["A01", "label"] == 1 and sheet.loc["A01", "fold"] == 2
+    assert sheet.loc["A01", "split"] == "cv" and sheet.loc["A02", "split"] == "test"
+    assert list(training_rows(sheet).index) == ["A01"]
+    assert list(prediction_rows(sheet).index) == ["A02"]
+
+
+def test_unlabelled_cv_rows_are_predicted_not_trained(tmp_path):
+    sheet = read_sheet(write(tmp_path, HEADER + "A01\ta\tb\t\tcv\t\t\n"), SCHEMA)
+    assert training_rows(sheet).empty and list(prediction_rows(sheet).index) == ["A01"]
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (HEADER + "A01\ta\tb\t2\t\t\t\n", ["patient A01", "column label", "'2'"]),
+        (HEADER + "A 01\ta\tb\t1\t\t\t\n", ["column patient_id", "'A 01'"]),
+        (HEADER + "..\ta\tb\t1\t\t\t\n", ["column patient_id"]),
+        (HEADER + "A01\ta\tb\t1\tholdout\t\t\n", ["patient A01", "column split"]),
+        (HEADER + "A01\ta\tb\t1\t\t\tx\n", ["patient A01", "column fold"]),
+        (HEADER + "A01\t\tb\t1\t\t\t\n", ["patient A01", "column image"]),
+        (HEADER + "A01\ta\tb\t1\t\t\t\nA01\tc\td\t0\t\t\t\n", ["duplicate patient_id", "A01 on lines [2, 3]"]),
+        ("patient_id\timage\tmask\tlabels\nA01\ta\tb\t1\n", ["unknown column", "labels"]),
+        ("patient_id\timage\nA01\ta\n", ["missing required column", "mask"]),
+        (HEADER, ["lists no patient"]),
+    ],
+    ids=["label", "space in id", "dot-dot id", "split", "fold", "empty image", "duplicate", "unknown", "missing", "empty"],
+)
+def test_bad_sheets_name_patient_column_and_file(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as error:
+        read_sheet(path, SCHEMA)
+    message = str(error.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message
+
+
+def test_default_config_is_valid(config):
+    validate_config(config, CONFIG_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        (("preprocess", "crop", "size"), 4, "preprocess.crop.size"),
+        (("preprocess", "n4", "backend"), "spm", "preprocess.n4.backend"),
+        (("preprocess", "n4", "shrink"), "4", "preprocess.n4.shrink"),
+        (("preprocess", "mask_labels"), [1, 1], "preprocess.mask_labels"),
+        (("preprocess", "crop", "margin"), 3, "preprocess.crop"),
+    ],
+)
+def test_bad_config_values_name_the_key(cfg, key, value, words):
+    section = cfg
+    for part in key[:-1]:
+        section = section[part]
+    section[key[-1]] = value
+    with pytest.raises(InputError, match=f"config key {words}"):
+        validate_config(cfg, CONFIG_SCHEMA)

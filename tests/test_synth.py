@@ -1,0 +1,62 @@
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from conftest import REPO, TINY_PATIENT
+from egfrmet import synth
+
+
+def tiny(cfg, **changes):
+    return cfg["synth"]["patient"] | TINY_PATIENT | changes
+
+
+def test_same_seed_same_patient_and_other_patients_differ(cfg):
+    first = synth.make_patient("P001", label=1, center="A", **tiny(cfg))
+    again = synth.make_patient("P001", label=1, center="A", **tiny(cfg))
+    other = synth.make_patient("P002", label=1, center="A", **tiny(cfg))
+    assert np.array_equal(first["image"], again["image"])
+    assert not np.array_equal(first["image"], other["image"])
+    assert not np.allclose(first["bias"], other["bias"])  # each patient has its own field
+
+
+def test_patient_has_head_brain_and_one_lesion_inside_the_brain(cfg):
+    patient = synth.make_patient("P007", label=0, center="B", **tiny(cfg))
+    assert patient["lesion"].any()
+    assert (patient["lesion"] & ~patient["brain"]).sum() == 0
+    assert patient["brain"].sum() < patient["head"].sum()
+    lesion = patient["image"][patient["lesion"]].mean()
+    white = patient["image"][patient["white"]].mean()
+    assert lesion > 0 and white > 0
+
+
+def test_label_moves_the_lesion_as_documented(cfg):
+    """Over many patients, positives have less necrotic core and more rim texture."""
+    rng_props = {
+        label: [synth.lesion_properties(np.random.default_rng(i), label, 1.0) for i in range(400)]
+        for label in (0, 1)
+    }
+    core = {label: np.mean([p["core_fraction"] for p in props]) for label, props in rng_props.items()}
+    texture = {label: np.mean([p["texture"] for p in props]) for label, props in rng_props.items()}
+    assert core[1] < core[0] - 0.05
+    assert texture[1] > texture[0] + 0.03
+
+
+def test_stored_orientation_does_not_change_physical_content(cfg):
+    """Centre B writes LAS like the real scans; resampled to LPS it is the same image."""
+    patient = synth.make_patient("P001", label=0, center="A", **tiny(cfg))
+    flipped = dict(patient, direction=(1, 0, 0, 0, -1, 0, 0, 0, 1))
+    straight = dict(patient, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1))
+    a = sitk.DICOMOrient(synth.to_image(patient["image"], flipped), "LPS")
+    b = synth.to_image(patient["image"], straight)
+    assert np.array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b))
+    assert np.allclose(a.GetOrigin(), b.GetOrigin())
+
+
+def test_committed_demo_sheet_is_what_synth_sheet_writes(config):
+    """resources/demo/samples.tsv must not drift from the config that documents it."""
+    committed = pd.read_csv(REPO / "resources" / "demo" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    generated = synth.make_sheet(**config["synth"]["sheet"]).astype(str)
+    pd.testing.assert_frame_equal(committed, generated)
+    cv = generated[generated.split == "cv"]
+    assert len(cv) == 59 and (cv.label == "1").sum() == 16 and set(cv.center) == {"A", "B"}
+    assert (generated.brain_mask == "").any() and (generated.brain_mask != "").any()

@@ -1,0 +1,193 @@
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from egfrmet import train
+
+
+def logits_for(probs):
+    """Logits whose softmax gives positive-class probabilities `probs`."""
+    p = torch.tensor(probs, dtype=torch.float64)
+    return torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))], 1)
+
+
+def test_soft_f1_loss_on_a_hard_batch_by_hand():
+    # p = .9 .2 .6, y = 1 0 1: tp 1.5, fp .2, fn .5 -> F1 = 3 / 3.7
+    targets = F.one_hot(torch.tensor([1, 0, 1]), 2).double()
+    loss = train.soft_f1_loss(logits_for([0.9, 0.2, 0.6]), targets)
+    assert float(loss) == pytest.approx(1 - 3 / 3.7, abs=1e-6)
+    # macro: class 0 has tp .8, fp .5, fn .2 -> F1 = 1.6 / 2.3
+    macro = train.soft_f1_loss(logits_for([0.9, 0.2, 0.6]), targets, average="macro")
+    assert float(macro) == pytest.approx(1 - (3 / 3.7 + 1.6 / 2.3) / 2, abs=1e-6)
+
+
+def test_soft_f1_loss_on_soft_targets_by_hand():
+    # y = .7 .2 1: tp .63+.04+.6 = 1.27, fp .27+.16+0 = .43, fn .07+.16+.4 = .63
+    y = torch.tensor([0.7, 0.2, 1.0], dtype=torch.float64)
+    loss = train.soft_f1_loss(logits_for([0.9, 0.2, 0.6]), torch.stack([1 - y, y], 1))
+    assert float(loss) == pytest.approx(1 - 2.54 / 3.6, abs=1e-6)
+
+
+def test_a_gradient_step_lowers_the_soft_f1_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(16, 2, requires_grad=True)
+    targets = F.one_hot(torch.randint(0, 2, (16,)), 2).float()
+    before = train.soft_f1_loss(logits, targets)
+    before.backward()
+    with torch.no_grad():
+        after = train.soft_f1_loss(logits - 1.0 * logits.grad, targets)
+    assert float(after) < float(before.detach())
+
+
+def test_mixup_mixes_inputs_and_targets_with_the_same_lambda_of_at_least_half():
+    torch.manual_seed(0)
+    x = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 2, 2).clone()
+    targets = F.one_hot(torch.tensor([0, 1] * 4), 2).float()
+    mixed_x, mixed_targets, lam = train.mixup(x, targets, torch.Generator().manual_seed(1), alpha=0.4)
+    assert (lam >= 0.5).all() and (lam <= 1).all() and lam.std() > 0  # one lambda per sample
+    for i in range(8):
+        # recover the partner from the inputs, then check the targets used the same lambda
+        partner = (mixed_x[i, 0, 0, 0] - lam[i] * x[i, 0, 0, 0]) / (1 - lam[i]) if lam[i] < 1 else x[i, 0, 0, 0]
+        j = int(round(float(partner)))
+        assert torch.allclose(mixed_targets[i], lam[i] * targets[i] + (1 - lam[i]) * targets[j], atol=1e-5)
+
+
+def test_sampler_balances_the_classes():
+    labels = torch.tensor([1] * 20 + [0] * 180)
+    generator = torch.Generator().manual_seed(0)
+    drawn = torch.cat([torch.cat(train.epoch_batches(labels, 32, generator)) for _ in range(50)])
+    share = labels[drawn].float().mean()
+    assert abs(float(share) - 0.5) < 0.03
+    batches = train.epoch_batches(labels, 32, generator)
+    assert len(batches) == 200 // 32 and all(len(b) == 32 for b in batches)
+
+
+def test_augment_keeps_shape_and_changes_images_and_p0_changes_nothing():
+    x = torch.randn(6, 1, 32, 32)
+    out = train.augment(x, torch.Generator().manual_seed(0), p=1.0, rotate_deg=10, zoom_max=1.1, contrast=0.2)
+    assert out.shape == x.shape and not torch.allclose(out, x)
+    same = train.augment(x, torch.Generator().manual_seed(0), p=0.0, rotate_deg=10, zoom_max=1.1, contrast=0.2)
+    assert torch.allclose(same, x, atol=1e-5)
+
+
+def test_one_cycle_follows_fastai(config):
+    """Start at lr/div, peak at lr after pct_start, end at lr/div_final (fastai's meaning)."""
+    settings = config["train"]
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"])
+    steps = 100
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings["lr"], total_steps=steps, pct_start=settings["pct_start"],
+        div_factor=settings["div"], final_div_factor=settings["div_final"] / settings["div"],
+    )
+    lrs = []
+    for _ in range(steps):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.04 / 25)
+    assert max(lrs) == pytest.approx(0.04, rel=1e-3) and np.argmax(lrs) in (24, 25)
+    assert lrs[-1] == pytest.approx(0.04 / 1e5, rel=0.2)
+
+
+def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
+    """model.weights: <path> goes through timm's own loader (weights_only) and drops the classifier."""
+    import timm
+
+    source = timm.create_model("resnet10t", num_classes=1000)
+    path = tmp_path / "resnet10t_imagenet.pth"
+    torch.save(source.state_dict(), path)
+    model = train.create_model(arch="resnet10t", weights=str(path), pretrained_tag="", head_hidden=16, dropout=[0.25, 0.5])
+    body = model[0]
+    # conv1 of a 1-channel model is the sum of the pretrained RGB filters
+    stem = "conv1.0.weight"
+    assert torch.allclose(body.state_dict()[stem], source.state_dict()[stem].sum(1, keepdim=True), atol=1e-6)
+    assert torch.equal(body.state_dict()["layer4.0.conv1.weight"], source.state_dict()["layer4.0.conv1.weight"])
+    assert model(torch.randn(2, 1, 64, 64)).shape == (2, 2)
+
+
+def test_missing_weights_file_says_what_to_do():
+    with pytest.raises(FileNotFoundError, match="model.weights: no such file"):
+        train.create_model(arch="resnet10t", weights="/no/such.pth", pretrained_tag="", head_hidden=8, dropout=[0, 0])
+
+
+def test_unreachable_hub_fails_with_how_to_pass_a_local_file():
+    """In a fresh process with the hub switched off (the hub client reads it at import)."""
+    code = (
+        "from egfrmet import train\n"
+        "try:\n"
+        "    train.create_model(arch='resnet10t', weights='imagenet', pretrained_tag='', head_hidden=8, dropout=[0, 0])\n"
+        "except RuntimeError as error:\n"
+        "    print(error)\n"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "could not load ImageNet weights 'resnet10t'" in result.stdout
+    assert "model.weights: /path/to/resnet10t.pth" in result.stdout
+
+
+def test_frozen_body_trains_only_batchnorm_and_the_head():
+    model = train.create_model(arch="resnet10t", weights="none", pretrained_tag="", head_hidden=8, dropout=[0, 0])
+    train.freeze_body(model)
+    for module in model[0].modules():
+        is_norm = isinstance(module, torch.nn.BatchNorm2d)
+        for parameter in module.parameters(recurse=False):
+            assert parameter.requires_grad == is_norm, module
+    assert all(p.requires_grad for p in model[1].parameters())
+    groups = train.parameter_groups(model, 0.01)
+    assert groups[0]["weight_decay"] == 0.01 and groups[1]["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in groups[0]["params"]) and all(p.ndim == 1 for p in groups[1]["params"])
+
+
+def separable_slices(n_patients, seed):
+    """Patients of 5 slices: a bright ring whose centre is dark (label 0) or bright (label 1)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:64, :64]
+    images, labels, owners = [], [], []
+    for patient in range(n_patients):
+        label = patient % 2
+        cy, cx = rng.uniform(24, 40, 2)
+        r = np.hypot(yy - cy, xx - cx)
+        for _ in range(5):
+            radius = rng.uniform(8, 12)
+            image = np.where(r < radius, 2.0, 0.0) - np.where(r < radius * 0.5, 0.5 if label else 2.0, 0.0)
+            images.append(image + rng.normal(0, 0.5, image.shape))
+            labels.append(label)
+            owners.append(patient)
+    x = torch.tensor(np.stack(images), dtype=torch.float32).unsqueeze(1)
+    return x, torch.tensor(labels), np.array(owners)
+
+
+@pytest.mark.slow
+def test_the_loop_learns_a_separable_set(config):
+    """A tiny network, a few epochs on the CPU: pooled patient AUC >= 0.9 on held-out patients."""
+    x_train, y_train, _ = separable_slices(24, seed=0)
+    x_val, y_val, owners = separable_slices(12, seed=1)
+    settings = config["train"] | {"epochs": 6, "lr": 3e-3, "batch_size": 16, "device": "cpu", "select": "last"}
+    model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 32, "dropout": [0.25, 0.5]}
+    torch.set_num_threads(2)
+    state, history, probs, epoch = train.train_fold(
+        x_train, y_train, x_val, y_val, model_settings=model, settings=settings, device=torch.device("cpu")
+    )
+    assert len(history) == 6 and epoch == 5 and set(history.columns) >= {"lr", "train_loss", "val_loss", "val_acc", "val_f1", "val_auc", "seconds"}
+    patient_probs = [float(np.median(probs.numpy()[owners == p])) for p in range(12)]
+    patient_labels = [p % 2 for p in range(12)]
+    assert roc_auc_score(patient_labels, patient_probs) >= 0.9
+    assert history.train_loss.iloc[-1] < history.train_loss.iloc[0]
+    assert not math.isnan(history.val_auc.iloc[-1])
+
+
+def test_same_seed_same_result_on_cpu(config):
+    x, y, _ = separable_slices(6, seed=0)
+    settings = config["train"] | {"epochs": 2, "lr": 3e-3, "batch_size": 8, "device": "cpu"}
+    model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
+    runs = [train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu")) for _ in range(2)]
+    assert torch.equal(runs[0][2], runs[1][2])
+    assert all(torch.equal(runs[0][0][k], runs[1][0][k]) for k in runs[0][0])

@@ -1,0 +1,151 @@
+"""The preprocessing workflow end to end on a tiny generated cohort, and its bad-input stops."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+
+from conftest import TINY_PATIENT, run_snakemake
+from egfrmet import synth
+
+TINY_SHEET = {
+    "n_patients": 6,
+    "n_positive": 2,
+    "centers": {"A": 2, "B": 1},
+    "n_test": 2,
+    "n_test_positive": 1,
+    "brain_mask_every": 2,
+    "seed": 1,
+}
+# The paper's recipe shrunk to seconds: 2 folds, a tiny network, 2 epochs.
+TINY_TRAINING = {
+    "folds": {"k": 2},
+    "model": {"arch": "resnet10t", "weights": "none", "head_hidden": 16},
+    "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu"},
+    "evaluate": {"bootstrap": 50, "figure_patients_per_class": 1},
+    "resources": {"train": {"threads": 1, "gpu": 0}},
+}
+
+
+def tiny_cohort(workdir, cfg, **sheet_changes):
+    """A sheet whose files a `synth` rule generates, and the overlay config that runs it."""
+    (workdir / "cohort").mkdir(parents=True)
+    synth.make_sheet(**(TINY_SHEET | sheet_changes)).to_csv(workdir / "cohort" / "samples.tsv", sep="\t", index=False)
+    overlay = {"samples": "cohort/samples.tsv", "synth": {"enabled": True, "patient": TINY_PATIENT}} | TINY_TRAINING
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay))
+    return "tiny.yaml"
+
+
+def written_cohort(workdir, cfg, n=2):
+    """Patients' files written up front (no synth rule): a sheet as a user would have."""
+    folder = workdir / "data"
+    rows = []
+    for i in range(n):
+        pid = f"S{i + 1}"
+        patient = synth.make_patient(pid, label=i % 2, center="A", **(cfg["synth"]["patient"] | TINY_PATIENT))
+        paths = {k: folder / f"{pid}_{k}.nii.gz" for k in ("image", "mask", "brain_mask")}
+        synth.write_patient(patient, **{k: str(v) for k, v in paths.items()})
+        rows.append({"patient_id": pid, "image": f"data/{pid}_image.nii.gz", "mask": f"data/{pid}_mask.nii.gz", "label": i % 2})
+    return rows
+
+
+def write_sheet(workdir, rows):
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["\t".join(columns)] + ["\t".join(str(row.get(c, "")) for c in columns) for row in rows]
+    (workdir / "samples.tsv").write_text("\n".join(lines) + "\n")
+
+
+def results_files(workdir):
+    results = workdir / "results"
+    return sorted(str(p.relative_to(results)) for p in results.rglob("*") if p.is_file()) if results.exists() else []
+
+
+@pytest.mark.slow
+def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_nothing(tmp_path, cfg):
+    overlay = tiny_cohort(tmp_path, cfg)
+    run_snakemake(tmp_path, "--cores", "2", "--configfile", overlay)
+    patients = [f"P00{i}" for i in range(1, 7)] + ["T001", "T002"]
+    for pid in patients:
+        crops = np.load(tmp_path / "results" / "crops" / f"{pid}.npz")
+        assert crops["slices"].shape == (5, 96, 96) and np.isfinite(crops["slices"]).all()
+        assert crops["masks"][2].any()
+        assert (tmp_path / "results" / "qc" / f"{pid}.png").stat().st_size > 1000
+    sources = {pid: json.loads((tmp_path / "results" / "normalised" / f"{pid}.json").read_text())["brain_mask"] for pid in patients}
+    assert set(sources.values()) == {"given", "computed"}  # both brain-mask paths ran
+
+    results = tmp_path / "results"
+    for fold in (0, 1):
+        for name in ("model.pt", "history.csv", "val_slices.csv"):
+            assert (results / "models" / f"fold{fold}" / name).stat().st_size > 0
+        assert len(pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")) == 2
+    folds = pd.read_csv(results / "folds.tsv", sep="\t")
+    assert sorted(folds.patient_id) == patients[:6] and set(folds.fold) == {0, 1}
+    for name in ("table2.csv", "table2.md", "patient_scores.csv", "roc.png", "roc.pdf", "slice_scores.png"):
+        assert (results / "evaluation" / name).stat().st_size > 0
+    table = pd.read_csv(results / "evaluation" / "table2.csv")
+    assert list(table["aggregate"]) == ["min", "max", "median", "mean"]
+    scores = pd.read_csv(results / "evaluation" / "patient_scores.csv")
+    assert sorted(scores.patient_id) == patients[:6]  # every cv patient validated once
+    predictions = pd.read_csv(results / "predictions" / "predictions.csv")
+    assert list(predictions.patient_id) == ["T001", "T002"]
+    assert predictions.probability.between(0, 1).all() and {"fold_0", "fold_1"} <= set(predictions.columns)
+    assert (predictions.probability - predictions[["fold_0", "fold_1"]].mean(axis=1)).abs().max() < 1e-6
+    metrics = pd.read_csv(results / "predictions" / "metrics.csv")
+    assert metrics.n_labelled[0] == 2 and "auc" in metrics
+
+    again = run_snakemake(tmp_path, "--cores", "2", "--configfile", overlay, "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_empty_mask_stops_the_run_before_any_n4(tmp_path, cfg):
+    rows = written_cohort(tmp_path, cfg, n=1)
+    empty = tmp_path / "data" / "empty.nii.gz"
+    mask = sitk.ReadImage(str(tmp_path / rows[0]["mask"]))
+    sitk.WriteImage(sitk.Multiply(mask, 0), str(empty))
+    rows[0]["mask"] = "data/empty.nii.gz"
+    write_sheet(tmp_path, rows)
+    result = run_snakemake(tmp_path, "--cores", "2", "--config", "samples=samples.tsv", "--show-failed-logs", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "patient S1, column mask" in output and "data/empty.nii.gz" in output and "no lesion voxel" in output
+    assert results_files(tmp_path) == []  # no N4 ran, nothing half-written
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda rows: rows[1].update(mask="data/absent.nii.gz"), ["patient S2", "column mask", "absent.nii.gz", "no such file"]),
+        (lambda rows: rows[1].update(patient_id="S1"), ["duplicate patient_id", "S1"]),
+        (lambda rows: rows[0].update(sex="F"), ["unknown column", "sex"]),
+        (lambda rows: rows[0].update(label="yes"), ["patient S1", "column label"]),
+    ],
+    ids=["missing file", "duplicate id", "unknown column", "bad label"],
+)
+def test_sheet_problems_stop_at_parse_time(tmp_path, cfg, change, words):
+    rows = written_cohort(tmp_path, cfg, n=2)
+    change(rows)
+    write_sheet(tmp_path, rows)
+    result = run_snakemake(tmp_path, "--cores", "1", "--config", "samples=samples.tsv", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    for word in words:
+        assert word in output
+    assert "samples.tsv" in output or "data/" in output
+    assert results_files(tmp_path) == []
+
+
+def test_mask_on_another_grid_stops_at_parse_time(tmp_path, cfg):
+    rows = written_cohort(tmp_path, cfg, n=1)
+    mask = sitk.ReadImage(str(tmp_path / rows[0]["mask"]))
+    mask.SetSpacing([s * 1.1 for s in mask.GetSpacing()])
+    sitk.WriteImage(mask, str(tmp_path / "data" / "shifted.nii.gz"))
+    rows[0]["mask"] = "data/shifted.nii.gz"
+    write_sheet(tmp_path, rows)
+    result = run_snakemake(tmp_path, "--cores", "1", "--config", "samples=samples.tsv", "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "patient S1, column mask" in output and "data/shifted.nii.gz" in output and "spacing" in output

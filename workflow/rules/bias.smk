@@ -1,0 +1,19 @@
+# N4 bias-field correction of the full image.
+
+
+rule bias:
+    input:
+        image=patient_image,
+        check="results/checks/{patient}.json",
+    output:
+        "results/bias/{patient}.nii.gz",
+    log:
+        "logs/bias/{patient}.log",
+    conda:
+        "../../envs/imaging.yaml"
+    threads: config["resources"]["bias"]["threads"]
+    params:
+        settings=settings("preprocess", "n4"),
+    shell:
+        "python -m egfrmet bias --patient {wildcards.patient} --image {input.image:q}"
+        " --settings {params.settings:q} --threads {threads} --out {output:q} 2> {log:q}"

@@ -1,0 +1,24 @@
+# Voxel-level checks of each patient's files; every N4 job waits for its patient's check.
+
+
+rule check:
+    input:
+        image=patient_image,
+        mask=patient_mask,
+        brain_mask=patient_brain_mask,
+    output:
+        "results/checks/{patient}.json",
+    log:
+        "logs/check/{patient}.log",
+    priority: 10
+    conda:
+        "../../envs/imaging.yaml"
+    params:
+        brain_mask=brain_mask_option,
+        mask_labels=MASK_LABELS,
+        tolerance=config["preprocess"]["grid_tolerance"],
+    shell:
+        "python -m egfrmet check --patient {wildcards.patient}"
+        " --image {input.image:q} --mask {input.mask:q} {params.brain_mask}"
+        " --mask-labels {params.mask_labels} --grid-tolerance {params.tolerance}"
+        " --out {output:q} 2> {log:q}"

@@ -1,0 +1,163 @@
+# Sheet loading, validation and input functions shared by every rule file.
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+# The Snakefile and every job import the package from this checkout, so a conda
+# environment (--sdm conda) needs no install of egfrmet itself.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+# (Snakemake formats the prefix too: {{{{ }}}} in this f-string reaches bash as { }.)
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
+
+from egfrmet.folds import assign as assign_folds
+from egfrmet.sheet import (
+    load_schema,
+    prediction_rows,
+    read_sheet,
+    training_rows,
+    validate_config,
+)
+
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+validate_config(config, load_schema(SCHEMAS / "config.schema.yaml"))
+SHEET = read_sheet(config["samples"], load_schema(SCHEMAS / "samples.schema.yaml"))
+PATIENTS = list(SHEET.index)
+TRAINING = list(training_rows(SHEET).index)
+PREDICTING = list(prediction_rows(SHEET).index)
+FOLDS = list(range(config["folds"]["k"]))
+# Assigned now, so that a fold without positives stops the run before any job.
+FOLD_TABLE = (
+    assign_folds(
+        training_rows(SHEET), k=config["folds"]["k"], seed=config["folds"]["seed"]
+    )
+    if TRAINING
+    else None
+)
+SYNTH_DIR = os.path.join(os.path.dirname(config["samples"]), "synth")
+
+
+wildcard_constraints:
+    patient="[A-Za-z0-9._-]+",
+    fold="[0-9]+",
+
+
+def settings(*keys):
+    """A config section as sorted JSON: a stable param that re-runs the rule when it changes."""
+    section = config
+    for key in keys:
+        section = section[key]
+    return json.dumps(section, sort_keys=True)
+
+
+def synthesised(path):
+    return config["synth"]["enabled"] and os.path.dirname(path) == SYNTH_DIR
+
+
+def check_files_at_parse_time():
+    """Header checks for every patient before any job; a demo's files come from a rule."""
+    if workflow.remote_exec:
+        return  # the main process checked already
+    try:
+        from egfrmet.check import check_headers
+    except ImportError:  # SimpleITK not in Snakemake's own env: the check rule does it
+        return
+    for patient, row in SHEET.iterrows():
+        paths = {
+            c: row[c]
+            for c in ("image", "mask", "brain_mask")
+            if not synthesised(row[c])
+        }
+        check_headers(
+            patient, paths, grid_tolerance=config["preprocess"]["grid_tolerance"]
+        )
+
+
+check_files_at_parse_time()
+MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
+
+
+def synth_label(wildcards):
+    return int(SHEET.loc[wildcards.patient, "label"])
+
+
+def synth_center(wildcards):
+    return SHEET.loc[wildcards.patient, "center"] or "A"
+
+
+def patient_image(wildcards):
+    return SHEET.loc[wildcards.patient, "image"]
+
+
+def patient_mask(wildcards):
+    return SHEET.loc[wildcards.patient, "mask"]
+
+
+def patient_brain_mask(wildcards):
+    """The sheet's brain mask as a one-element list, or [] when the workflow computes one."""
+    path = SHEET.loc[wildcards.patient, "brain_mask"]
+    return [path] if path else []
+
+
+def brain_mask_option(wildcards):
+    """`--brain-mask PATH` (quoted) for a patient with a brain mask, else nothing."""
+    paths = patient_brain_mask(wildcards)
+    return f"--brain-mask {shlex.quote(paths[0])}" if paths else ""
+
+
+def preprocessed(patients):
+    return expand("results/crops/{patient}.npz", patient=patients) + expand(
+        "results/qc/{patient}.png", patient=patients
+    )
+
+
+def fold_table_records():
+    """The fold assignment as sorted records: the folds rule's param and its whole input."""
+    return FOLD_TABLE.astype({"label": int}).to_dict("records")
+
+
+def training_crops(wildcards=None):
+    return expand("results/crops/{patient}.npz", patient=TRAINING)
+
+
+def prediction_crops(wildcards=None):
+    return expand("results/crops/{patient}.npz", patient=PREDICTING)
+
+
+def prediction_patients():
+    """patient_id -> label (or None), as sorted JSON for `egfrmet predict --patients`."""
+    labels = SHEET.loc[PREDICTING, "label"]
+    return json.dumps(
+        {p: (None if pd.isna(v) else int(v)) for p, v in labels.items()}, sort_keys=True
+    )
+
+
+EVALUATION = [
+    f"results/evaluation/{name}"
+    for name in (
+        "table2.csv",
+        "table2.md",
+        "patient_scores.csv",
+        "roc.png",
+        "roc.pdf",
+        "slice_scores.png",
+    )
+]
+PREDICTION = ["results/predictions/predictions.csv", "results/predictions/metrics.csv"]
+
+
+def final_outputs():
+    """Crops and QC of everyone; cross-validation when there are training patients;
+    predictions when there are also patients to predict."""
+    outputs = preprocessed(PATIENTS)
+    if TRAINING:
+        outputs += EVALUATION
+        if PREDICTING:
+            outputs += PREDICTION
+    return outputs

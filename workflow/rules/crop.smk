@@ -1,0 +1,25 @@
+# Mid-tumour slice and its neighbours, cropped around the lesion and resampled.
+
+
+rule crop:
+    input:
+        image="results/normalised/{patient}.nii.gz",
+        lesion="results/normalised/{patient}_lesion.nii.gz",
+        summary="results/normalised/{patient}.json",
+    output:
+        crops="results/crops/{patient}.npz",
+        qc=report(
+            "results/qc/{patient}.png",
+            caption="../report/qc.rst",
+            category="Quality control",
+        ),
+    log:
+        "logs/crop/{patient}.log",
+    conda:
+        "../../envs/imaging.yaml"
+    params:
+        settings=settings("preprocess", "crop"),
+    shell:
+        "python -m egfrmet crop --patient {wildcards.patient}"
+        " --image {input.image:q} --lesion {input.lesion:q} --summary {input.summary:q}"
+        " --settings {params.settings:q} --out {output.crops:q} --qc {output.qc:q} 2> {log:q}"

@@ -1,0 +1,37 @@
+# Cross-validation results: the paper's Table 2, Fig. 1 (slice scores) and Fig. 2 (ROC).
+
+
+rule evaluate:
+    input:
+        val=expand("results/models/fold{fold}/val_slices.csv", fold=FOLDS),
+        crops=training_crops,
+    output:
+        table=report(
+            "results/evaluation/table2.csv",
+            caption="../report/table2.rst",
+            category="Cross-validation",
+        ),
+        markdown="results/evaluation/table2.md",
+        scores="results/evaluation/patient_scores.csv",
+        roc=report(
+            "results/evaluation/roc.png",
+            caption="../report/roc.rst",
+            category="Cross-validation",
+        ),
+        roc_pdf="results/evaluation/roc.pdf",
+        slices=report(
+            "results/evaluation/slice_scores.png",
+            caption="../report/slice_scores.rst",
+            category="Cross-validation",
+        ),
+    log:
+        "logs/evaluate.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        settings=settings("evaluate"),
+        selection=config["train"]["select"],
+    shell:
+        "python -m egfrmet evaluate --val-slices {input.val:q} --crops results/crops"
+        " --settings {params.settings:q} --selection {params.selection}"
+        " --out-dir results/evaluation 2> {log:q}"

@@ -1,0 +1,31 @@
+# Patients never trained on (split test, or no label): the mean of the fold models.
+
+
+rule predict:
+    input:
+        models=expand("results/models/fold{fold}/model.pt", fold=FOLDS),
+        crops=prediction_crops,
+    output:
+        predictions=report(
+            "results/predictions/predictions.csv",
+            caption="../report/predictions.rst",
+            category="Prediction",
+        ),
+        metrics="results/predictions/metrics.csv",
+    log:
+        "logs/predict.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["resources"]["predict"]["threads"]
+    params:
+        patients=prediction_patients(),
+        model=settings("model"),
+        predict=settings("predict"),
+        evaluate=settings("evaluate"),
+        device=config["train"]["device"],
+    shell:
+        "python -m egfrmet predict --models {input.models:q} --crops results/crops"
+        " --patients {params.patients:q} --model-settings {params.model:q}"
+        " --settings {params.predict:q} --evaluate-settings {params.evaluate:q}"
+        " --device {params.device} --threads {threads}"
+        " --out {output.predictions:q} --out-metrics {output.metrics:q} 2> {log:q}"

@@ -1,0 +1,21 @@
+# The generated demo cohort: one job per patient writes its image and masks.
+
+
+rule synth:
+    output:
+        image=os.path.join(SYNTH_DIR, "{patient}_t1.nii.gz"),
+        mask=os.path.join(SYNTH_DIR, "{patient}_lesion.nii.gz"),
+        brain_mask=os.path.join(SYNTH_DIR, "{patient}_brain.nii.gz"),
+    log:
+        "logs/synth/{patient}.log",
+    conda:
+        "../../envs/imaging.yaml"
+    params:
+        label=synth_label,
+        center=synth_center,
+        settings=settings("synth", "patient"),
+    shell:
+        "python -m egfrmet synth --patient {wildcards.patient} --label {params.label}"
+        " --center {params.center:q} --settings {params.settings:q}"
+        " --image {output.image:q} --mask {output.mask:q} --brain-mask {output.brain_mask:q}"
+        " 2> {log:q}"
