@@ -55,20 +55,31 @@ def largest_component(mask):
     return labels == np.argmax(sizes)
 
 
-def correct(image, mask, *, backend, **n4):
+def correct(image, head, *, backend, **n4):
     """Bias-corrected float32 image (same grid) and the multiplicative field.
 
-    `n4` holds the fit settings of `field_sitk` / `field_ants` (config `preprocess.n4`).
+    `head` is the head mask (z, y, x); `n4` holds the fit settings of `field_sitk` /
+    `field_ants` (config `preprocess.n4`).
     """
     backends = {"sitk": field_sitk, "ants": field_ants}
     if backend not in backends:
         raise ValueError(f"unknown N4 backend {backend!r} (one of {', '.join(backends)})")
     image = sitk.Cast(image, sitk.sitkFloat32)
-    fit = mask & (sitk.GetArrayViewFromImage(image) > 0)  # N4 fits log intensities
-    mask_image = sitk.GetImageFromArray(fit.astype(np.uint8))
-    mask_image.CopyInformation(image)
-    field = backends[backend](image, mask_image, **n4)
+    field = backends[backend](image, fit_mask(image, head), **n4)
     return image / field, field
+
+
+def fit_mask(image, head):
+    """The voxels N4 fits: the head without its darkest Otsu class (air, skull, CSF).
+
+    Those voxels carry mostly noise in log intensity; leaving them out makes the fit about a
+    third faster at the same accuracy (benchmarks/n4.py).
+    """
+    values = sitk.GetArrayViewFromImage(image)
+    tissue = head & (values > max(0.0, otsu_thresholds(values[head], 3)[0]))
+    mask = sitk.GetImageFromArray(tissue.astype(np.uint8))
+    mask.CopyInformation(image)
+    return mask
 
 
 def field_sitk(image, mask, *, shrink, iterations, convergence, control_points, bins, fwhm, threads):

@@ -6,6 +6,7 @@ The fastai semantics the paper's learning rate relies on (design.md): a pretrain
 except BatchNorm, a fastai head, AdamW with one-cycle to 4e-2 from lr/25 down to lr/1e5.
 """
 
+import functools
 import logging
 import math
 import os
@@ -227,8 +228,19 @@ def to_device(x, device, channels_last):
 
 
 def use_bf16(settings, device):
-    """bf16 autocast: `auto` uses it on CUDA only; `bf16` also on CPUs that have it (AMX)."""
-    return settings["precision"] == "bf16" or (settings["precision"] == "auto" and device.type == "cuda")
+    """bf16 autocast? `auto`: on CUDA, and on CPUs with AMX-BF16 units (1.7x faster there)."""
+    if settings["precision"] == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16())
+    return settings["precision"] == "bf16"
+
+
+@functools.cache
+def cpu_has_amx_bf16():
+    try:
+        with open("/proc/cpuinfo") as info:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
+    except OSError:
+        return False
 
 
 def build_training(model_settings, settings, steps_per_epoch, device):
@@ -353,11 +365,12 @@ def run(*, fold, folds, crops, model_settings, settings, threads, out_model, out
     torch.set_num_threads(threads)
     device = pick_device(settings["device"])
     log.info(
-        "fold %d on %s (CUDA_VISIBLE_DEVICES=%s, %d threads)",
+        "fold %d on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
         fold,
         torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
         threads,
+        "bf16 autocast" if use_bf16(settings, device) else "float32",
     )
     table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
     train_table, val_table = table[table.fold != fold], table[table.fold == fold]

@@ -119,7 +119,7 @@ def preprocessed(patients):
 
 def fold_table_records():
     """The fold assignment as sorted records: the folds rule's param and its whole input."""
-    return FOLD_TABLE.astype({"label": int}).to_dict("records")
+    return [] if FOLD_TABLE is None else FOLD_TABLE.astype({"label": int}).to_dict("records")
 
 
 def training_crops(wildcards=None):
