@@ -40,7 +40,8 @@ def tiny_cohort(workdir, cfg, **sheet_changes):
 
 
 def written_cohort(workdir, cfg, n=2):
-    """Patients' files written up front (no synth rule): a sheet as a user would have."""
+    """Patients' files written up front (no synth rule), unlabelled so that only their
+    preprocessing runs: a sheet as a user would have."""
     folder = workdir / "data"
     rows = []
     for i in range(n):
@@ -48,7 +49,7 @@ def written_cohort(workdir, cfg, n=2):
         patient = synth.make_patient(pid, label=i % 2, center="A", **(cfg["synth"]["patient"] | TINY_PATIENT))
         paths = {k: folder / f"{pid}_{k}.nii.gz" for k in ("image", "mask", "brain_mask")}
         synth.write_patient(patient, **{k: str(v) for k, v in paths.items()})
-        rows.append({"patient_id": pid, "image": f"data/{pid}_image.nii.gz", "mask": f"data/{pid}_mask.nii.gz", "label": i % 2})
+        rows.append({"patient_id": pid, "image": f"data/{pid}_image.nii.gz", "mask": f"data/{pid}_mask.nii.gz", "label": ""})
     return rows
 
 
@@ -122,8 +123,9 @@ def test_empty_mask_stops_the_run_before_any_n4(tmp_path, cfg):
         (lambda rows: rows[1].update(patient_id="S1"), ["duplicate patient_id", "S1"]),
         (lambda rows: rows[0].update(sex="F"), ["unknown column", "sex"]),
         (lambda rows: rows[0].update(label="yes"), ["patient S1", "column label"]),
+        (lambda rows: [row.update(label=1) for row in rows], ["fold", "gets no negative (label 0) patient"]),
     ],
-    ids=["missing file", "duplicate id", "unknown column", "bad label"],
+    ids=["missing file", "duplicate id", "unknown column", "bad label", "fold without negatives"],
 )
 def test_sheet_problems_stop_at_parse_time(tmp_path, cfg, change, words):
     rows = written_cohort(tmp_path, cfg, n=2)

@@ -108,7 +108,8 @@ def roc_figure(scores, aggregate, paths):
         fpr, tpr, _ = roc_curve(part.label, part[aggregate])
         auc = roc_auc_score(part.label, part[aggregate])
         ax.plot(fpr, tpr, lw=1, alpha=0.5, label=f"fold {fold} (AUC {auc:.2f})")
-        curves.append(np.interp(grid, fpr, tpr, left=0))
+        curves.append(np.interp(grid, fpr, tpr))
+        curves[-1][0] = 0.0  # every curve starts at the origin
         aucs.append(auc)
     mean, sd = np.mean(curves, 0), np.std(curves, 0)
     mean[-1] = 1.0

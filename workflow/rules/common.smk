@@ -16,6 +16,7 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
+from egfrmet.errors import InputError
 from egfrmet.folds import assign as assign_folds
 from egfrmet.sheet import (
     load_schema,
@@ -31,15 +32,6 @@ SHEET = read_sheet(config["samples"], load_schema(SCHEMAS / "samples.schema.yaml
 PATIENTS = list(SHEET.index)
 TRAINING = list(training_rows(SHEET).index)
 PREDICTING = list(prediction_rows(SHEET).index)
-FOLDS = list(range(config["folds"]["k"]))
-# Assigned now, so that a fold without positives stops the run before any job.
-FOLD_TABLE = (
-    assign_folds(
-        training_rows(SHEET), k=config["folds"]["k"], seed=config["folds"]["seed"]
-    )
-    if TRAINING
-    else None
-)
 SYNTH_DIR = os.path.join(os.path.dirname(config["samples"]), "synth")
 
 
@@ -80,6 +72,22 @@ def check_files_at_parse_time():
 
 
 check_files_at_parse_time()
+FOLDS = list(range(config["folds"]["k"]))
+
+
+def fold_table():
+    """Folds assigned now, so that a fold without positives stops the run before any job."""
+    if not TRAINING:
+        return None
+    try:
+        return assign_folds(
+            training_rows(SHEET), k=config["folds"]["k"], seed=config["folds"]["seed"]
+        )
+    except InputError as error:
+        raise error.about(path=config["samples"]) from None
+
+
+FOLD_TABLE = fold_table()
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
 
 
@@ -119,7 +127,11 @@ def preprocessed(patients):
 
 def fold_table_records():
     """The fold assignment as sorted records: the folds rule's param and its whole input."""
-    return [] if FOLD_TABLE is None else FOLD_TABLE.astype({"label": int}).to_dict("records")
+    return (
+        []
+        if FOLD_TABLE is None
+        else FOLD_TABLE.astype({"label": int}).to_dict("records")
+    )
 
 
 def training_crops(wildcards=None):
