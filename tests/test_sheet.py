@@ -73,7 +73,9 @@ def test_default_config_is_valid(config):
     [
         (("preprocess", "crop", "size"), 4, "preprocess.crop.size"),
         (("preprocess", "n4", "backend"), "spm", "preprocess.n4.backend"),
-        (("preprocess", "n4", "shrink"), "4", "preprocess.n4.shrink"),
+        (("preprocess", "n4", "shrink"), "four", "preprocess.n4.shrink"),
+        (("folds", "k"), 1, "folds.k"),
+        (("train", "lr"), -0.1, "train.lr"),
         (("preprocess", "mask_labels"), [1, 1], "preprocess.mask_labels"),
         (("preprocess", "crop", "margin"), 3, "preprocess.crop"),
     ],
@@ -84,4 +86,18 @@ def test_bad_config_values_name_the_key(cfg, key, value, words):
         section = section[part]
     section[key[-1]] = value
     with pytest.raises(InputError, match=f"config key {words}"):
+        validate_config(cfg, CONFIG_SCHEMA)
+
+
+def test_text_from_nested_command_line_config_is_read_as_the_schema_types(cfg):
+    """snakemake --config "train={epochs: 3, freeze_body: false}" gives text: it must work."""
+    cfg["train"] |= {"epochs": "3", "lr": "0.002", "freeze_body": "false", "select": "last"}
+    cfg["preprocess"]["mask_labels"] = ["1", "4"]
+    cfg["synth"]["sheet"]["centers"] = {"A": "46", "B": "13"}
+    validate_config(cfg, CONFIG_SCHEMA)
+    assert cfg["train"]["epochs"] == 3 and cfg["train"]["lr"] == 0.002 and cfg["train"]["freeze_body"] is False
+    assert cfg["train"]["select"] == "last" and cfg["preprocess"]["mask_labels"] == [1, 4]
+    assert cfg["synth"]["sheet"]["centers"] == {"A": 46.0, "B": 13.0}
+    cfg["train"]["epochs"] = "three"
+    with pytest.raises(InputError, match="config key train.epochs: 'three' is not of type 'integer'"):
         validate_config(cfg, CONFIG_SCHEMA)

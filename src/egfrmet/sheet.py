@@ -104,9 +104,48 @@ def prediction_rows(sheet):
 
 
 def validate_config(config, schema):
-    """Raise InputError naming the first bad key (as dotted path) of `config`."""
+    """Coerce text values to the schema's types, then raise InputError naming the first bad
+    key (as a dotted path) of `config`.
+
+    Snakemake reads nested `--config` values as text (`--config "train={epochs: 3}"` gives
+    "3"), so text that reads as the type the schema wants is taken as that type.
+    """
+    coerce(config, schema, schema)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
         error = errors[0]
         key = ".".join(str(p) for p in error.path) or "(top level)"
         raise InputError(f"config key {key}: {error.message}")
+
+
+def coerce(value, schema, root):
+    """`value` with text turned into the integers, numbers and booleans `schema` asks for."""
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].split("/")[-1]]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = schema.get("properties", {}).get(key) or schema.get("additionalProperties")
+            if isinstance(sub, dict):
+                value[key] = coerce(item, sub, root)
+        return value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [coerce(item, schema["items"], root) for item in value]
+    if not isinstance(value, str):
+        return value
+    wanted = set(schema.get("type", [])) if isinstance(schema.get("type"), list) else {schema.get("type")}
+    if any(isinstance(option, bool) for option in schema.get("enum", [])):
+        wanted.add("boolean")
+    for name, parse in (("integer", int), ("number", float), ("boolean", parse_bool)):
+        if name in wanted:
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+    return value
+
+
+def parse_bool(text):
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(text)
+    return lowered == "true"

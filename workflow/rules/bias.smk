@@ -4,7 +4,8 @@
 rule bias:
     input:
         image=patient_image,
-        check="results/checks/{patient}.json",
+        # waits for the check; ancient: a re-check alone (e.g. a new mask_labels) re-runs no N4
+        check=ancient("results/checks/{patient}.json"),
     output:
         "results/bias/{patient}.nii.gz",
     log:
