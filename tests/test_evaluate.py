@@ -67,13 +67,22 @@ def test_run_writes_every_output(tmp_path):
     table = slice_table()
     for pid in table.patient_id.unique():
         np.savez(crops / f"{pid}.npz", slices=np.random.default_rng(0).random((5, 8, 8)).astype(np.float32))
-    paths = []
+    paths, histories = [], []
     for fold, part in table.groupby("fold"):
         paths.append(tmp_path / f"val{fold}.csv")
         part.to_csv(paths[-1], index=False)
+        histories.append(tmp_path / f"history{fold}.csv")
+        epochs = np.arange(4)
+        pd.DataFrame(
+            {"epoch": epochs, "lr": 1e-3, "train_loss": 1 - epochs / 10, "val_loss": 0.5, "val_acc": 0.7,
+             "val_f1": 0.5, "val_auc": 0.8, "seconds": 1.0, "selected": epochs == 2}
+        ).to_csv(histories[-1], index=False)
     settings = {"metric": "median", "threshold": 0.5, "bootstrap": 100, "ci_level": 0.95, "seed": 0, "figure_patients_per_class": 2}
-    evaluate.run(val_slices=[str(p) for p in paths], crops=str(crops), settings=settings, selection="last", out_dir=str(tmp_path / "out"))
+    evaluate.run(
+        val_slices=[str(p) for p in paths], histories=[str(p) for p in histories], crops=str(crops),
+        settings=settings, selection="last", out_dir=str(tmp_path / "out"),
+    )
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["patient_scores.csv", "roc.pdf", "roc.png", "slice_scores.png", "table2.csv", "table2.md"]
+    assert names == ["patient_scores.csv", "roc.pdf", "roc.png", "slice_scores.png", "table2.csv", "table2.md", "training_curves.png"]
     # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
     assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]

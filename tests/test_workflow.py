@@ -64,10 +64,18 @@ def results_files(workdir):
     return sorted(str(p.relative_to(results)) for p in results.rglob("*") if p.is_file()) if results.exists() else []
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, config):
+    """The whole DAG run once on the tiny cohort; tests below only read it or dry-run on it."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    overlay = tiny_cohort(workdir, config)
+    run_snakemake(workdir, "--cores", "2", "--configfile", overlay)
+    return workdir, overlay
+
+
 @pytest.mark.slow
-def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_nothing(tmp_path, cfg):
-    overlay = tiny_cohort(tmp_path, cfg)
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", overlay)
+def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_nothing(tiny_run):
+    tmp_path, overlay = tiny_run
     patients = [f"P00{i}" for i in range(1, 7)] + ["T001", "T002"]
     for pid in patients:
         crops = np.load(tmp_path / "results" / "crops" / f"{pid}.npz")
@@ -84,7 +92,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         assert len(pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")) == 2
     folds = pd.read_csv(results / "folds.tsv", sep="\t")
     assert sorted(folds.patient_id) == patients[:6] and set(folds.fold) == {0, 1}
-    for name in ("table2.csv", "table2.md", "patient_scores.csv", "roc.png", "roc.pdf", "slice_scores.png"):
+    for name in ("table2.csv", "table2.md", "patient_scores.csv", "roc.png", "roc.pdf", "slice_scores.png", "training_curves.png"):
         assert (results / "evaluation" / name).stat().st_size > 0
     table = pd.read_csv(results / "evaluation" / "table2.csv")
     assert list(table["aggregate"]) == ["min", "max", "median", "mean"]
@@ -99,6 +107,12 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
 
     again = run_snakemake(tmp_path, "--cores", "2", "--configfile", overlay, "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
+    assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())
+
+    run_snakemake(tmp_path, "--configfile", overlay, "--report", "results/report.html")
+    report = (results / "report.html").read_text()
+    for item in ("table2.csv", "roc.png", "training_curves.png", "P001.png", "predictions.csv"):
+        assert item in report
 
 
 @pytest.mark.slow
@@ -151,3 +165,78 @@ def test_mask_on_another_grid_stops_at_parse_time(tmp_path, cfg):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "patient S1, column mask" in output and "data/shifted.nii.gz" in output and "spacing" in output
+
+
+def planned_jobs(workdir, *args):
+    """Snakemake's own dry-run plan: the set of (rule, wildcards) it would run."""
+    result = run_snakemake(workdir, "--dry-run", *args)
+    jobs, rule = set(), None
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+            jobs.add((rule, ""))
+        elif rule and line.strip().startswith("wildcards:"):
+            jobs.discard((rule, ""))
+            jobs.add((rule, line.split(":", 1)[1].strip()))
+            rule = None
+    return jobs - {("all", "")}
+
+
+PREPROCESSING = ["synth", "check", "bias", "brainmask", "normalise", "crop"]
+
+
+def chain(patient, stages=PREPROCESSING):
+    return {(stage, f"patient={patient}") for stage in stages}
+
+
+TRAINING = {("folds", ""), ("train", "fold=0"), ("train", "fold=1"), ("evaluate", ""), ("predict", "")}
+
+
+def grown_sheet(workdir, **row):
+    """The tiny sheet plus one patient, as a second sheet beside it."""
+    sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    pid = row["patient_id"]
+    row = {"image": f"synth/{pid}_t1.nii.gz", "mask": f"synth/{pid}_lesion.nii.gz", "brain_mask": "", "center": "A"} | row
+    pd.concat([sheet, pd.DataFrame([row])]).to_csv(workdir / "cohort" / "grown.tsv", sep="\t", index=False)
+    return "samples=cohort/grown.tsv"
+
+
+@pytest.mark.slow
+def test_adding_a_cv_patient_runs_its_chain_the_folds_trainings_and_evaluation_only(tiny_run):
+    workdir, overlay = tiny_run
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="P007", label="0", split="cv"))
+    assert jobs == chain("P007") | TRAINING
+
+
+@pytest.mark.slow
+def test_adding_a_test_patient_runs_its_chain_and_the_prediction_only(tiny_run):
+    workdir, overlay = tiny_run
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="T003", label="1", split="test"))
+    assert jobs == chain("T003") | {("predict", "")}
+
+
+@pytest.mark.slow
+def test_changing_a_training_setting_reruns_training_and_evaluation_not_preprocessing(tiny_run):
+    workdir, overlay = tiny_run
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "train={epochs: 3, batch_size: 8, lr: 0.003, device: cpu}")
+    assert jobs == TRAINING - {("folds", "")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "setting, first",
+    [("preprocess={crop: {margin_mm: 12.0}}", "crop"), ("preprocess={n4: {convergence: 0.002}}", "bias"),
+     ("preprocess={brain_mask: {erode_mm: 5.0}}", "brainmask")],
+    ids=["crop", "n4", "brain mask"],
+)
+def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, setting, first):
+    workdir, overlay = tiny_run
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", setting)
+    stages = PREPROCESSING[PREPROCESSING.index(first):]
+    if first == "brainmask":  # only patients whose brain mask is computed
+        sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+        patients = list(sheet.patient_id[sheet.brain_mask == ""])
+    else:
+        patients = [f"P00{i}" for i in range(1, 7)] + ["T001", "T002"]
+    expected = set().union(*(chain(p, stages) for p in patients)) | TRAINING - {("folds", "")}
+    assert jobs == expected

@@ -166,7 +166,37 @@ def slice_figure(slices, scores, aggregate, crops, patients, path):
     plt.close(fig)
 
 
-def run(*, val_slices, crops, settings, selection, out_dir):
+def curves_figure(histories, path):
+    """Per-fold training curves from history.csv: losses, validation accuracy and AUC, lr;
+    a dot marks the epoch each fold kept."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("train_loss", "training loss (1 − soft-F1, mixed)"), ("val_loss", "validation loss"),
+              ("val_acc", "validation accuracy (slices)"), ("val_auc", "validation AUC (slices)")]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 3.4))
+    for fold, history in enumerate(histories):
+        colour = f"C{fold}"
+        for ax, (column, title) in zip(axes, panels):
+            ax.plot(history.epoch, history[column], color=colour, lw=1, label=f"fold {fold}")
+            kept = history[history.selected]
+            ax.plot(kept.epoch, kept[column], "o", color=colour, ms=5)
+            ax.set_title(title, fontsize=9)
+        axes[-1].plot(history.epoch, history.lr, color=colour, lw=1)
+    axes[-1].set_title("learning rate", fontsize=9)
+    axes[-1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("epoch", fontsize=8)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+
+
+def run(*, val_slices, histories, crops, settings, selection, out_dir):
     """The `egfrmet evaluate` subcommand."""
     slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
     scores = patient_scores(slices)
@@ -184,5 +214,6 @@ def run(*, val_slices, crops, settings, selection, out_dir):
     roc = roc_figure(scores, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")])
     patients = example_patients(scores, metric, settings["figure_patients_per_class"])
     slice_figure(slices, scores, metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
+    curves_figure([pd.read_csv(path) for path in histories], os.path.join(out_dir, "training_curves.png"))
     log.info("Table 2:\n%s", markdown)
     log.info("ROC (%s): fold AUCs %s", metric, [round(a, 3) for a in roc["fold_aucs"]])

@@ -7,6 +7,8 @@ except BatchNorm, a fastai head, AdamW with one-cycle to 4e-2 from lr/25 down to
 """
 
 import functools
+import hashlib
+import json
 import logging
 import math
 import os
@@ -272,35 +274,6 @@ def build_training(model_settings, settings, steps_per_epoch, device):
     return model, optimizer, scheduler
 
 
-def train_fold(x_train, y_train, x_val, y_val, *, model_settings, settings, device, progress=None):
-    """Train one fold. Returns the selected state dict, the per-epoch history, the selected
-    model's validation probabilities and its epoch."""
-    torch.manual_seed(settings["seed"])
-    generator = torch.Generator().manual_seed(settings["seed"])
-    bf16 = use_bf16(settings, device)
-    steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
-    model, optimizer, scheduler = build_training(model_settings, settings, steps_per_epoch, device)
-    x_train = x_train.to(device)
-
-    history, best = [], None
-    for epoch in range(settings["epochs"]):
-        start = time.perf_counter()
-        bar = progress(epoch) if progress else None
-        losses = train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, bar)
-        probs = predict_probabilities(model, x_val, device, 2 * settings["batch_size"], bf16, settings["channels_last"])
-        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
-        row |= validation_metrics(probs, y_val, settings["f1_average"])
-        row["seconds"] = time.perf_counter() - start
-        history.append(row)
-        log.info(format_epoch(row))
-
-        # the paper's selection: first epoch of best validation accuracy; or simply the last
-        if settings["select"] == "last" or best is None or row["val_acc"] > best["val_acc"]:
-            best = {"epoch": epoch, "val_acc": row["val_acc"], "state": copy_state(model), "probs": probs}
-
-    return best["state"], pd.DataFrame(history), best["probs"], best["epoch"]
-
-
 def train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, progress=None):
     """One epoch: weighted sampling, augmentation, mixup, soft-F1 loss, AdamW step. Losses."""
     model.train()
@@ -331,6 +304,112 @@ def copy_state(model):
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+def train_fold(
+    x_train, y_train, x_val, y_val, *, model_settings, settings, device, progress=None, checkpoint=None, every_s=0
+):
+    """Train one fold. Returns the selected state dict, the per-epoch history, the selected
+    model's validation probabilities and its epoch.
+
+    With `checkpoint` (a path), the state at the end of an epoch is kept there whenever
+    `every_s` seconds have passed since the last one (0: every epoch); a run that finds a
+    checkpoint made from the same data and settings resumes after its epoch. The files go
+    when the fold is done.
+    """
+    torch.manual_seed(settings["seed"])
+    generator = torch.Generator().manual_seed(settings["seed"])
+    bf16 = use_bf16(settings, device)
+    steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
+    model, optimizer, scheduler = build_training(model_settings, settings, steps_per_epoch, device)
+    x_train = x_train.to(device)
+    fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings)
+    history, best = resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], None)
+    saved = time.monotonic()
+
+    for epoch in range(len(history), settings["epochs"]):
+        start = time.perf_counter()
+        bar = progress(epoch) if progress else None
+        losses = train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, bar)
+        probs = predict_probabilities(model, x_val, device, 2 * settings["batch_size"], bf16, settings["channels_last"])
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
+        row |= validation_metrics(probs, y_val, settings["f1_average"])
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        log.info(format_epoch(row))
+
+        # the paper's selection: first epoch of best validation accuracy; or simply the last
+        improved = settings["select"] == "last" or best is None or row["val_acc"] > best["val_acc"]
+        if improved:
+            best = {"epoch": epoch, "val_acc": row["val_acc"], "state": copy_state(model), "probs": probs}
+        last = epoch + 1 == settings["epochs"]
+        if checkpoint and not last and time.monotonic() - saved >= every_s:
+            save_checkpoint(checkpoint, fingerprint, model, optimizer, scheduler, generator, history, best, improved)
+            saved = time.monotonic()
+
+    if checkpoint:
+        remove_checkpoint(checkpoint)
+    return best["state"], pd.DataFrame(history), best["probs"], best["epoch"]
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings):
+    """What a checkpoint must have been made from to be resumed: data and settings."""
+    digest = hashlib.sha256(json.dumps([model_settings, settings], sort_keys=True).encode())
+    for tensor in (x_train, y_train, x_val, y_val):
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, history, best, best_changed):
+    """Model, optimiser, schedule, RNG states and history: all a resumed run needs. The
+    selected model's weights go to a file of their own, rewritten only when they change."""
+    from egfrmet.images import atomic_output
+
+    if best_changed or not os.path.exists(f"{path}.best"):
+        with atomic_output(f"{path}.best") as tmp:
+            torch.save(best["state"], tmp)
+    state = {
+        "fingerprint": fingerprint,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": history,
+        "best": {k: v for k, v in best.items() if k != "state"},
+    }
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def resume(path, fingerprint, model, optimizer, scheduler, generator):
+    """Restore a checkpoint made from the same data and settings; else start afresh."""
+    if not os.path.exists(path):
+        return [], None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["fingerprint"] != fingerprint:
+        log.info("checkpoint %s is from other data or settings: starting afresh", path)
+        return [], None
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    best = state["best"] | {"state": torch.load(f"{path}.best", map_location="cpu", weights_only=True)}
+    log.info("resuming from %s after epoch %d", path, len(state["history"]) - 1)
+    return state["history"], best
+
+
+def remove_checkpoint(path):
+    for name in (path, f"{path}.best"):
+        if os.path.exists(name):
+            os.remove(name)
+
+
 def format_epoch(row):
     return (
         f"epoch {row['epoch']:3d}  lr {row['lr']:.2e}  train_loss {row['train_loss']:.4f}  "
@@ -354,10 +433,10 @@ def terminal_progress(epochs):
     return for_epoch
 
 
-def run(*, fold, folds, crops, model_settings, settings, threads, out_model, out_history, out_val):
+def run(
+    *, fold, folds, crops, model_settings, settings, threads, checkpoint, checkpoint_seconds, out_model, out_history, out_val
+):
     """The `egfrmet train` subcommand: fold `fold` of `folds` (.tsv), crops from `crops`/."""
-    import json
-
     from egfrmet.images import atomic_output
 
     if model_settings["weights"] != "imagenet":
@@ -387,6 +466,8 @@ def run(*, fold, folds, crops, model_settings, settings, threads, out_model, out
         settings=settings,
         device=device,
         progress=terminal_progress(settings["epochs"]),
+        checkpoint=checkpoint or None,
+        every_s=checkpoint_seconds,
     )
     log.info("fold %d: kept epoch %d (%s)", fold, epoch, settings["select"])
     with atomic_output(out_model) as tmp:

@@ -16,7 +16,7 @@ rule brainmask:
     params:
         brain_mask=brain_mask_option,
         mask_labels=MASK_LABELS,
-        settings=settings("preprocess", "brain_mask"),
+        settings=brain_mask_settings,
     shell:
         "python -m egfrmet brainmask --patient {wildcards.patient}"
         " --image {input.image:q} --mask {input.mask:q} {params.brain_mask}"

@@ -119,6 +119,14 @@ def brain_mask_option(wildcards):
     return f"--brain-mask {shlex.quote(paths[0])}" if paths else ""
 
 
+def brain_mask_settings(wildcards):
+    """Settings of the computed brain mask; none for a patient who brings one, so that
+    changing them re-runs only the patients whose mask is computed."""
+    return (
+        "{}" if patient_brain_mask(wildcards) else settings("preprocess", "brain_mask")
+    )
+
+
 def preprocessed(patients):
     return expand("results/crops/{patient}.npz", patient=patients) + expand(
         "results/qc/{patient}.png", patient=patients
@@ -153,6 +161,7 @@ def prediction_patients():
 EVALUATION = [
     f"results/evaluation/{name}"
     for name in (
+        "training_curves.png",
         "table2.csv",
         "table2.md",
         "patient_scores.csv",

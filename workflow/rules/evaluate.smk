@@ -4,6 +4,7 @@
 rule evaluate:
     input:
         val=expand("results/models/fold{fold}/val_slices.csv", fold=FOLDS),
+        histories=expand("results/models/fold{fold}/history.csv", fold=FOLDS),
         crops=training_crops,
     output:
         table=report(
@@ -24,6 +25,11 @@ rule evaluate:
             caption="../report/slice_scores.rst",
             category="Cross-validation",
         ),
+        curves=report(
+            "results/evaluation/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+        ),
     log:
         "logs/evaluate.log",
     conda:
@@ -32,6 +38,7 @@ rule evaluate:
         settings=settings("evaluate"),
         selection=config["train"]["select"],
     shell:
-        "python -m egfrmet evaluate --val-slices {input.val:q} --crops results/crops"
+        "python -m egfrmet evaluate --val-slices {input.val:q} --histories {input.histories:q}"
+        " --crops results/crops"
         " --settings {params.settings:q} --selection {params.selection}"
         " --out-dir results/evaluation 2> {log:q}"

@@ -1,4 +1,6 @@
-# One training job per fold; `gpu` lets a cluster give each its own card.
+# One training job per fold; `gpu` lets a cluster give each its own card. A job killed
+# mid-way (walltime, pre-emption) resumes from results/checkpoints/ when run again: not an
+# output, so Snakemake leaves it; it goes when the fold is done.
 
 
 rule train:
@@ -20,11 +22,15 @@ rule train:
     threads: config["resources"]["train"]["threads"]
     resources:
         gpu=config["resources"]["train"]["gpu"],
+        # a resource, not a param: how often to checkpoint changes no result
+        checkpoint_seconds=config["resources"]["train"]["checkpoint_seconds"],
     params:
         model=settings("model"),
         train=settings("train"),
     shell:
         "python -m egfrmet train --fold {wildcards.fold} --folds {input.folds:q} --crops results/crops"
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
+        " --checkpoint results/checkpoints/fold{wildcards.fold}.pt"
+        " --checkpoint-seconds {resources.checkpoint_seconds}"
         " --out-model {output.model:q} --out-history {output.history:q} --out-val {output.val:q}"
         " 2> {log:q}"
