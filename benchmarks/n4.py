@@ -50,7 +50,7 @@ def main():
     parser.add_argument("--skip-sitk-defaults", action="store_true", help="full-resolution SimpleITK is slow")
     args = parser.parse_args()
 
-    config = yaml.safe_load(CONFIG.read_text())
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     ours = {k: v for k, v in config["preprocess"]["n4"].items() if k != "backend"}
     settings = config["synth"]["patient"] | {"shape": args.shape, "spacing": [1.0, 1.0, 1.0]}
     patient = synth.make_patient(args.patient, label=0, center="A", **settings)

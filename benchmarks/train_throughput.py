@@ -55,7 +55,7 @@ def main():
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
 
-    config = yaml.safe_load(CONFIG.read_text())
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     settings = config["train"] | {"precision": args.precision, "epochs": args.epochs + 1}
     model_settings = config["model"] | {"arch": args.arch, "weights": "none"}
     torch.set_num_threads(args.threads)

@@ -22,7 +22,7 @@ TINY_PATIENT = {"shape": [48, 56, 40], "spacing": [3.0, 3.0, 3.0]}
 @pytest.fixture(scope="session")
 def config():
     """config/config.yaml: tests use the defaults users get, shrunk only where they say so."""
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_truncated_file(files, tmp_path, suffix):
 
 def test_not_an_image(files, tmp_path):
     text = tmp_path / "notes.nii.gz"
-    text.write_text("not an image")
+    text.write_text("not an image", encoding="utf-8")
     files["image"] = str(text)
     expect_error(files, "image", "unreadable image")
 

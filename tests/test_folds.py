@@ -60,7 +60,7 @@ def test_pin_writes_the_assignment_into_the_sheet(tmp_path):
     sheet = tmp_path / "samples.tsv"
     lines = ["patient_id\timage\tmask\tlabel\tsplit"]
     lines += [f"P{i:02d}\ti{i}.nii\tm{i}.nii\t{int(i < 4)}\tcv" for i in range(10)] + ["T01\tt.nii\ttm.nii\t\ttest"]
-    sheet.write_text("\n".join(lines) + "\n")
+    sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
     folds.run(samples=str(sheet), k=2, seed=0, out=str(tmp_path / "folds.tsv"), pin=True)
     written = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
     assert list(written.columns) == ["patient_id", "image", "mask", "label", "split", "fold"]

@@ -14,7 +14,7 @@ EXPECTED_SLICES = {"brain1": [12, 13, 14, 15, 16], "brain2": [7, 8, 9, 10, 11]}
 def workflow_on_real_scans(real_data, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("real")
     rows = [f"{name}\t{real_data}/{name}_image.nrrd\t{real_data}/{name}_label.nrrd" for name in EXPECTED_SLICES]
-    (workdir / "samples.tsv").write_text("patient_id\timage\tmask\n" + "\n".join(rows) + "\n")
+    (workdir / "samples.tsv").write_text("patient_id\timage\tmask\n" + "\n".join(rows) + "\n", encoding="utf-8")
     run_snakemake(workdir, "--cores", "2", "--config", "samples=samples.tsv")
     return workdir
 
@@ -45,6 +45,6 @@ def test_real_scans_have_computed_brain_masks_marked_as_such(workflow_on_real_sc
     import json
 
     for name in EXPECTED_SLICES:
-        summary = json.loads((workflow_on_real_scans / "results" / "normalised" / f"{name}.json").read_text())
+        summary = json.loads((workflow_on_real_scans / "results" / "normalised" / f"{name}.json").read_text(encoding="utf-8"))
         assert summary["brain_mask"] == "computed"
         assert summary["lesion_coverage"] == 1.0

@@ -11,7 +11,7 @@ HEADER = "patient_id\timage\tmask\tlabel\tsplit\tcenter\tfold\n"
 
 def write(tmp_path, text):
     path = tmp_path / "sheet.tsv"
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -35,7 +35,7 @@ def tiny_cohort(workdir, cfg, **sheet_changes):
     (workdir / "cohort").mkdir(parents=True)
     synth.make_sheet(**(TINY_SHEET | sheet_changes)).to_csv(workdir / "cohort" / "samples.tsv", sep="\t", index=False)
     overlay = {"samples": "cohort/samples.tsv", "synth": {"enabled": True, "patient": TINY_PATIENT}} | TINY_TRAINING
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay))
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
     return "tiny.yaml"
 
 
@@ -56,7 +56,7 @@ def written_cohort(workdir, cfg, n=2):
 def write_sheet(workdir, rows):
     columns = list(dict.fromkeys(k for row in rows for k in row))
     lines = ["\t".join(columns)] + ["\t".join(str(row.get(c, "")) for c in columns) for row in rows]
-    (workdir / "samples.tsv").write_text("\n".join(lines) + "\n")
+    (workdir / "samples.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def results_files(workdir):
@@ -82,7 +82,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         assert crops["slices"].shape == (5, 96, 96) and np.isfinite(crops["slices"]).all()
         assert crops["masks"][2].any()
         assert (tmp_path / "results" / "qc" / f"{pid}.png").stat().st_size > 1000
-    sources = {pid: json.loads((tmp_path / "results" / "normalised" / f"{pid}.json").read_text())["brain_mask"] for pid in patients}
+    sources = {pid: json.loads((tmp_path / "results" / "normalised" / f"{pid}.json").read_text(encoding="utf-8"))["brain_mask"] for pid in patients}
     assert set(sources.values()) == {"given", "computed"}  # both brain-mask paths ran
 
     results = tmp_path / "results"
@@ -110,7 +110,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())
 
     run_snakemake(tmp_path, "--configfile", overlay, "--report", "results/report.html")
-    report = (results / "report.html").read_text()
+    report = (results / "report.html").read_text(encoding="utf-8")
     for item in ("table2.csv", "roc.png", "training_curves.png", "P001.png", "predictions.csv"):
         assert item in report
 

@@ -72,4 +72,4 @@ def run(patient, *, image, mask, brain_mask, mask_labels, settings, out, out_jso
     log.info("patient %s: %s brain mask, %d voxels", patient, source, brain.sum())
     write_image(as_mask_image(brain, corrected), out)
     with atomic_output(out_json) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -105,4 +105,4 @@ def run(patient, *, image, mask, brain_mask, mask_labels, grid_tolerance, out):
     summary = check_patient(patient, paths, mask_labels=mask_labels, grid_tolerance=grid_tolerance)
     log.info("patient %s: %s", patient, summary)
     with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -3,6 +3,7 @@ around the lesion, each slice resampled to `size` x `size` (the paper's 5 x 96 x
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -97,7 +98,7 @@ def run(patient, *, image, lesion, summary, settings, out, qc):
     """The `egfrmet crop` subcommand: crops (.npz) and their QC picture (.png)."""
     image = read_image(image)
     lesion = sitk.GetArrayFromImage(read_image(lesion)) > 0
-    summary = json.loads(open(summary).read())
+    summary = json.loads(Path(summary).read_text(encoding="utf-8"))
     try:
         result = crop_volume(image, lesion, **settings)
     except InputError as error:

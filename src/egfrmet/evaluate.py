@@ -209,7 +209,7 @@ def run(*, val_slices, histories, crops, settings, selection, out_dir):
         table.to_csv(tmp, index=False)
     markdown = table2_markdown(table, threshold=settings["threshold"], level=settings["ci_level"], selection=selection)
     with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
-        tmp.write_text(markdown)
+        tmp.write_text(markdown, encoding="utf-8")
     metric = settings["metric"]
     roc = roc_figure(scores, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")])
     patients = example_patients(scores, metric, settings["figure_patients_per_class"])

@@ -82,7 +82,7 @@ def write_records(records, out, log_path):
     table = pd.DataFrame(records, columns=COLUMNS)
     write(table, out)
     summary = table.groupby("fold").label.agg(patients="size", positives="sum")
-    with open(log_path, "w") as log_file:
+    with open(log_path, "w", encoding="utf-8") as log_file:
         log_file.write(summary.to_string() + "\n")
 
 

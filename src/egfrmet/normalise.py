@@ -3,6 +3,7 @@ x' = (x - mu) / sigma over the brain-extracted image)."""
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -37,7 +38,7 @@ def run(patient, *, image, brain, brain_json, mask, mask_labels, out, out_lesion
     brain_voxels = sitk.GetArrayFromImage(reorient(read_image(brain))) > 0
     normalised, mean, std = zscore(lps, brain_voxels)
     lesion = as_mask_image(lesion_array(reorient(read_image(mask)), mask_labels), lps)
-    summary = json.loads(open(brain_json).read()) | {
+    summary = json.loads(Path(brain_json).read_text(encoding="utf-8")) | {
         "brain_mean": mean,
         "brain_std": std,
         "orientation": ORIENTATION,
@@ -47,4 +48,4 @@ def run(patient, *, image, brain, brain_json, mask, mask_labels, out, out_lesion
     write_image(normalised, out)
     write_image(lesion, out_lesion)
     with atomic_output(out_json) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")

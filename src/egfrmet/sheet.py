@@ -21,7 +21,7 @@ def load_schema(name_or_path):
     path = Path(name_or_path)
     if not path.suffix:
         path = SCHEMA_DIR / f"{name_or_path}.schema.yaml"
-    return yaml.safe_load(path.read_text())
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def read_sheet(path, schema):
