@@ -7,11 +7,12 @@ STAMP := $(VENV)/.egfrmet-installed
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 CORES ?= all
 
-.PHONY: demo test lint install clean-demo
+.PHONY: demo test test-slurm lint install clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,cluster]'
+	$(BIN)/pip install --no-deps antspyx==0.6.3  # see pyproject.toml: its numpy cap is not ours
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,7 +25,13 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 
 test: $(STAMP) lint
-	$(RUN) $(BIN)/python -m pytest
+	$(RUN) $(BIN)/python -m pytest --ignore=tests/slurm
+
+# The tiny workflow through the SLURM profile on a real single-node Slurm (root; installs
+# slurm-wlm and munge with apt-get when missing), stopped again afterwards.
+test-slurm: $(STAMP)
+	eval "$$(tests/slurm/start.sh)" && $(RUN) $(BIN)/python -m pytest tests/slurm; \
+	status=$$?; tests/slurm/stop.sh; exit $$status
 
 clean-demo:
 	rm -rf results logs resources/demo/synth

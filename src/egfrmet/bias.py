@@ -98,7 +98,10 @@ def field_sitk(image, mask, *, shrink, iterations, convergence, control_points, 
 def field_ants(image, mask, *, shrink, iterations, convergence, control_points, bins, fwhm, threads):
     """The same fit through ANTsPy (antspyx); `bins` and `fwhm` are ANTs' fixed defaults there."""
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)
-    import ants  # slow to import; only this backend needs it
+    try:
+        import ants  # slow to import; only this backend needs it
+    except ImportError:
+        raise RuntimeError("preprocess.n4.backend ants needs antspyx: pip install --no-deps antspyx==0.6.3") from None
 
     spline_order = 3
     field = ants.n4_bias_field_correction(

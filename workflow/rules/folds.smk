@@ -1,7 +1,7 @@
 # Patient-level stratified folds, assigned when the workflow is parsed (common.smk) so that
 # a fold without positives stops the run before any job; this rule writes them down.
-# It runs in Snakemake's own process: its input is the cohort table itself (a param), which
-# for a large cohort would not fit on a command line.
+# Its `run` block gets the cohort table itself (a param), which for a large cohort would
+# not fit on a command line.
 
 
 rule folds:
@@ -9,7 +9,6 @@ rule folds:
         "results/folds.tsv",
     log:
         "logs/folds.log",
-    localrule: True
     params:
         table=fold_table_records(),
     run:

@@ -1,0 +1,79 @@
+"""The tiny workflow through the SLURM profile on a real single-node Slurm (make test-slurm).
+
+tests/slurm/start.sh starts the cluster and prints the SLURM_CONF this test needs.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from test_workflow import TINY_SHEET, tiny_cohort
+
+pytestmark = pytest.mark.skipif(
+    "SLURM_CONF" not in os.environ,
+    reason="needs the single-node Slurm of tests/slurm/start.sh: run `make test-slurm`",
+)
+PROFILE = REPO / "tests" / "slurm" / "profile"
+SHEET = TINY_SHEET | {"n_patients": 4, "n_positive": 2, "n_test": 1, "n_test_positive": 0}
+TIMEOUT = 480
+
+
+def run_on_slurm(workdir, overlay):
+    """Snakemake through the SLURM profile; stopped with SIGINT (on SIGTERM it would wait)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+               "--workflow-profile", str(PROFILE), "--configfile", overlay]
+    job = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = job.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        job.send_signal(signal.SIGINT)
+        output, _ = job.communicate(timeout=60)
+        pytest.fail(f"the Slurm run took over {TIMEOUT} s:\n{output[-5000:]}")
+    assert job.returncode == 0, output[-8000:]
+    return output
+
+
+def slurm_jobs():
+    """(job id, rule, wildcards, state) of every job Snakemake submitted (comment rule_...)."""
+    lines = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%k|%T"], capture_output=True, text=True, check=True).stdout
+    jobs = []
+    for line in lines.splitlines():
+        job_id, comment, state = line.split("|")
+        match = re.fullmatch(r"rule_(\w+?)(?:_wildcards_(.*))?", comment)
+        if match:
+            jobs.append((job_id, match.group(1), match.group(2) or "", state))
+    return jobs
+
+
+@pytest.mark.slow
+def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
+    overlay = tiny_cohort(tmp_path, config, **SHEET)
+    before = {job[0] for job in slurm_jobs()}
+    run_on_slurm(tmp_path, overlay)
+
+    jobs = [job for job in slurm_jobs() if job[0] not in before]
+    patients = 5
+    expected = {rule: patients for rule in ("synth", "check", "bias", "brainmask", "normalise", "crop")}
+    expected |= {"folds": 1, "train": 2, "evaluate": 1, "predict": 1}
+    assert Counter(rule for _, rule, _, _ in jobs) == expected
+    assert {state for *_, state in jobs} == {"COMPLETED"}
+
+    for job_id, rule, wildcards, _ in jobs:
+        if rule == "train":
+            details = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+            assert re.search(r"TresPerJob=gres:gpu:1|TresPerNode=gres:gpu:1", details), details
+            fold = wildcards  # the comment holds wildcard values: rule_train_wildcards_0
+            log = (tmp_path / "logs" / "train" / f"fold{fold}.log").read_text(encoding="utf-8")
+            visible = re.search(r"CUDA_VISIBLE_DEVICES=(\S+),", log).group(1)
+            assert visible in ("0", "1"), log[:500]  # set by Slurm for the job's card
+    assert (tmp_path / "results" / "evaluation" / "table2.csv").exists()
+    assert (tmp_path / "results" / "predictions" / "predictions.csv").exists()
