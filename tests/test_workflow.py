@@ -223,20 +223,12 @@ def test_changing_a_training_setting_reruns_training_and_evaluation_not_preproce
 
 
 @pytest.mark.slow
-def test_changing_mask_labels_rechecks_and_reruns_from_the_brain_mask_but_no_n4(tiny_run):
-    workdir, overlay = tiny_run
-    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "preprocess={mask_labels: [1]}")
-    patients = [f"P00{i}" for i in range(1, 7)] + ["T001", "T002"]
-    stages = ["check", "brainmask", "normalise", "crop"]
-    assert jobs == set().union(*(chain(p, stages) for p in patients)) | TRAINING - {("folds", "")}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "setting, first",
     [("preprocess={crop: {margin_mm: 12.0}}", "crop"), ("preprocess={n4: {convergence: 0.002}}", "bias"),
-     ("preprocess={brain_mask: {erode_mm: 5.0}}", "brainmask")],
-    ids=["crop", "n4", "brain mask"],
+     ("preprocess={brain_mask: {erode_mm: 5.0}}", "brainmask"), ("preprocess={mask_labels: [1]}", "check")],
+    ids=["crop", "n4", "brain mask", "mask labels"],
 )
 def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, setting, first):
     workdir, overlay = tiny_run

@@ -4,8 +4,7 @@
 rule bias:
     input:
         image=patient_image,
-        # waits for the check; ancient: a re-check alone (e.g. a new mask_labels) re-runs no N4
-        check=ancient("results/checks/{patient}.json"),
+        check="results/checks/{patient}.json",
     output:
         "results/bias/{patient}.nii.gz",
     log:
