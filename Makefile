@@ -11,7 +11,7 @@ CORES ?= all
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[dev,cluster]'
+	$(BIN)/pip install -e '.[dev,cluster,ants]'
 	$(BIN)/pip install --no-deps antspyx==0.6.3  # see pyproject.toml: its numpy cap is not ours
 	touch $(STAMP)
 

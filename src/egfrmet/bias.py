@@ -101,7 +101,9 @@ def field_ants(image, mask, *, shrink, iterations, convergence, control_points, 
     try:
         import ants  # slow to import; only this backend needs it
     except ImportError:
-        raise RuntimeError("preprocess.n4.backend ants needs antspyx: pip install --no-deps antspyx==0.6.3") from None
+        raise RuntimeError(
+            "preprocess.n4.backend ants needs antspyx: pip install -e '.[ants]' && pip install --no-deps antspyx==0.6.3"
+        ) from None
 
     spline_order = 3
     field = ants.n4_bias_field_correction(
