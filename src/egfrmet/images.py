@@ -12,8 +12,6 @@ import SimpleITK as sitk
 
 from egfrmet.errors import InputError
 
-IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
-
 
 def dicom_series_files(folder, series_uid=None):
     """File names of the one DICOM series in `folder` (or of `series_uid`)."""

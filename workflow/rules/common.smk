@@ -19,6 +19,7 @@ shell.prefix(
 from egfrmet.errors import InputError
 from egfrmet.folds import assign as assign_folds
 from egfrmet.sheet import (
+    PATH_COLUMNS,
     load_schema,
     prediction_rows,
     read_sheet,
@@ -61,11 +62,7 @@ def check_files_at_parse_time():
     except ImportError:  # SimpleITK not in Snakemake's own env: the check rule does it
         return
     for patient, row in SHEET.iterrows():
-        paths = {
-            c: row[c]
-            for c in ("image", "mask", "brain_mask")
-            if not synthesised(row[c])
-        }
+        paths = {c: row[c] for c in PATH_COLUMNS if not synthesised(row[c])}
         check_headers(
             patient, paths, grid_tolerance=config["preprocess"]["grid_tolerance"]
         )
