@@ -1,7 +1,6 @@
 import pandas as pd
 import pytest
 
-from conftest import REPO
 from egfrmet import folds
 from egfrmet.errors import InputError
 

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 
 from egfrmet.errors import InputError
 from egfrmet.images import atomic_output, read_image
+from egfrmet.plots import pyplot, save
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +121,7 @@ def run(patient, *, image, lesion, summary, settings, out, qc):
 
 def plot_qc(result, patient, summary, path):
     """The crops side by side with the lesion outline; computed masks and warnings marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n = len(result["slices"])
     fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.9))
     low, high = np.percentile(result["slices"], [1, 99])
@@ -139,6 +136,4 @@ def plot_qc(result, patient, summary, path):
     notes = [f"brain mask: {summary['brain_mask']}"] + summary.get("warnings", [])
     fig.suptitle(f"{patient}  ·  box {result['box_side_mm']:.0f} mm  ·  " + "  ·  ".join(notes), fontsize=9)
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
+    save(fig, [path], dpi=80)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
-from egfrmet.images import atomic_output
+from egfrmet.images import atomic_output, read_crops
+from egfrmet.plots import pyplot, save
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ def threshold_metrics(labels, scores, threshold):
         "specificity": tn / (tn + fp) if tn + fp else float("nan"),
         "accuracy": accuracy_score(labels, predicted),
     }
+
+
+def bootstrap_settings(settings):
+    """bootstrap_auc's options from the `evaluate` config section."""
+    return {"resamples": settings["bootstrap"], "level": settings["ci_level"], "seed": settings["seed"]}
 
 
 def bootstrap_auc(labels, scores, *, resamples, level, seed):
@@ -96,11 +102,7 @@ def table2_markdown(table, *, threshold, level, selection):
 
 def roc_figure(scores, aggregate, paths):
     """Fig. 2: each fold's ROC curve and the mean curve with a +-1 SD band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     grid = np.linspace(0, 1, 101)
     curves, aucs = [], []
     fig, ax = plt.subplots(figsize=(5.2, 5))
@@ -119,10 +121,7 @@ def roc_figure(scores, aggregate, paths):
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC, {aggregate} of slices, {len(aucs)} folds")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    for path in paths:
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save(fig, paths, dpi=120)
     return {"grid": grid, "mean_tpr": mean, "sd_tpr": sd, "fold_aucs": aucs}
 
 
@@ -139,16 +138,11 @@ def example_patients(scores, aggregate, per_class):
 
 def slice_figure(slices, scores, aggregate, crops, patients, path):
     """Fig. 1: a few patients' crops with each slice's score and the patient aggregate."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n_slices = int(slices.slice.max()) + 1
     fig, axes = plt.subplots(len(patients), n_slices, figsize=(1.8 * n_slices, 2.0 * len(patients)), squeeze=False)
     for row_axes, patient in zip(axes, patients):
-        with np.load(os.path.join(crops, f"{patient}.npz")) as data:
-            images = data["slices"]
+        images = read_crops(crops, patient)
         probs = slices[slices.patient_id == patient].sort_values("slice").probability.to_numpy()
         score = scores.set_index("patient_id").loc[patient]
         for ax, image, prob in zip(row_axes, images, probs):
@@ -161,19 +155,13 @@ def slice_figure(slices, scores, aggregate, crops, patients, path):
         )
     fig.suptitle(f"Slice scores (P(EGFR+)) and the patient's {aggregate}", fontsize=10)
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save(fig, [path], dpi=100)
 
 
 def curves_figure(histories, path):
     """Per-fold training curves from history.csv: losses, validation accuracy and AUC, lr;
     a dot marks the epoch each fold kept."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = [("train_loss", "training loss (1 − soft-F1, mixed)"), ("val_loss", "validation loss"),
               ("val_acc", "validation accuracy (slices)"), ("val_auc", "validation AUC (slices)")]
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 3.4))
@@ -191,16 +179,14 @@ def curves_figure(histories, path):
     for ax in axes:
         ax.set_xlabel("epoch", fontsize=8)
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
+    save(fig, [path], dpi=90)
 
 
 def run(*, val_slices, histories, crops, settings, selection, out_dir):
     """The `egfrmet evaluate` subcommand."""
     slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
     scores = patient_scores(slices)
-    bootstrap = {"resamples": settings["bootstrap"], "level": settings["ci_level"], "seed": settings["seed"]}
+    bootstrap = bootstrap_settings(settings)
     table = table2(scores, threshold=settings["threshold"], bootstrap=bootstrap)
     os.makedirs(out_dir, exist_ok=True)
     with atomic_output(os.path.join(out_dir, "patient_scores.csv")) as tmp:

@@ -172,6 +172,12 @@ def nifti_header(data):
     return offset, dims[1 : dims[0] + 1], code
 
 
+def read_crops(folder, patient):
+    """A patient's crop slices (n, size, size) from `folder`/{patient}.npz (stage crop)."""
+    with np.load(os.path.join(folder, f"{patient}.npz")) as crops:
+        return crops["slices"]
+
+
 def write_image(image, path):
     with atomic_output(path) as tmp:
         sitk.WriteImage(image, str(tmp), useCompression=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from egfrmet.evaluate import bootstrap_auc, threshold_metrics
-from egfrmet.images import atomic_output
+from egfrmet.evaluate import bootstrap_auc, bootstrap_settings, threshold_metrics
+from egfrmet.images import atomic_output, read_crops
 from egfrmet.train import create_model, pick_device, predict_probabilities
 
 log = logging.getLogger(__name__)
@@ -23,14 +23,9 @@ def load_model(path, model_settings, device):
     return model.to(device)
 
 
-def crop_slices(crops, patient):
-    with np.load(os.path.join(crops, f"{patient}.npz")) as data:
-        return torch.from_numpy(data["slices"]).unsqueeze(1)
-
-
 def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size):
     """Per-fold aggregate and their mean for each patient id in `patients`."""
-    stacks = [crop_slices(crops, p) for p in patients]
+    stacks = [torch.from_numpy(read_crops(crops, p)).unsqueeze(1) for p in patients]
     x = torch.cat(stacks)
     owner = np.repeat(patients, [len(s) for s in stacks])
     table = pd.DataFrame({"patient_id": patients})
@@ -68,11 +63,7 @@ def run(*, models, crops, patients, model_settings, settings, evaluate_settings,
     )
     table.insert(2, "predicted", (table.probability >= settings["threshold"]).astype(int))
     table.insert(3, "label", pd.array([patients[p] for p in ids], dtype="Int64"))
-    bootstrap = {
-        "resamples": evaluate_settings["bootstrap"],
-        "level": evaluate_settings["ci_level"],
-        "seed": evaluate_settings["seed"],
-    }
+    bootstrap = bootstrap_settings(evaluate_settings)
     metrics = prediction_metrics(table, threshold=settings["threshold"], bootstrap=bootstrap)
     with atomic_output(out) as tmp:
         table.to_csv(tmp, index=False)

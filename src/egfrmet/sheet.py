@@ -39,8 +39,9 @@ def read_sheet(path, schema):
     check_columns(raw, schema, path)
     if raw.empty:
         raise InputError("sample sheet lists no patient", path=path)
+    validator = jsonschema.Draft202012Validator(schema)  # built once: sheets can be long
     for number, row in enumerate(raw.to_dict("records"), start=2):
-        check_row(row, schema, path, number)
+        check_row(row, validator, path, number)
     check_unique(raw, path)
 
     sheet = raw.set_index("patient_id", drop=False)
@@ -68,8 +69,8 @@ def check_columns(raw, schema, path):
         raise InputError(f"missing required column(s) {', '.join(missing)}", path=path)
 
 
-def check_row(row, schema, path, number):
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(row), key=lambda e: list(e.path))
+def check_row(row, validator, path, number):
+    errors = sorted(validator.iter_errors(row), key=lambda e: list(e.path))
     if errors:
         error = errors[0]
         column = error.path[0] if error.path else None

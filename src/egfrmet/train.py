@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from egfrmet.images import read_crops
+
 log = logging.getLogger(__name__)
 
 
@@ -31,8 +33,7 @@ def load_slices(crops_dir, table):
     """Every crop slice of the patients in `table` as one sample: x (N, 1, H, W), y (N,)."""
     images, labels, patients, positions = [], [], [], []
     for row in table.itertuples():
-        with np.load(os.path.join(crops_dir, f"{row.patient_id}.npz")) as crops:
-            slices = crops["slices"]
+        slices = read_crops(crops_dir, row.patient_id)
         images.append(slices)
         labels += [int(row.label)] * len(slices)
         patients += [row.patient_id] * len(slices)

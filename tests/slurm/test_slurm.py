@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import REPO
 from test_workflow import TINY_SHEET, tiny_cohort
