@@ -50,7 +50,10 @@ def run_snakemake(workdir, *args, check=True, timeout=900):
     """Run the repository's workflow in `workdir` with this interpreter's environment."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     command = [shutil.which("snakemake", path=env["PATH"]), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=workdir)
+    # UTF-8 whatever the locale: paths in the output may hold any character
+    result = subprocess.run(
+        command, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=timeout, cwd=workdir
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
     return result

@@ -5,6 +5,7 @@ import SimpleITK as sitk
 from conftest import image_from_array
 from egfrmet.check import check_headers, check_patient
 from egfrmet.errors import InputError
+from egfrmet.images import grid_mismatch, nifti_grid_key, read_header
 
 TOLERANCE = 1e-3
 
@@ -134,3 +135,57 @@ def test_empty_brain_mask(files, tmp_path):
     sitk.WriteImage(image_from_array(np.zeros((10, 12, 14), np.uint8), (1.0, 1.0, 2.0)), str(path))
     files["brain_mask"] = str(path)
     expect_error(files, "brain_mask", "brain mask is empty")
+
+
+def oblique(values, spacing=(0.9, 0.9, 3.0), origin=(-90.5, 120.25, -60.0)):
+    """An image on an oblique, flipped grid: the fields ITK turns into qform and sform."""
+    c, s = np.cos(0.3), np.sin(0.3)
+    return image_from_array(values, spacing, origin, (c, -s, 0, s, c, 0, 0, 0, -1))
+
+
+def test_nifti_files_with_identical_grid_fields_skip_itk_and_itk_agrees(tmp_path, monkeypatch):
+    """The parse-time fast path: byte-identical grid fields mean one grid, without ITK."""
+    values = np.random.default_rng(1).random((6, 8, 10)).astype(np.float32)
+    paths = {"image": tmp_path / "image.nii.gz", "mask": tmp_path / "mask.nii", "brain_mask": tmp_path / "brain.nii.gz"}
+    sitk.WriteImage(oblique(values), str(paths["image"]))
+    for column in ("mask", "brain_mask"):
+        sitk.WriteImage(oblique((values > 0.5).astype(np.uint8)), str(paths[column]))
+    keys = {nifti_grid_key(p) for p in paths.values()}
+    assert len(keys) == 1 and None not in keys
+    headers = [read_header(p) for p in paths.values()]
+    assert all(grid_mismatch(headers[0], h, 0.0) is None for h in headers)
+
+    def no_itk(path):
+        raise AssertionError(f"ITK read {path}")
+
+    monkeypatch.setattr("egfrmet.check.read_header", no_itk)
+    check_headers("P001", {k: str(v) for k, v in paths.items()}, grid_tolerance=TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        lambda v: oblique(v, spacing=(0.9, 0.9, 3.00001)),
+        lambda v: oblique(v, origin=(-90.5, 120.25, -60.00001)),
+        lambda v: image_from_array(v, (0.9, 0.9, 3.0), (-90.5, 120.25, -60.0)),
+        lambda v: oblique(v[:, :, :-1]),
+    ],
+    ids=["spacing noise", "origin noise", "direction", "size"],
+)
+def test_any_difference_in_the_grid_fields_goes_to_itk(tmp_path, other):
+    values = np.ones((6, 8, 10), np.uint8)
+    sitk.WriteImage(oblique(values), str(tmp_path / "a.nii.gz"))
+    sitk.WriteImage(other(values), str(tmp_path / "b.nii.gz"))
+    assert nifti_grid_key(tmp_path / "a.nii.gz") != nifti_grid_key(tmp_path / "b.nii.gz")
+
+
+@pytest.mark.parametrize(
+    "array, suffix",
+    [(np.ones((8, 10), np.float32), ".nii.gz"), (np.ones((2, 6, 8, 10), np.float32), ".nii.gz"),
+     (np.ones((1, 8, 10), np.float32), ".nii"), (np.ones((6, 8, 10), np.float32), ".nrrd")],
+    ids=["2-D", "4-D", "one slice", "not NIfTI"],
+)
+def test_files_the_fast_path_cannot_judge_have_no_key(tmp_path, array, suffix):
+    path = tmp_path / f"odd{suffix}"
+    sitk.WriteImage(sitk.GetImageFromArray(array, isVector=False), str(path))
+    assert nifti_grid_key(path) is None

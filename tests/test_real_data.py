@@ -35,7 +35,7 @@ def test_chosen_slices_and_centre_slice_holds_lesion(workflow_on_real_scans, nam
 def test_n4_lowers_low_frequency_nonuniformity_in_the_brain(workflow_on_real_scans, real_data, name):
     raw = sitk.ReadImage(str(real_data / f"{name}_image.nrrd"))
     corrected = sitk.ReadImage(str(workflow_on_real_scans / "results" / "bias" / f"{name}.nii.gz"))
-    brain = sitk.GetArrayFromImage(sitk.ReadImage(str(workflow_on_real_scans / "results" / "brainmask" / f"{name}.nii.gz"))) > 0
+    brain = sitk.GetArrayFromImage(sitk.ReadImage(str(workflow_on_real_scans / "results" / "normalised" / f"{name}_brain.nii.gz"))) > 0
     before, after = nonuniformity(raw, brain), nonuniformity(corrected, brain)
     assert after < 0.8 * before, (before, after)
 

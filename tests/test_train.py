@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import train
+from egfrmet import predict, train
 
 
 def logits_for(probs):
@@ -191,3 +191,41 @@ def test_same_seed_same_result_on_cpu(config):
     runs = [train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu")) for _ in range(2)]
     assert torch.equal(runs[0][2], runs[1][2])
     assert all(torch.equal(runs[0][0][k], runs[1][0][k]) for k in runs[0][0])
+
+
+class Payload:
+    """What a booby-trapped checkpoint holds: unpickling it would create `marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+@pytest.mark.parametrize("loader", ["model.weights", "fold model", "checkpoint"])
+def test_a_pickle_with_a_code_payload_is_refused(tmp_path, loader):
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "weights.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "trap": Payload(str(marker))}, path)
+    settings = {"arch": "resnet10t", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
+    load = {
+        "model.weights": lambda: train.create_model(weights=str(path), **settings),
+        "fold model": lambda: predict.load_model(str(path), settings | {"weights": "none"}, "cpu"),
+        "checkpoint": lambda: train.resume(str(path), "fingerprint", None, None, None, None),
+    }[loader]
+    with pytest.raises(Exception, match="(?i)weights.only") as error:
+        load()
+    assert "Payload" in str(error.value) or "open" in str(error.value)
+    assert not marker.exists()
+
+
+def test_deterministic_switch_sets_torch_cudnn_and_cublas(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        train.set_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8" and not torch.backends.cudnn.benchmark
+    finally:
+        train.set_deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled()

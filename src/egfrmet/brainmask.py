@@ -1,4 +1,5 @@
-"""The brain mask: the one the sheet gives, or one computed from the bias-corrected image.
+"""The brain mask: the one the sheet gives, or one computed from the bias-corrected image
+(part of the `normalise` stage, which z-scores over it).
 
 The computed mask is classic morphological skull stripping, meant as a fallback:
 1. head = Otsu foreground with holes filled (as for N4);
@@ -13,7 +14,6 @@ or a field of view that cuts through the brain. The QC marks computed masks; for
 prefer a dedicated tool (HD-BET, SynthStrip) and pass its masks in the `brain_mask` column.
 """
 
-import json
 import logging
 
 import numpy as np
@@ -21,7 +21,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from egfrmet.bias import fill_holes_per_slice, head_mask, largest_component, otsu_thresholds
-from egfrmet.images import as_mask_image, atomic_output, lesion_array, read_image, write_image
+from egfrmet.images import read_image
 
 log = logging.getLogger(__name__)
 
@@ -44,32 +44,24 @@ def ellipsoid(spacing, radius_mm):
     return sum((g / r) ** 2 for g, r in zip(grids, radii)) <= 1
 
 
-def coverage(brain, lesion):
-    """Fraction of lesion voxels inside the brain mask."""
-    return float((brain & lesion).sum() / max(int(lesion.sum()), 1))
+def coverage_warnings(brain, lesion):
+    """Fraction of lesion voxels inside the brain mask, and a warning unless it is all of them."""
+    total, missed = int(lesion.sum()), int((lesion & ~brain).sum())
+    covered = 1.0 - missed / max(total, 1)
+    # counts, not a rounded percentage: one voxel of 300 outside must not read "covers 100%"
+    return covered, [f"brain mask misses {missed} of {total} lesion voxels"] if missed else []
 
 
-def run(patient, *, image, mask, brain_mask, mask_labels, settings, out, out_json):
-    """The `egfrmet brainmask` subcommand: pass the given mask on, or compute one."""
-    corrected = read_image(image)
-    lesion = lesion_array(read_image(mask), mask_labels)
-    if brain_mask:
-        brain, source = sitk.GetArrayFromImage(read_image(brain_mask)) > 0, "given"
+def brain_mask(patient, corrected, lesion, *, path, settings):
+    """The brain mask (z, y, x booleans on `corrected`'s grid): the sheet's file at `path`, or
+    computed with `settings` when `path` is empty; and its summary, warnings included."""
+    if path:
+        brain, source = sitk.GetArrayFromImage(read_image(path)) > 0, "given"
     else:
         brain, source = compute(corrected, lesion, **settings), "computed"
-    covered = coverage(brain, lesion)
-    warnings = []
-    if covered < 1.0:
-        warnings.append(f"brain mask covers {covered:.0%} of the lesion")
-        log.warning("patient %s: %s (%s)", patient, warnings[-1], brain_mask or "computed mask")
-    summary = {
-        "patient_id": patient,
-        "brain_mask": source,
-        "brain_voxels": int(brain.sum()),
-        "lesion_coverage": covered,
-        "warnings": warnings,
-    }
+    covered, warnings = coverage_warnings(brain, lesion)
+    for warning in warnings:
+        log.warning("patient %s: %s (%s)", patient, warning, path or "computed mask")
     log.info("patient %s: %s brain mask, %d voxels", patient, source, brain.sum())
-    write_image(as_mask_image(brain, corrected), out)
-    with atomic_output(out_json) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    summary = {"brain_mask": source, "brain_voxels": int(brain.sum()), "lesion_coverage": covered, "warnings": warnings}
+    return brain, summary

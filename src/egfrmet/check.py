@@ -19,6 +19,7 @@ from egfrmet.images import (
     geometry,
     grid_mismatch,
     lesion_array,
+    nifti_grid_key,
     nifti_problem,
     read_header,
     read_image,
@@ -29,14 +30,19 @@ log = logging.getLogger(__name__)
 
 def check_headers(patient, paths, *, grid_tolerance):
     """Existence, 3-D-ness and a shared grid, from headers. `paths`: column -> path or ''."""
-    headers = {}
+    files = {}
     for column, path in paths.items():
         if not path:
             continue
         if not Path(path).exists():
             raise InputError("no such file or folder", patient=patient, column=column, path=path)
-        if Path(path).is_dir():
-            continue  # a DICOM series: read in full by the check rule
+        if not Path(path).is_dir():  # a DICOM series is read in full by the check rule
+            files[column] = path
+    keys = {nifti_grid_key(path) for path in files.values()}
+    if None not in keys and len(keys) == 1:
+        return  # plain 3-D NIfTI files with identical grid fields: ITK would agree
+    headers = {}
+    for column, path in files.items():
         try:
             headers[column] = read_header(path)
             check_3d(headers[column], path)

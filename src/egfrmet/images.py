@@ -172,6 +172,33 @@ def nifti_header(data):
     return offset, dims[1 : dims[0] + 1], code
 
 
+# NIfTI-1 header bytes that fix the grid as ITK reads it: dim, pixdim, xyzt_units,
+# qform/sform codes, quaternion, offsets and the sform rows.
+NIFTI_GRID_BYTES = [(40, 56), (76, 108), (123, 124), (252, 328)]
+
+
+def nifti_grid_key(path):
+    """The raw grid fields of a plain scalar 3-D NIfTI-1 file, or None where ITK must judge.
+
+    ITK takes about 3 ms to read a .nii.gz header; parsing 348 bytes takes 0.1 ms. Files with
+    byte-identical keys are on one grid whatever ITK makes of the fields, so only files whose
+    keys differ (or are None) need ITK's reading.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as stream:
+            data = stream.read(348)
+    except (OSError, EOFError):
+        return None
+    header = nifti_header(data)
+    if header is None or len(data) != 348 or data[344:347] != b"n+1":
+        return None
+    _, shape, code = header
+    if len(shape) != 3 or min(shape) < 1 or shape[2] == 1 or code not in NIFTI_DTYPES:
+        return None
+    return header_byteorder(data).encode() + b"".join(data[a:b] for a, b in NIFTI_GRID_BYTES)
+
+
 def read_crops(folder, patient):
     """A patient's crop slices (n, size, size) from `folder`/{patient}.npz (stage crop)."""
     with np.load(os.path.join(folder, f"{patient}.npz")) as crops:

@@ -219,6 +219,17 @@ def validation_metrics(probs, labels, average):
 # ------------------------------------------------------------------------------ training
 
 
+def set_deterministic(on):
+    """`train.deterministic`: deterministic kernels where PyTorch has them. CPU training repeats
+    bit for bit without it; on CUDA it removes most run-to-run noise (cuDNN's algorithm
+    choice, atomics in backward passes), and the log names each op that has no deterministic
+    CUDA kernel (warn_only) instead of failing."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read at cuBLAS's first call
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
 def pick_device(name):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -443,6 +454,7 @@ def run(
     if model_settings["weights"] != "imagenet":
         os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
     torch.set_num_threads(threads)
+    set_deterministic(settings["deterministic"])
     device = pick_device(settings["device"])
     log.info(
         "fold %d on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",

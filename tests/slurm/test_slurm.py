@@ -61,7 +61,7 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
 
     jobs = [job for job in slurm_jobs() if job[0] not in before]
     patients = 5
-    expected = {rule: patients for rule in ("synth", "check", "bias", "brainmask", "normalise", "crop")}
+    expected = {rule: patients for rule in ("synth", "check", "bias", "normalise", "crop")}
     expected |= {"folds": 1, "train": 2, "evaluate": 1, "predict": 1}
     assert Counter(rule for _, rule, _, _ in jobs) == expected
     assert {state for *_, state in jobs} == {"COMPLETED"}

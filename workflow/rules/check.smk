@@ -3,9 +3,7 @@
 
 rule check:
     input:
-        image=patient_image,
-        mask=patient_mask,
-        brain_mask=patient_brain_mask,
+        unpack(patient_files),
     output:
         "results/checks/{patient}.json",
     log:

@@ -86,42 +86,49 @@ def fold_table():
 
 FOLD_TABLE = fold_table()
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
+BRAIN_MASK_SETTINGS = settings("preprocess", "brain_mask")
+
+
+# Plain dicts: input functions run once per job, and a DataFrame lookup costs ten times more.
+ROWS = SHEET.to_dict("index")
 
 
 def synth_label(wildcards):
-    return int(SHEET.loc[wildcards.patient, "label"])
+    return int(ROWS[wildcards.patient]["label"])
 
 
 def synth_center(wildcards):
-    return SHEET.loc[wildcards.patient, "center"] or "A"
+    return ROWS[wildcards.patient]["center"] or "A"
 
 
 def patient_image(wildcards):
-    return SHEET.loc[wildcards.patient, "image"]
+    return ROWS[wildcards.patient]["image"]
 
 
-def patient_mask(wildcards):
-    return SHEET.loc[wildcards.patient, "mask"]
+def patient_masks(wildcards):
+    """The sheet's lesion mask, and its brain mask when it gives one (else the workflow
+    computes it), as named inputs for unpack()."""
+    row = ROWS[wildcards.patient]
+    return {
+        "mask": row["mask"],
+        "brain_mask": [row["brain_mask"]] if row["brain_mask"] else [],
+    }
 
 
-def patient_brain_mask(wildcards):
-    """The sheet's brain mask as a one-element list, or [] when the workflow computes one."""
-    path = SHEET.loc[wildcards.patient, "brain_mask"]
-    return [path] if path else []
+def patient_files(wildcards):
+    return patient_masks(wildcards) | {"image": patient_image(wildcards)}
 
 
 def brain_mask_option(wildcards):
     """`--brain-mask PATH` (quoted) for a patient with a brain mask, else nothing."""
-    paths = patient_brain_mask(wildcards)
-    return f"--brain-mask {shlex.quote(paths[0])}" if paths else ""
+    path = ROWS[wildcards.patient]["brain_mask"]
+    return f"--brain-mask {shlex.quote(path)}" if path else ""
 
 
 def brain_mask_settings(wildcards):
     """Settings of the computed brain mask; none for a patient who brings one, so that
     changing them re-runs only the patients whose mask is computed."""
-    return (
-        "{}" if patient_brain_mask(wildcards) else settings("preprocess", "brain_mask")
-    )
+    return "{}" if ROWS[wildcards.patient]["brain_mask"] else BRAIN_MASK_SETTINGS
 
 
 def preprocessed(patients):
