@@ -1,12 +1,10 @@
 """Reading the input formats users have: NIfTI, NRRD, MHA/MHD and DICOM series folders."""
 
-import time
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import image_from_array
+from conftest import image_from_array, write_dicom_series
 from egfrmet.errors import InputError
 from egfrmet.images import read_image
 
@@ -14,31 +12,6 @@ from egfrmet.images import read_image
 def volume():
     values = (np.random.default_rng(0).random((6, 10, 12)) * 1000).astype(np.int16)
     return image_from_array(values, (0.8, 0.9, 3.0), origin=(-10.0, 20.0, 5.0))
-
-
-def write_dicom_series(image, folder, series_uid):
-    """One file per slice with the tags a scanner would write (SimpleITK's recipe)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    direction = image.GetDirection()
-    now = time.strftime("%Y%m%d")
-    for k in range(image.GetDepth()):
-        plane = image[:, :, k]
-        tags = {
-            "0008|0060": "MR",
-            "0008|0020": now,
-            "0020|000d": series_uid + ".0",
-            "0020|000e": series_uid,
-            "0020|0037": "\\".join(str(v) for v in (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])),
-            "0020|0032": "\\".join(str(v) for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
-            "0020|0013": str(k + 1),
-            "0018|0050": str(image.GetSpacing()[2]),
-        }
-        for tag, value in tags.items():
-            plane.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"{series_uid}_{k:03d}.dcm"))
-        writer.Execute(plane)
 
 
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".nrrd", ".mha", ".mhd"])
@@ -77,3 +50,19 @@ def test_folder_without_dicom_and_paths_with_spaces_and_accents(tmp_path):
     odd.parent.mkdir()
     sitk.WriteImage(volume(), str(odd))
     assert read_image(odd).GetSize() == (12, 10, 6)
+
+
+def test_series_uid_picks_one_series_of_a_mixed_folder(tmp_path):
+    first, second = volume(), sitk.Cast(volume() * 2, sitk.sitkInt16)
+    write_dicom_series(first, tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.1")
+    write_dicom_series(second, tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.2")
+    back = read_image(tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.2")
+    assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(second))
+    with pytest.raises(InputError, match=r"no DICOM series 1\.2\.3 \(found 1\.2\.826.*\.1, 1\.2\.826.*\.2\)"):
+        read_image(tmp_path / "mixed", "1.2.3")
+
+
+def test_series_uid_for_a_file_is_an_error(tmp_path):
+    sitk.WriteImage(volume(), str(tmp_path / "t1.nii.gz"))
+    with pytest.raises(InputError, match="series_uid 1.2.3 is given but this is a file"):
+        read_image(tmp_path / "t1.nii.gz", "1.2.3")

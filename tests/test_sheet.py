@@ -26,11 +26,16 @@ def test_reads_types_defaults_and_resolves_paths_against_the_sheet(tmp_path):
     assert list(sheet.index) == ["A01", "A02"]
     assert sheet.loc["A01", "image"] == str(tmp_path / "img" / "a.nii.gz")
     assert sheet.loc["A01", "mask"] == "/abs/a_mask.nrrd"
-    assert sheet.loc["A01", "brain_mask"] == ""
+    assert sheet.loc["A01", "brain_mask"] == "" and sheet.loc["A01", "series_uid"] == ""
     assert sheet.loc["A01", "label"] == 1 and sheet.loc["A01", "fold"] == 2
     assert sheet.loc["A01", "split"] == "cv" and sheet.loc["A02", "split"] == "test"
     assert list(training_rows(sheet).index) == ["A01"]
     assert list(prediction_rows(sheet).index) == ["A02"]
+
+
+def test_series_uid_is_read_as_text(tmp_path):
+    sheet = read_sheet(write(tmp_path, "patient_id\timage\tseries_uid\tmask\nA01\tdicom\t1.2.840.1\tb\n"), SCHEMA)
+    assert sheet.loc["A01", "series_uid"] == "1.2.840.1" and sheet.loc["A01", "image"] == str(tmp_path / "dicom")
 
 
 def test_unlabelled_cv_rows_are_predicted_not_trained(tmp_path):
@@ -51,8 +56,9 @@ def test_unlabelled_cv_rows_are_predicted_not_trained(tmp_path):
         ("patient_id\timage\tmask\tlabels\nA01\ta\tb\t1\n", ["unknown column", "labels"]),
         ("patient_id\timage\nA01\ta\n", ["missing required column", "mask"]),
         (HEADER, ["lists no patient"]),
+        ("patient_id\timage\tseries_uid\tmask\nA01\tdicom\tT1 post\tb\n", ["patient A01", "column series_uid"]),
     ],
-    ids=["label", "space in id", "dot-dot id", "split", "fold", "empty image", "duplicate", "unknown", "missing", "empty"],
+    ids=["label", "space in id", "dot-dot id", "split", "fold", "empty image", "duplicate", "unknown", "missing", "empty", "series_uid"],
 )
 def test_bad_sheets_name_patient_column_and_file(tmp_path, text, words):
     path = write(tmp_path, text)

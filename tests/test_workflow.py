@@ -9,7 +9,7 @@ import SimpleITK as sitk
 import torch
 import yaml
 
-from conftest import TINY_PATIENT, run_snakemake
+from conftest import TINY_PATIENT, image_from_array, run_snakemake, write_dicom_series
 from egfrmet import synth
 
 TINY_SHEET = {
@@ -206,6 +206,24 @@ def test_mask_on_another_grid_stops_at_parse_time(tmp_path, cfg):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "patient S1, column mask" in output and "data/shifted.nii.gz" in output and "spacing" in output
+
+
+def test_a_named_dicom_series_is_read_by_the_check_and_passed_to_n4(tmp_path):
+    """A folder holding two series, the sheet naming one (issue 5, row 13)."""
+    uids = ["1.2.826.0.1.3680043.2.1125.1", "1.2.826.0.1.3680043.2.1125.2"]
+    values = np.random.default_rng(0).integers(50, 150, (6, 10, 12)).astype(np.int16)
+    for k, uid in enumerate(uids):
+        write_dicom_series(image_from_array(values * (k + 1), (1.0, 1.0, 3.0)), tmp_path / "dicom", uid)
+    mask = np.zeros(values.shape, np.uint8)
+    mask[3, 4:6, 4:6] = 1
+    sitk.WriteImage(image_from_array(mask, (1.0, 1.0, 3.0)), str(tmp_path / "mask.nii.gz"))
+    write_sheet(tmp_path, [{"patient_id": "D1", "image": "dicom", "series_uid": uids[1], "mask": "mask.nii.gz", "label": ""}])
+    sheet = ["--config", "samples=samples.tsv"]
+    run_snakemake(tmp_path, "--cores", "1", "results/checks/D1.json", *sheet)
+    summary = json.loads((tmp_path / "results" / "checks" / "D1.json").read_text(encoding="utf-8"))
+    assert summary["lesion_voxels"] == 4
+    plan = run_snakemake(tmp_path, "-n", "-p", "results/bias/D1.nii.gz", *sheet)
+    assert f"egfrmet bias --patient D1 --image dicom --series-uid {uids[1]} " in plan.stdout + plan.stderr
 
 
 def planned_jobs(workdir, *args):

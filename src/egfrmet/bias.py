@@ -171,9 +171,9 @@ def otsu_thresholds(values, classes):
     return list(otsu.GetThresholds())
 
 
-def run(patient, *, image, out, settings, threads):
+def run(patient, *, image, series_uid, out, settings, threads):
     """The `egfrmet bias` subcommand: read, correct, write, and log what N4 changed."""
-    image = read_image(image)
+    image = read_image(image, series_uid)
     start = time.perf_counter()
     head = head_mask(image)
     corrected, _ = correct(image, head, threads=threads, **settings)

@@ -28,7 +28,7 @@ from egfrmet.images import (
 log = logging.getLogger(__name__)
 
 
-def check_headers(patient, paths, *, grid_tolerance):
+def check_headers(patient, paths, *, grid_tolerance, series_uid=""):
     """Existence, 3-D-ness and a shared grid, from headers. `paths`: column -> path or ''."""
     files = {}
     for column, path in paths.items():
@@ -36,6 +36,9 @@ def check_headers(patient, paths, *, grid_tolerance):
             continue
         if not Path(path).exists():
             raise InputError("no such file or folder", patient=patient, column=column, path=path)
+        if column == "image" and series_uid and not Path(path).is_dir():
+            message = f"series_uid {series_uid} is given but this is a file, not a DICOM folder"
+            raise InputError(message, patient=patient, column="series_uid", path=path)
         if not Path(path).is_dir():  # a DICOM series is read in full by the check rule
             files[column] = path
     keys = {nifti_grid_key(path) for path in files.values()}
@@ -63,14 +66,14 @@ def compare_grids(patient, headers, paths, grid_tolerance):
                 )
 
 
-def check_patient(patient, paths, *, mask_labels, grid_tolerance):
+def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid=""):
     """Everything `check_headers` checks, plus finite voxels and a non-empty lesion."""
     images = {}
     for column, path in paths.items():
         if not path:
             continue
         try:
-            images[column] = read_image(path)
+            images[column] = read_image(path, series_uid if column == "image" else "")
             check_3d(geometry(images[column]), path)
         except InputError as error:
             raise error.about(patient=patient, column=column) from None
@@ -105,10 +108,10 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance):
     }
 
 
-def run(patient, *, image, mask, brain_mask, mask_labels, grid_tolerance, out):
+def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_tolerance, out):
     """The `egfrmet check` subcommand."""
     paths = {"image": image, "mask": mask, "brain_mask": brain_mask}
-    summary = check_patient(patient, paths, mask_labels=mask_labels, grid_tolerance=grid_tolerance)
+    summary = check_patient(patient, paths, mask_labels=mask_labels, grid_tolerance=grid_tolerance, series_uid=series_uid)
     log.info("patient %s: %s", patient, summary)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")

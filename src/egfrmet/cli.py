@@ -49,6 +49,9 @@ def optional(flag, help, **options):
     return ([flag], {"default": "", "help": help, **options})
 
 
+SERIES_UID = optional("--series-uid", "DICOM series to read when the image folder holds several")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="egfrmet", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=version())
@@ -81,6 +84,7 @@ def build_parser():
         "check a patient's files (3-D, one grid, finite, non-empty lesion) before any work",
         PATIENT,
         required("--image", "post-contrast T1 (file or DICOM folder)"),
+        SERIES_UID,
         required("--mask", "lesion mask"),
         optional("--brain-mask", "brain mask, if the sheet gives one"),
         MASK_LABELS,
@@ -94,6 +98,7 @@ def build_parser():
         "N4 bias-field correction",
         PATIENT,
         required("--image", "post-contrast T1 (file or DICOM folder)"),
+        SERIES_UID,
         required("--out", "corrected image to write"),
         SETTINGS,
         THREADS,

@@ -21,7 +21,8 @@ def dicom_series_files(folder, series_uid=None):
         raise InputError("folder holds no DICOM series", path=folder)
     if series_uid is None and len(series) > 1:
         raise InputError(
-            f"folder holds {len(series)} DICOM series ({', '.join(series)}); keep one",
+            f"folder holds {len(series)} DICOM series ({', '.join(series)}); keep one, "
+            "or name it in the sheet's series_uid column",
             path=folder,
         )
     uid = series_uid or series[0]
@@ -30,14 +31,16 @@ def dicom_series_files(folder, series_uid=None):
     return reader.GetGDCMSeriesFileNames(str(folder), uid)
 
 
-def read_image(path):
-    """A 3-D image from a file or a DICOM series folder, as float32."""
+def read_image(path, series_uid=""):
+    """A 3-D image from a file or a DICOM series folder (its series `series_uid`, if given)."""
     path = Path(path)
     if not path.exists():
         raise InputError("no such file or folder", path=path)
+    if series_uid and not path.is_dir():
+        raise InputError(f"series_uid {series_uid} is given but this is a file, not a DICOM folder", path=path)
     try:
         if path.is_dir():
-            image = sitk.ReadImage(dicom_series_files(path))
+            image = sitk.ReadImage(dicom_series_files(path, series_uid or None))
         else:
             image = sitk.ReadImage(str(path))
     except RuntimeError as error:

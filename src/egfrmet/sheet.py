@@ -27,8 +27,8 @@ def load_schema(name_or_path):
 def read_sheet(path, schema):
     """The sheet as a DataFrame indexed by patient_id, paths resolved against its folder.
 
-    Columns: image, mask, brain_mask ('' when absent), label (0, 1 or <NA>), split ('cv' or
-    'test'), center ('' when absent), fold (pinned fold or <NA>).
+    Columns: image, series_uid, mask, brain_mask ('' when absent), label (0, 1 or <NA>), split
+    ('cv' or 'test'), center ('' when absent), fold (pinned fold or <NA>).
     """
     path = Path(path)
     if not path.is_file():
@@ -51,8 +51,9 @@ def read_sheet(path, schema):
     sheet["label"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "label")], dtype="Int64")
     sheet["split"] = [v or "cv" for v in column_or_empty(sheet, "split")]
     sheet["center"] = column_or_empty(sheet, "center")
+    sheet["series_uid"] = column_or_empty(sheet, "series_uid")
     sheet["fold"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "fold")], dtype="Int64")
-    return sheet[["patient_id", *PATH_COLUMNS, "label", "split", "center", "fold"]]
+    return sheet[["patient_id", *PATH_COLUMNS, "series_uid", "label", "split", "center", "fold"]]
 
 
 def column_or_empty(frame, column):

@@ -13,7 +13,8 @@ rule bias:
         "../../envs/imaging.yaml"
     threads: config["resources"]["bias"]["threads"]
     params:
+        series=SERIES_OPTION,
         settings=settings("preprocess", "n4"),
     shell:
-        "python -m egfrmet bias --patient {wildcards.patient} --image {input.image:q}"
+        "python -m egfrmet bias --patient {wildcards.patient} --image {input.image:q} {params.series}"
         " --settings {params.settings:q} --threads {threads} --out {output:q} 2> {log:q}"

@@ -12,11 +12,12 @@ rule check:
     conda:
         "../../envs/imaging.yaml"
     params:
+        series=SERIES_OPTION,
         brain_mask=brain_mask_option,
         mask_labels=MASK_LABELS,
         tolerance=config["preprocess"]["grid_tolerance"],
     shell:
         "python -m egfrmet check --patient {wildcards.patient}"
-        " --image {input.image:q} --mask {input.mask:q} {params.brain_mask}"
+        " --image {input.image:q} {params.series} --mask {input.mask:q} {params.brain_mask}"
         " --mask-labels {params.mask_labels} --grid-tolerance {params.tolerance}"
         " --out {output:q} 2> {log:q}"

@@ -64,7 +64,10 @@ def check_files_at_parse_time():
     for patient, row in SHEET.iterrows():
         paths = {c: row[c] for c in PATH_COLUMNS if not synthesised(row[c])}
         check_headers(
-            patient, paths, grid_tolerance=config["preprocess"]["grid_tolerance"]
+            patient,
+            paths,
+            grid_tolerance=config["preprocess"]["grid_tolerance"],
+            series_uid=row["series_uid"],
         )
 
 
@@ -117,6 +120,16 @@ def patient_masks(wildcards):
 
 def patient_files(wildcards):
     return patient_masks(wildcards) | {"image": patient_image(wildcards)}
+
+
+def series_option(wildcards):
+    """`--series-uid UID` for a patient whose DICOM folder holds several series."""
+    uid = ROWS[wildcards.patient]["series_uid"]
+    return f"--series-uid {uid}" if uid else ""
+
+
+# Only sheets that name a series pay for a param function in every check and bias job.
+SERIES_OPTION = series_option if SHEET["series_uid"].any() else ""
 
 
 def brain_mask_option(wildcards):
