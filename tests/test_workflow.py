@@ -9,7 +9,7 @@ import SimpleITK as sitk
 import torch
 import yaml
 
-from conftest import TINY_PATIENT, image_from_array, run_snakemake, write_dicom_series
+from conftest import REPO, TINY_PATIENT, image_from_array, run_snakemake, write_dicom_series
 from egfrmet import synth
 
 TINY_SHEET = {
@@ -118,8 +118,9 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
 
 @pytest.fixture(scope="module")
 def tiny_run_elsewhere(tmp_path_factory, config):
-    """The same run again, in a folder whose path has spaces and accents (issue 5, row 14)."""
-    workdir = tmp_path_factory.mktemp("tiny run é")
+    """The same run again, in a folder whose path has spaces, accents, a quote and a command
+    substitution that would run if a path reached the shell unquoted (issue 5, row 14)."""
+    workdir = tmp_path_factory.mktemp("tiny run é's $(touch pwned)")
     overlay = tiny_cohort(workdir, config, folder="cohort données")
     run_snakemake(workdir, "--cores", "2", "--configfile", overlay)
     return workdir, overlay
@@ -128,7 +129,8 @@ def tiny_run_elsewhere(tmp_path_factory, config):
 @pytest.mark.slow
 def test_paths_with_spaces_and_accents_run_the_whole_dag(tiny_run_elsewhere):
     workdir, overlay = tiny_run_elsewhere
-    assert " " in str(workdir) and "é" in str(workdir)
+    assert " " in str(workdir) and "é" in str(workdir) and "'" in str(workdir)
+    assert not list(workdir.rglob("pwned")) and not (REPO / "pwned").exists()
     assert sorted(p.name for p in (workdir / "cohort données" / "synth").glob("*_t1.nii.gz"))[0] == "P001_t1.nii.gz"
     predictions = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")
     assert list(predictions.patient_id) == ["T001", "T002"]

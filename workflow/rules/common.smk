@@ -124,7 +124,7 @@ def patient_files(wildcards):
 
 def series_option(wildcards):
     """`--series-uid UID` for a patient whose DICOM folder holds several series."""
-    uid = ROWS[wildcards.patient]["series_uid"]
+    uid = ROWS[wildcards.patient]["series_uid"]  # digits and dots: the schema's pattern
     return f"--series-uid {uid}" if uid else ""
 
 
