@@ -23,6 +23,7 @@ from egfrmet.images import (
     nifti_problem,
     read_header,
     read_image,
+    series_uid_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,9 @@ def check_headers(patient, paths, *, grid_tolerance, series_uid=""):
             continue
         if not Path(path).exists():
             raise InputError("no such file or folder", patient=patient, column=column, path=path)
-        if column == "image" and series_uid and not Path(path).is_dir():
-            message = f"series_uid {series_uid} is given but this is a file, not a DICOM folder"
-            raise InputError(message, patient=patient, column="series_uid", path=path)
+        problem = series_uid_problem(path, series_uid) if column == "image" else None
+        if problem:
+            raise InputError(problem, patient=patient, column="series_uid", path=path)
         if not Path(path).is_dir():  # a DICOM series is read in full by the check rule
             files[column] = path
     keys = {nifti_grid_key(path) for path in files.values()}

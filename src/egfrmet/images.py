@@ -31,13 +31,21 @@ def dicom_series_files(folder, series_uid=None):
     return reader.GetGDCMSeriesFileNames(str(folder), uid)
 
 
+def series_uid_problem(path, series_uid):
+    """Why `series_uid` cannot apply to `path`, or None."""
+    if series_uid and not Path(path).is_dir():
+        return f"series_uid {series_uid} is given but this is a file, not a DICOM folder"
+    return None
+
+
 def read_image(path, series_uid=""):
     """A 3-D image from a file or a DICOM series folder (its series `series_uid`, if given)."""
     path = Path(path)
     if not path.exists():
         raise InputError("no such file or folder", path=path)
-    if series_uid and not path.is_dir():
-        raise InputError(f"series_uid {series_uid} is given but this is a file, not a DICOM folder", path=path)
+    problem = series_uid_problem(path, series_uid)
+    if problem:
+        raise InputError(problem, path=path)
     try:
         if path.is_dir():
             image = sitk.ReadImage(dicom_series_files(path, series_uid or None))
