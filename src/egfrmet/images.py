@@ -136,10 +136,8 @@ def nifti_problem(path):
     ITK reads a truncated .nii or .nii.gz without complaint and turns NaN into 0, so we read
     the voxel block ourselves: complete, and (for float data) finite.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        with opener(path, "rb") as stream:
-            data = stream.read()
+        data = read_nifti_bytes(path)
     except (OSError, EOFError) as error:
         return f"file is truncated or corrupt ({error})"
     header = nifti_header(data)
@@ -158,6 +156,13 @@ def nifti_problem(path):
         if bad:
             return f"{bad} voxels are NaN or infinite"
     return None
+
+
+def read_nifti_bytes(path, size=-1):
+    """The first `size` bytes (all with -1) of a .nii, or of a .nii.gz uncompressed."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        return stream.read(size)
 
 
 def header_byteorder(data):
@@ -195,14 +200,12 @@ def nifti_grid_key(path):
     byte-identical keys are on one grid whatever ITK makes of the fields, so only files whose
     keys differ (or are None) need ITK's reading.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        with opener(path, "rb") as stream:
-            data = stream.read(348)
+        data = read_nifti_bytes(path, 348)
     except (OSError, EOFError):
         return None
     header = nifti_header(data)
-    if header is None or len(data) != 348 or data[344:347] != b"n+1":
+    if header is None:  # not NIfTI-1 (a NIfTI-2 header needs 540 bytes)
         return None
     _, shape, code = header
     if len(shape) != 3 or min(shape) < 1 or shape[2] == 1 or code not in NIFTI_DTYPES:

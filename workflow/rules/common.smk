@@ -34,6 +34,8 @@ PATIENTS = list(SHEET.index)
 TRAINING = list(training_rows(SHEET).index)
 PREDICTING = list(prediction_rows(SHEET).index)
 SYNTH_DIR = os.path.join(os.path.dirname(config["samples"]), "synth")
+# Plain dicts: input functions run once per job, and a DataFrame lookup costs ten times more.
+ROWS = SHEET.to_dict("index")
 
 
 wildcard_constraints:
@@ -61,7 +63,7 @@ def check_files_at_parse_time():
         from egfrmet.check import check_headers
     except ImportError:  # SimpleITK not in Snakemake's own env: the check rule does it
         return
-    for patient, row in SHEET.iterrows():
+    for patient, row in ROWS.items():
         paths = {c: row[c] for c in PATH_COLUMNS if not synthesised(row[c])}
         check_headers(
             patient,
@@ -90,10 +92,6 @@ def fold_table():
 FOLD_TABLE = fold_table()
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
 BRAIN_MASK_SETTINGS = settings("preprocess", "brain_mask")
-
-
-# Plain dicts: input functions run once per job, and a DataFrame lookup costs ten times more.
-ROWS = SHEET.to_dict("index")
 
 
 def synth_label(wildcards):
