@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e '.[dev,cluster,ants]'
 	$(BIN)/pip install --no-deps antspyx==0.6.3  # see pyproject.toml: its numpy cap is not ours
+	$(BIN)/pip install --no-deps deepbet==1.0.2  # its run-time needs are ours; not its GUI
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,6 +24,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(RUN) $(BIN)/snakemake --lint --configfile config/demo.yaml
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 test: $(STAMP) lint
 	$(RUN) $(BIN)/python -m pytest --ignore=tests/slurm

@@ -11,7 +11,7 @@ For each cohort size it writes a sheet in a scratch folder and times, in a fresh
   folder where it is complete (`--demo-workdir .` after `make demo`; by default a demo-sized
   run with tiny images and a tiny network is made first, a few minutes).
 It prints seconds, jobs, milliseconds per patient and the growth exponent between sizes
-(1.0 = linear). Goal (issue 5): 5,000 patients planned in <= 20 s, no-op re-run <= 5 s, on
+(1.0 = linear). Goal: 5,000 patients planned in <= 20 s, no-op re-run <= 5 s, on
 2 cores.
 
     python benchmarks/dag_scale.py                       # 100, 1,000 and 5,000 patients
@@ -65,8 +65,13 @@ def cohort(n, seed=0):
     """A sheet of `n` cross-validation patients (27 % positive, two centres) and n/10 to predict."""
     a = round(n * 0.78)
     return synth.make_sheet(
-        n_patients=n, n_positive=round(n * 0.27), centers={"A": a, "B": n - a},
-        n_test=max(2, n // 10), n_test_positive=max(1, n // 30), brain_mask_every=2, seed=seed,
+        n_patients=n,
+        n_positive=round(n * 0.27),
+        centers={"A": a, "B": n - a},
+        n_test=max(2, n // 10),
+        n_test_positive=max(1, n // 30),
+        brain_mask_every=2,
+        seed=seed,
     )
 
 
@@ -76,7 +81,9 @@ def write_sheets(root, n, config):
     absent = root / f"absent{n}"
     absent.mkdir()
     sheet.to_csv(absent / "samples.tsv", sep="\t", index=False)
-    (root / f"absent{n}.yaml").write_text(yaml.safe_dump({"samples": f"absent{n}/samples.tsv", "synth": {"enabled": True}}))
+    (root / f"absent{n}.yaml").write_text(
+        yaml.safe_dump({"samples": f"absent{n}/samples.tsv", "synth": {"enabled": True}})
+    )
 
     disk = root / f"disk{n}"
     (disk / "files").mkdir(parents=True)
@@ -154,7 +161,8 @@ def noop(workdir, overlay, label, repeats=3):
             if "Nothing to be done" not in output:
                 sys.exit(f"{label}: not a no-op, Snakemake planned jobs:\n{output[-3000:]}")
             times.append(seconds)
-        print(f"{label}, snakemake {' '.join(flags) or '(run)'}: {sorted(times)[len(times) // 2]:.2f} s (median of {repeats})")
+        median = sorted(times)[len(times) // 2]
+        print(f"{label}, snakemake {' '.join(flags) or '(run)'}: {median:.2f} s (median of {repeats})")
 
 
 def demo_run(root):
@@ -178,8 +186,8 @@ def main():
     parser.add_argument("--skip-demo", action="store_true")
     args = parser.parse_args()
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
-    print(f"Snakemake {subprocess.run([shutil.which('snakemake'), '--version'], capture_output=True, text=True).stdout.strip()}, "
-          f"{os.cpu_count()} CPUs")
+    version = subprocess.run([shutil.which("snakemake"), "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"Snakemake {version}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="dag_scale_") as scratch:
         root = Path(scratch)
         scale(root, sorted(args.patients), config)
@@ -187,7 +195,11 @@ def main():
         make_up_to_date(root, f"disk{largest}.yaml")
         noop(root, f"disk{largest}.yaml", f"\nno-op re-run, {largest} patients")
         if not args.skip_demo:
-            workdir, overlay = (args.demo_workdir.resolve(), str(REPO / "config" / "demo.yaml")) if args.demo_workdir else demo_run(root)
+            workdir, overlay = (
+                (args.demo_workdir.resolve(), str(REPO / "config" / "demo.yaml"))
+                if args.demo_workdir
+                else demo_run(root)
+            )
             noop(workdir, overlay, "no-op re-run of the demo")
 
 

@@ -84,7 +84,10 @@ def main():
         print(f"  {name}: {seconds:.1f} s", flush=True)
 
     reference = results["antspyx, defaults"][0]
-    print(f"\npatient {args.patient}, volume {tuple(args.shape)} at 1 mm, {args.threads} threads; white-matter CV: truth {truth:.4f}, uncorrected {raw:.4f}")
+    print(
+        f"\npatient {args.patient}, volume {tuple(args.shape)} at 1 mm, {args.threads} threads; "
+        f"white-matter CV: truth {truth:.4f}, uncorrected {raw:.4f}"
+    )
     print(f"{'set-up':22} {'s/volume':>9} {'WM CV':>7} {'vs truth':>9} {'speed vs antspyx defaults':>26}")
     for name, (seconds, cv) in results.items():
         print(f"{name:22} {seconds:9.1f} {cv:7.4f} {cv / truth - 1:+9.1%} {reference / seconds:25.1f}x")

@@ -61,7 +61,9 @@ def write_dicom_series(image, folder, series_uid):
             "0008|0020": now,
             "0020|000d": series_uid + ".0",
             "0020|000e": series_uid,
-            "0020|0037": "\\".join(str(v) for v in (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])),
+            "0020|0037": "\\".join(
+                str(v) for v in (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])
+            ),
             "0020|0032": "\\".join(str(v) for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
             "0020|0013": str(k + 1),
             "0018|0050": str(image.GetSpacing()[2]),
@@ -81,5 +83,7 @@ def run_snakemake(workdir, *args, check=True, timeout=900):
         command, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=timeout, cwd=workdir
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
     return result

@@ -91,7 +91,12 @@ def test_empty_mask(files, tmp_path):
 )
 def test_mask_on_another_grid(files, tmp_path, change, words):
     shape = change.get("shape", (10, 12, 14))
-    other = image_from_array(np.ones(shape[::-1] if "shape" in change else shape, np.uint8), change.get("spacing", (1.0, 1.0, 2.0)), change.get("origin", (0.0, 0.0, 0.0)), change.get("direction"))
+    other = image_from_array(
+        np.ones(shape[::-1] if "shape" in change else shape, np.uint8),
+        change.get("spacing", (1.0, 1.0, 2.0)),
+        change.get("origin", (0.0, 0.0, 0.0)),
+        change.get("direction"),
+    )
     path = tmp_path / "other.nii.gz"
     sitk.WriteImage(other, str(path))
     files["mask"] = str(path)
@@ -181,8 +186,12 @@ def test_any_difference_in_the_grid_fields_goes_to_itk(tmp_path, other):
 
 @pytest.mark.parametrize(
     "array, suffix",
-    [(np.ones((8, 10), np.float32), ".nii.gz"), (np.ones((2, 6, 8, 10), np.float32), ".nii.gz"),
-     (np.ones((1, 8, 10), np.float32), ".nii"), (np.ones((6, 8, 10), np.float32), ".nrrd")],
+    [
+        (np.ones((8, 10), np.float32), ".nii.gz"),
+        (np.ones((2, 6, 8, 10), np.float32), ".nii.gz"),
+        (np.ones((1, 8, 10), np.float32), ".nii"),
+        (np.ones((6, 8, 10), np.float32), ".nrrd"),
+    ],
     ids=["2-D", "4-D", "one slice", "not NIfTI"],
 )
 def test_files_the_fast_path_cannot_judge_have_no_key(tmp_path, array, suffix):

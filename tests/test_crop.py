@@ -100,7 +100,9 @@ def test_flipped_or_permuted_storage_gives_the_same_crops(settings):
     """The same physical image stored with axes flipped or permuted: identical crops."""
     values = volume()
     image = image_from_array(values, (0.9, 1.1, 2.5), origin=(10.0, -20.0, 5.0))
-    lesion = image_from_array(lesion_at(values.shape, slice(10, 14)).astype(np.uint8), (0.9, 1.1, 2.5), (10.0, -20.0, 5.0))
+    lesion = image_from_array(
+        lesion_at(values.shape, slice(10, 14)).astype(np.uint8), (0.9, 1.1, 2.5), (10.0, -20.0, 5.0)
+    )
     reference = crop.crop_volume(image, sitk.GetArrayFromImage(lesion) > 0, **settings)
     for change in (
         lambda im: sitk.Flip(im, [True, False, False]),

@@ -20,7 +20,9 @@ def slice_table():
     }
     rows = []
     for pid, (fold, label, probs) in patients.items():
-        rows += [{"patient_id": pid, "slice": i, "probability": p, "label": label, "fold": fold} for i, p in enumerate(probs)]
+        rows += [
+            {"patient_id": pid, "slice": i, "probability": p, "label": label, "fold": fold} for i, p in enumerate(probs)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -34,7 +36,9 @@ def test_patient_scores_are_the_aggregates_of_their_slices():
 
 def test_table2_fold_aucs_mean_sd_and_threshold_metrics():
     scores = evaluate.patient_scores(slice_table())
-    table = evaluate.table2(scores, threshold=0.5, bootstrap={"resamples": 200, "level": 0.95, "seed": 0}).set_index("aggregate")
+    table = evaluate.table2(scores, threshold=0.5, bootstrap={"resamples": 200, "level": 0.95, "seed": 0}).set_index(
+        "aggregate"
+    )
     # median, fold 0: positives 0.8, 0.5; negatives 0.2, 0.5 -> pairs 1, 1, 1, 0.5 -> 0.875
     assert table.loc["median", "fold_0_auc"] == pytest.approx(0.875)
     # max, fold 1: positives 0.7, 0.9; negatives 0.2, 0.8 -> 1, 0, 1, 1 -> 0.75
@@ -61,6 +65,15 @@ def test_markdown_says_when_figures_are_optimistic():
     assert "optimistic" not in last and "train.select: last" in last
 
 
+def test_table_note_names_the_training_precision_and_device():
+    histories = [pd.DataFrame({"epoch": [0, 1], "precision": "fp32", "device": "AMD EPYC"}) for _ in range(2)]
+    note = evaluate.training_note(histories)
+    assert "fp32 on AMD EPYC" in note and "bit for bit" in note
+    histories[1] = histories[1].assign(precision="bf16", device="Intel Xeon")
+    assert "bf16 on Intel Xeon; fp32 on AMD EPYC" in evaluate.training_note(histories)
+    assert evaluate.training_note([pd.DataFrame({"epoch": [0]})]) == ""  # histories from before
+
+
 def test_run_writes_every_output(tmp_path):
     crops = tmp_path / "crops"
     crops.mkdir()
@@ -74,15 +87,43 @@ def test_run_writes_every_output(tmp_path):
         histories.append(tmp_path / f"history{fold}.csv")
         epochs = np.arange(4)
         pd.DataFrame(
-            {"epoch": epochs, "lr": 1e-3, "train_loss": 1 - epochs / 10, "val_loss": 0.5, "val_acc": 0.7,
-             "val_f1": 0.5, "val_auc": 0.8, "seconds": 1.0, "selected": epochs == 2}
+            {
+                "epoch": epochs,
+                "lr": 1e-3,
+                "train_loss": 1 - epochs / 10,
+                "val_loss": 0.5,
+                "val_acc": 0.7,
+                "val_f1": 0.5,
+                "val_auc": 0.8,
+                "seconds": 1.0,
+                "selected": epochs == 2,
+            }
         ).to_csv(histories[-1], index=False)
-    settings = {"metric": "median", "threshold": 0.5, "bootstrap": 100, "ci_level": 0.95, "seed": 0, "figure_patients_per_class": 2}
+    settings = {
+        "metric": "median",
+        "threshold": 0.5,
+        "bootstrap": 100,
+        "ci_level": 0.95,
+        "seed": 0,
+        "figure_patients_per_class": 2,
+    }
     evaluate.run(
-        val_slices=[str(p) for p in paths], histories=[str(p) for p in histories], crops=str(crops),
-        settings=settings, selection="last", out_dir=str(tmp_path / "out"),
+        val_slices=[str(p) for p in paths],
+        histories=[str(p) for p in histories],
+        crops=str(crops),
+        settings=settings,
+        selection="last",
+        out_dir=str(tmp_path / "out"),
     )
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["patient_scores.csv", "roc.pdf", "roc.png", "slice_scores.png", "table2.csv", "table2.md", "training_curves.png"]
+    assert names == [
+        "patient_scores.csv",
+        "roc.pdf",
+        "roc.png",
+        "slice_scores.png",
+        "table2.csv",
+        "table2.md",
+        "training_curves.png",
+    ]
     # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
     assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]

@@ -8,7 +8,14 @@ from egfrmet.errors import InputError
 def cohort(n=40, positives=12, centers=("A", "B"), start=0):
     rows = []
     for i in range(start, start + n):
-        rows.append({"patient_id": f"P{i:03d}", "label": int(i % n < positives), "center": centers[i % len(centers)], "fold": pd.NA})
+        rows.append(
+            {
+                "patient_id": f"P{i:03d}",
+                "label": int(i % n < positives),
+                "center": centers[i % len(centers)],
+                "fold": pd.NA,
+            }
+        )
     table = pd.DataFrame(rows)
     table["fold"] = table.fold.astype("Int64")
     return table
@@ -69,3 +76,62 @@ def test_pin_writes_the_assignment_into_the_sheet(tmp_path):
     # pinned now: a second assignment with another seed keeps them
     folds.run(samples=str(sheet), k=2, seed=99, out=str(tmp_path / "again.tsv"), pin=False)
     assert pd.read_csv(tmp_path / "again.tsv", sep="\t").equals(table)
+
+
+@pytest.mark.slow
+def test_egfrmet_folds_works_from_a_non_editable_install(tmp_path):
+    """The sheet schema is package data: an installed egfrmet (no checkout beside it) reads it."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--target",
+        str(tmp_path / "site"),
+    ]
+    subprocess.run([*pip, str(source)], check=True, capture_output=True, timeout=300)
+    shutil.rmtree(source)  # nothing of a checkout is left
+    rows = ["patient_id\timage\tmask\tlabel"] + [f"P{i}\ta.nii.gz\tm.nii.gz\t{i % 2}" for i in range(6)]
+    (tmp_path / "samples.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")}
+    command = [
+        sys.executable,
+        "-m",
+        "egfrmet",
+        "folds",
+        "--samples",
+        "samples.tsv",
+        "--k",
+        "2",
+        "--seed",
+        "0",
+        "--out",
+        "folds.tsv",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, encoding="utf-8", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "site"
+        in subprocess.run(
+            [sys.executable, "-c", "import egfrmet; print(egfrmet.__file__)"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            encoding="utf-8",
+        ).stdout
+    )
+    assert len((tmp_path / "folds.tsv").read_text(encoding="utf-8").splitlines()) == 7

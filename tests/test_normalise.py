@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from conftest import image_from_array
@@ -23,4 +24,14 @@ def test_reorient_gives_lps_whatever_the_stored_direction():
     assert np.allclose(lps.GetDirection(), np.eye(3).ravel())
     # the same voxel sits at the same physical point
     corner = image.TransformIndexToPhysicalPoint((0, 0, 0))
-    assert np.allclose(lps.TransformPhysicalPointToIndex(corner), np.round(lps.TransformPhysicalPointToContinuousIndex(corner)))
+    assert np.allclose(
+        lps.TransformPhysicalPointToIndex(corner), np.round(lps.TransformPhysicalPointToContinuousIndex(corner))
+    )
+
+
+def test_a_brain_without_intensity_spread_is_an_input_error():
+    from egfrmet.errors import InputError
+
+    image = sitk.GetImageFromArray(np.full((4, 5, 6), 7.0, dtype=np.float32))
+    with pytest.raises(InputError, match="no intensity spread"):
+        zscore(image, np.ones((4, 5, 6), dtype=bool))

@@ -34,17 +34,44 @@ def fold_data(tmp_path):
 
 def train_command(workdir, out, settings, checkpoint=""):
     return [
-        sys.executable, "-m", "egfrmet", "train", "--fold", "0",
-        "--folds", str(workdir / "folds.tsv"), "--crops", str(workdir / "crops"),
-        "--model-settings", json.dumps(MODEL), "--settings", json.dumps(settings), "--threads", "1",
-        "--checkpoint", str(checkpoint), "--checkpoint-seconds", "0",
-        "--out-model", str(out / "model.pt"), "--out-history", str(out / "history.csv"), "--out-val", str(out / "val.csv"),
+        sys.executable,
+        "-m",
+        "egfrmet",
+        "train",
+        "--fold",
+        "0",
+        "--folds",
+        str(workdir / "folds.tsv"),
+        "--crops",
+        str(workdir / "crops"),
+        "--model-settings",
+        json.dumps(MODEL),
+        "--settings",
+        json.dumps(settings),
+        "--threads",
+        "1",
+        "--checkpoint",
+        str(checkpoint),
+        "--checkpoint-seconds",
+        "0",
+        "--out-model",
+        str(out / "model.pt"),
+        "--out-history",
+        str(out / "history.csv"),
+        "--out-val",
+        str(out / "val.csv"),
     ]
 
 
 @pytest.mark.slow
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(fold_data, config):
-    settings = config["train"] | {"epochs": 3, "batch_size": 8, "lr": 3e-3, "device": "cpu", "select": "best_val_accuracy"}
+    settings = config["train"] | {
+        "epochs": 3,
+        "batch_size": 8,
+        "lr": 3e-3,
+        "device": "cpu",
+        "select": "best_val_accuracy",
+    }
     straight, resumed = fold_data / "straight", fold_data / "resumed"
     straight.mkdir(), resumed.mkdir()
     subprocess.run(train_command(fold_data, straight, settings), check=True, capture_output=True)
@@ -60,7 +87,9 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(fold_data, con
     epochs_done = len(torch.load(checkpoint, weights_only=True)["history"])
     assert epochs_done in (1, 2)
 
-    again = subprocess.run(train_command(fold_data, resumed, settings, checkpoint), check=True, capture_output=True, text=True)
+    again = subprocess.run(
+        train_command(fold_data, resumed, settings, checkpoint), check=True, capture_output=True, text=True
+    )
     assert f"after epoch {epochs_done - 1}" in again.stderr
     assert len([line for line in again.stderr.splitlines() if "INFO egfrmet.train: epoch" in line]) == 3 - epochs_done
     assert not checkpoint.exists() and not os.path.exists(f"{checkpoint}.best")
@@ -80,6 +109,8 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(fold_data, config, capl
     checkpoint = fold_data / "ck.pt"
     torch.save({"fingerprint": "other"}, checkpoint)
     with caplog.at_level("INFO"):
-        train.train_fold(x, y, x, y, model_settings=MODEL, settings=settings, device=torch.device("cpu"), checkpoint=str(checkpoint))
+        train.train_fold(
+            x, y, x, y, model_settings=MODEL, settings=settings, device=torch.device("cpu"), checkpoint=str(checkpoint)
+        )
     assert "from other data or settings: starting afresh" in caplog.text
     assert not checkpoint.exists()

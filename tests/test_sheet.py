@@ -1,11 +1,10 @@
 import pytest
 
-from conftest import REPO
 from egfrmet.errors import InputError
 from egfrmet.sheet import load_schema, prediction_rows, read_sheet, training_rows, validate_config
 
-SCHEMA = load_schema(REPO / "workflow" / "schemas" / "samples.schema.yaml")
-CONFIG_SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+SCHEMA = load_schema("samples")
+CONFIG_SCHEMA = load_schema("config")
 HEADER = "patient_id\timage\tmask\tlabel\tsplit\tcenter\tfold\n"
 
 
@@ -18,9 +17,7 @@ def write(tmp_path, text):
 def test_reads_types_defaults_and_resolves_paths_against_the_sheet(tmp_path):
     path = write(
         tmp_path,
-        HEADER
-        + "A01\timg/a.nii.gz\t/abs/a_mask.nrrd\t1\t\tsite1\t2\n"
-        + "A02\timg/b.nii.gz\tm/b.nii.gz\t\ttest\t\t\n",
+        HEADER + "A01\timg/a.nii.gz\t/abs/a_mask.nrrd\t1\t\tsite1\t2\n" + "A02\timg/b.nii.gz\tm/b.nii.gz\t\ttest\t\t\n",
     )
     sheet = read_sheet(path, SCHEMA)
     assert list(sheet.index) == ["A01", "A02"]
@@ -58,7 +55,19 @@ def test_unlabelled_cv_rows_are_predicted_not_trained(tmp_path):
         (HEADER, ["lists no patient"]),
         ("patient_id\timage\tseries_uid\tmask\nA01\tdicom\tT1 post\tb\n", ["patient A01", "column series_uid"]),
     ],
-    ids=["label", "space in id", "dot-dot id", "split", "fold", "empty image", "duplicate", "unknown", "missing", "empty", "series_uid"],
+    ids=[
+        "label",
+        "space in id",
+        "dot-dot id",
+        "split",
+        "fold",
+        "empty image",
+        "duplicate",
+        "unknown",
+        "missing",
+        "empty",
+        "series_uid",
+    ],
 )
 def test_bad_sheets_name_patient_column_and_file(tmp_path, text, words):
     path = write(tmp_path, text)

@@ -32,8 +32,7 @@ def test_patient_has_head_brain_and_one_lesion_inside_the_brain(cfg):
 def test_label_moves_the_lesion_as_documented(cfg):
     """Over many patients, positives have less necrotic core and more rim texture."""
     rng_props = {
-        label: [synth.lesion_properties(np.random.default_rng(i), label, 1.0) for i in range(400)]
-        for label in (0, 1)
+        label: [synth.lesion_properties(np.random.default_rng(i), label, 1.0) for i in range(400)] for label in (0, 1)
     }
     core = {label: np.mean([p["core_fraction"] for p in props]) for label, props in rng_props.items()}
     texture = {label: np.mean([p["texture"] for p in props]) for label, props in rng_props.items()}

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from egfrmet import predict, train
+from egfrmet.errors import InputError
 
 
 def logits_for(probs):
@@ -84,8 +85,12 @@ def test_one_cycle_follows_fastai(config):
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"])
     steps = 100
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings["lr"], total_steps=steps, pct_start=settings["pct_start"],
-        div_factor=settings["div"], final_div_factor=settings["div_final"] / settings["div"],
+        optimizer,
+        max_lr=settings["lr"],
+        total_steps=steps,
+        pct_start=settings["pct_start"],
+        div_factor=settings["div"],
+        final_div_factor=settings["div_final"] / settings["div"],
     )
     lrs = []
     for _ in range(steps):
@@ -104,7 +109,9 @@ def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
     source = timm.create_model("resnet10t", num_classes=1000)
     path = tmp_path / "resnet10t_imagenet.pth"
     torch.save(source.state_dict(), path)
-    model = train.create_model(arch="resnet10t", weights=str(path), pretrained_tag="", head_hidden=16, dropout=[0.25, 0.5])
+    model = train.create_model(
+        arch="resnet10t", weights=str(path), pretrained_tag="", head_hidden=16, dropout=[0.25, 0.5]
+    )
     body = model[0]
     # conv1 of a 1-channel model is the sum of the pretrained RGB filters
     stem = "conv1.0.weight"
@@ -114,7 +121,7 @@ def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
 
 
 def test_missing_weights_file_says_what_to_do():
-    with pytest.raises(FileNotFoundError, match="model.weights: no such file"):
+    with pytest.raises(InputError, match="model.weights: no such file"):
         train.create_model(arch="resnet10t", weights="/no/such.pth", pretrained_tag="", head_hidden=8, dropout=[0, 0])
 
 
@@ -122,9 +129,12 @@ def test_unreachable_hub_fails_with_how_to_pass_a_local_file():
     """In a fresh process with the hub switched off (the hub client reads it at import)."""
     code = (
         "from egfrmet import train\n"
+        "from egfrmet.errors import InputError\n"
         "try:\n"
-        "    train.create_model(arch='resnet10t', weights='imagenet', pretrained_tag='', head_hidden=8, dropout=[0, 0])\n"
-        "except RuntimeError as error:\n"
+        "    train.create_model(\n"
+        "        arch='resnet10t', weights='imagenet', pretrained_tag='', head_hidden=8, dropout=[0, 0]\n"
+        "    )\n"
+        "except InputError as error:\n"
         "    print(error)\n"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
@@ -176,7 +186,11 @@ def test_the_loop_learns_a_separable_set(config):
     state, history, probs, epoch = train.train_fold(
         x_train, y_train, x_val, y_val, model_settings=model, settings=settings, device=torch.device("cpu")
     )
-    assert len(history) == 6 and epoch == 5 and set(history.columns) >= {"lr", "train_loss", "val_loss", "val_acc", "val_f1", "val_auc", "seconds"}
+    assert (
+        len(history) == 6
+        and epoch == 5
+        and set(history.columns) >= {"lr", "train_loss", "val_loss", "val_acc", "val_f1", "val_auc", "seconds"}
+    )
     patient_probs = [float(np.median(probs.numpy()[owners == p])) for p in range(12)]
     patient_labels = [p % 2 for p in range(12)]
     assert roc_auc_score(patient_labels, patient_probs) >= 0.9
@@ -188,7 +202,10 @@ def test_same_seed_same_result_on_cpu(config):
     x, y, _ = separable_slices(6, seed=0)
     settings = config["train"] | {"epochs": 2, "lr": 3e-3, "batch_size": 8, "device": "cpu"}
     model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
-    runs = [train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu")) for _ in range(2)]
+    runs = [
+        train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu"))
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0][2], runs[1][2])
     assert all(torch.equal(runs[0][0][k], runs[1][0][k]) for k in runs[0][0])
 

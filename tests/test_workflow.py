@@ -1,6 +1,10 @@
 """The preprocessing workflow end to end on a tiny generated cohort, and its bad-input stops."""
 
 import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,7 +54,9 @@ def written_cohort(workdir, cfg, n=2):
         patient = synth.make_patient(pid, label=i % 2, center="A", **(cfg["synth"]["patient"] | TINY_PATIENT))
         paths = {k: folder / f"{pid}_{k}.nii.gz" for k in ("image", "mask", "brain_mask")}
         synth.write_patient(patient, **{k: str(v) for k, v in paths.items()})
-        rows.append({"patient_id": pid, "image": f"data/{pid}_image.nii.gz", "mask": f"data/{pid}_mask.nii.gz", "label": ""})
+        rows.append(
+            {"patient_id": pid, "image": f"data/{pid}_image.nii.gz", "mask": f"data/{pid}_mask.nii.gz", "label": ""}
+        )
     return rows
 
 
@@ -83,7 +89,10 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         assert crops["slices"].shape == (5, 96, 96) and np.isfinite(crops["slices"]).all()
         assert crops["masks"][2].any()
         assert (tmp_path / "results" / "qc" / f"{pid}.png").stat().st_size > 1000
-    sources = {pid: json.loads((tmp_path / "results" / "normalised" / f"{pid}.json").read_text(encoding="utf-8"))["brain_mask"] for pid in patients}
+    sources = {
+        pid: json.loads((tmp_path / "results" / "normalised" / f"{pid}.json").read_text(encoding="utf-8"))["brain_mask"]
+        for pid in patients
+    }
     assert set(sources.values()) == {"given", "computed"}  # both brain-mask paths ran
 
     results = tmp_path / "results"
@@ -93,7 +102,15 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         assert len(pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")) == 2
     folds = pd.read_csv(results / "folds.tsv", sep="\t")
     assert sorted(folds.patient_id) == patients[:6] and set(folds.fold) == {0, 1}
-    for name in ("table2.csv", "table2.md", "patient_scores.csv", "roc.png", "roc.pdf", "slice_scores.png", "training_curves.png"):
+    for name in (
+        "table2.csv",
+        "table2.md",
+        "patient_scores.csv",
+        "roc.png",
+        "roc.pdf",
+        "slice_scores.png",
+        "training_curves.png",
+    ):
         assert (results / "evaluation" / name).stat().st_size > 0
     table = pd.read_csv(results / "evaluation" / "table2.csv")
     assert list(table["aggregate"]) == ["min", "max", "median", "mean"]
@@ -119,7 +136,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
 @pytest.fixture(scope="module")
 def tiny_run_elsewhere(tmp_path_factory, config):
     """The same run again, in a folder whose path has spaces, accents, a quote and a command
-    substitution that would run if a path reached the shell unquoted (issue 5, row 14)."""
+    substitution that would run if a path reached the shell unquoted."""
     workdir = tmp_path_factory.mktemp("tiny run é's $(touch pwned)")
     overlay = tiny_cohort(workdir, config, folder="cohort données")
     run_snakemake(workdir, "--cores", "2", "--configfile", overlay)
@@ -152,7 +169,9 @@ def test_two_cpu_runs_give_bit_identical_folds_crops_models_and_predictions(tiny
             for key in x.files:
                 assert np.array_equal(x[key], y[key]), f"{name}:{key}"
     for fold in (0, 1):
-        assert (a / f"models/fold{fold}/val_slices.csv").read_bytes() == (b / f"models/fold{fold}/val_slices.csv").read_bytes()
+        assert (a / f"models/fold{fold}/val_slices.csv").read_bytes() == (
+            b / f"models/fold{fold}/val_slices.csv"
+        ).read_bytes()
         x = torch.load(a / f"models/fold{fold}/model.pt", weights_only=True)
         y = torch.load(b / f"models/fold{fold}/model.pt", weights_only=True)
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
@@ -166,7 +185,9 @@ def test_empty_mask_stops_the_run_before_any_n4(tmp_path, cfg):
     sitk.WriteImage(sitk.Multiply(mask, 0), str(empty))
     rows[0]["mask"] = "data/empty.nii.gz"
     write_sheet(tmp_path, rows)
-    result = run_snakemake(tmp_path, "--cores", "2", "--config", "samples=samples.tsv", "--show-failed-logs", check=False)
+    result = run_snakemake(
+        tmp_path, "--cores", "2", "--config", "samples=samples.tsv", "--show-failed-logs", check=False
+    )
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "patient S1, column mask" in output and "data/empty.nii.gz" in output and "no lesion voxel" in output
@@ -176,7 +197,10 @@ def test_empty_mask_stops_the_run_before_any_n4(tmp_path, cfg):
 @pytest.mark.parametrize(
     "change, words",
     [
-        (lambda rows: rows[1].update(mask="data/absent.nii.gz"), ["patient S2", "column mask", "absent.nii.gz", "no such file"]),
+        (
+            lambda rows: rows[1].update(mask="data/absent.nii.gz"),
+            ["patient S2", "column mask", "absent.nii.gz", "no such file"],
+        ),
         (lambda rows: rows[1].update(patient_id="S1"), ["duplicate patient_id", "S1"]),
         (lambda rows: rows[0].update(sex="F"), ["unknown column", "sex"]),
         (lambda rows: rows[0].update(label="yes"), ["patient S1", "column label"]),
@@ -211,7 +235,7 @@ def test_mask_on_another_grid_stops_at_parse_time(tmp_path, cfg):
 
 
 def test_a_named_dicom_series_is_read_by_the_check_and_passed_to_n4(tmp_path):
-    """A folder holding two series, the sheet naming one (issue 5, row 13)."""
+    """A folder holding two series, the sheet naming one."""
     uids = ["1.2.826.0.1.3680043.2.1125.1", "1.2.826.0.1.3680043.2.1125.2"]
     values = np.random.default_rng(0).integers(50, 150, (6, 10, 12)).astype(np.int16)
     for k, uid in enumerate(uids):
@@ -219,7 +243,9 @@ def test_a_named_dicom_series_is_read_by_the_check_and_passed_to_n4(tmp_path):
     mask = np.zeros(values.shape, np.uint8)
     mask[3, 4:6, 4:6] = 1
     sitk.WriteImage(image_from_array(mask, (1.0, 1.0, 3.0)), str(tmp_path / "mask.nii.gz"))
-    write_sheet(tmp_path, [{"patient_id": "D1", "image": "dicom", "series_uid": uids[1], "mask": "mask.nii.gz", "label": ""}])
+    write_sheet(
+        tmp_path, [{"patient_id": "D1", "image": "dicom", "series_uid": uids[1], "mask": "mask.nii.gz", "label": ""}]
+    )
     sheet = ["--config", "samples=samples.tsv"]
     run_snakemake(tmp_path, "--cores", "1", "results/checks/D1.json", *sheet)
     summary = json.loads((tmp_path / "results" / "checks" / "D1.json").read_text(encoding="utf-8"))
@@ -257,7 +283,12 @@ def grown_sheet(workdir, **row):
     """The tiny sheet plus one patient, as a second sheet beside it."""
     sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
     pid = row["patient_id"]
-    row = {"image": f"synth/{pid}_t1.nii.gz", "mask": f"synth/{pid}_lesion.nii.gz", "brain_mask": "", "center": "A"} | row
+    row = {
+        "image": f"synth/{pid}_t1.nii.gz",
+        "mask": f"synth/{pid}_lesion.nii.gz",
+        "brain_mask": "",
+        "center": "A",
+    } | row
     pd.concat([sheet, pd.DataFrame([row])]).to_csv(workdir / "cohort" / "grown.tsv", sep="\t", index=False)
     return "samples=cohort/grown.tsv"
 
@@ -265,35 +296,45 @@ def grown_sheet(workdir, **row):
 @pytest.mark.slow
 def test_adding_a_cv_patient_runs_its_chain_the_folds_trainings_and_evaluation_only(tiny_run):
     workdir, overlay = tiny_run
-    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="P007", label="0", split="cv"))
+    jobs = planned_jobs(
+        workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="P007", label="0", split="cv")
+    )
     assert jobs == chain("P007") | TRAINING
 
 
 @pytest.mark.slow
 def test_adding_a_test_patient_runs_its_chain_and_the_prediction_only(tiny_run):
     workdir, overlay = tiny_run
-    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="T003", label="1", split="test"))
+    jobs = planned_jobs(
+        workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="T003", label="1", split="test")
+    )
     assert jobs == chain("T003") | {("predict", "")}
 
 
 @pytest.mark.slow
 def test_changing_a_training_setting_reruns_training_and_evaluation_not_preprocessing(tiny_run):
     workdir, overlay = tiny_run
-    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "train={epochs: 3, batch_size: 8, lr: 0.003, device: cpu}")
+    jobs = planned_jobs(
+        workdir, "--configfile", overlay, "--config", "train={epochs: 3, batch_size: 8, lr: 0.003, device: cpu}"
+    )
     assert jobs == TRAINING - {("folds", "")}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "setting, first",
-    [("preprocess={crop: {margin_mm: 12.0}}", "crop"), ("preprocess={n4: {convergence: 0.002}}", "bias"),
-     ("preprocess={brain_mask: {erode_mm: 5.0}}", "normalise"), ("preprocess={mask_labels: [1]}", "check")],
+    [
+        ("preprocess={crop: {margin_mm: 12.0}}", "crop"),
+        ("preprocess={n4: {convergence: 0.002}}", "bias"),
+        ("preprocess={brain_mask: {threshold: 0.6}}", "normalise"),
+        ("preprocess={mask_labels: [1]}", "check"),
+    ],
     ids=["crop", "n4", "brain mask", "mask labels"],
 )
 def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, setting, first):
     workdir, overlay = tiny_run
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", setting)
-    stages = PREPROCESSING[PREPROCESSING.index(first):]
+    stages = PREPROCESSING[PREPROCESSING.index(first) :]
     if "brain_mask" in setting:  # only patients whose brain mask is computed
         sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
         patients = list(sheet.patient_id[sheet.brain_mask == ""])
@@ -301,3 +342,51 @@ def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, set
         patients = [f"P00{i}" for i in range(1, 7)] + ["T001", "T002"]
     expected = set().union(*(chain(p, stages) for p in patients)) | TRAINING - {("folds", "")}
     assert jobs == expected
+
+
+def readme_command(prefix):
+    """The README's command line that starts with `prefix`, word for word."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    lines = [line.strip() for line in readme.splitlines() if line.strip().startswith(prefix)]
+    assert lines, f"README has no command starting {prefix!r}"
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_readme_own_cohort_command_runs_without_the_venv_on_path(tmp_path, cfg):
+    """`.venv/bin/snakemake ...` as the README writes it, from a checkout (links to this one)
+    whose shell has no venv on PATH: the rules must still find the venv's Python."""
+    command = readme_command(".venv/bin/snakemake --cores all --config samples=")
+    for name in ("Snakefile", "workflow", "config", "src", ".venv"):
+        (tmp_path / name).symlink_to(REPO / name)
+    write_sheet(tmp_path, written_cohort(tmp_path, cfg, n=1))
+    words = [w.replace("/data/cohort/samples.tsv", str(tmp_path / "samples.tsv")) for w in shlex.split(command)]
+    assert words[:2] == [".venv/bin/snakemake", "--cores"] and words[-1] == f"samples={tmp_path / 'samples.tsv'}"
+    venv = str(REPO / ".venv" / "bin")
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p).resolve() != Path(venv).resolve())
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")} | {"PATH": path}
+    result = subprocess.run(
+        words, cwd=tmp_path, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    crops = np.load(tmp_path / "results" / "crops" / "S1.npz")
+    assert crops["slices"].shape == (5, 96, 96)
+    summary = json.loads((tmp_path / "results" / "normalised" / "S1.json").read_text(encoding="utf-8"))
+    assert summary["brain_mask"] == "computed" and summary["brain_mask_method"] == "deepbet"
+
+
+@pytest.mark.slow
+def test_a_preprocessing_only_run_needs_no_feasible_folds(tmp_path, cfg):
+    """Two labelled patients cannot make 5 folds: a run of their crops alone goes ahead, the
+    whole experiment stops before any job with the fold error."""
+    rows = written_cohort(tmp_path, cfg, n=2)
+    for row, label in zip(rows, (1, 1)):
+        row["label"] = label
+    write_sheet(tmp_path, rows)
+    sheet = ["--config", "samples=samples.tsv", "preprocess={brain_mask: {method: morphology}}"]
+    whole = run_snakemake(tmp_path, "--cores", "1", *sheet, check=False)
+    assert whole.returncode != 0 and "gets no negative (label 0) patient" in whole.stdout + whole.stderr
+    assert results_files(tmp_path) == []
+    run_snakemake(tmp_path, "--cores", "2", "results/crops/S1.npz", "results/qc/S2.png", *sheet)
+    assert (tmp_path / "results" / "crops" / "S1.npz").exists() and (tmp_path / "results" / "qc" / "S2.png").exists()
+    assert not (tmp_path / "results" / "folds.tsv").exists()

@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from egfrmet.images import read_image, write_image
+from egfrmet.masks import head_mask, otsu_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -21,38 +21,6 @@ def shrink_factors(spacing, shrink):
     """
     finest = min(spacing)
     return [max(1, int(round(shrink * finest / s))) for s in spacing]
-
-
-def head_mask(image):
-    """Voxels of the head: Otsu foreground, holes filled slice by slice, largest component.
-
-    Filling per slice (along each axis) closes the dark skull and CSF inside the scalp even
-    where the field of view cuts the head open.
-    """
-    values = sitk.GetArrayViewFromImage(image)
-    foreground = values > otsu_thresholds(values, 2)[0]
-    filled = fill_holes_per_slice(foreground)
-    return largest_component(filled)
-
-
-def fill_holes_per_slice(mask):
-    filled = mask.copy()
-    for axis in range(3):
-        structure = np.zeros((3, 3, 3), dtype=bool)
-        index = [slice(None)] * 3
-        index[axis] = 1
-        structure[tuple(index)] = ndimage.generate_binary_structure(2, 1)
-        filled |= ndimage.binary_fill_holes(mask, structure=structure)
-    return ndimage.binary_fill_holes(filled)
-
-
-def largest_component(mask):
-    labels, count = ndimage.label(mask)
-    if count == 0:
-        return mask
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == np.argmax(sizes)
 
 
 def correct(image, head, *, backend, **n4):
@@ -160,15 +128,6 @@ def polynomial_terms(coords, degree):
         [coords[:, 0] ** i * coords[:, 1] ** j * coords[:, 2] ** k for i, j, k in powers if i + j + k <= degree],
         axis=1,
     )
-
-
-def otsu_thresholds(values, classes):
-    """Ascending thresholds that split `values` into `classes` Otsu classes."""
-    image = sitk.GetImageFromArray(np.asarray(values, dtype=np.float32).reshape(1, 1, -1))
-    otsu = sitk.OtsuMultipleThresholdsImageFilter()
-    otsu.SetNumberOfThresholds(classes - 1)
-    otsu.Execute(image)
-    return list(otsu.GetThresholds())
 
 
 def run(patient, *, image, series_uid, out, settings, threads):

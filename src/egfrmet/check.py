@@ -112,7 +112,9 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="")
 def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_tolerance, out):
     """The `egfrmet check` subcommand."""
     paths = {"image": image, "mask": mask, "brain_mask": brain_mask}
-    summary = check_patient(patient, paths, mask_labels=mask_labels, grid_tolerance=grid_tolerance, series_uid=series_uid)
+    summary = check_patient(
+        patient, paths, mask_labels=mask_labels, grid_tolerance=grid_tolerance, series_uid=series_uid
+    )
     log.info("patient %s: %s", patient, summary)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")

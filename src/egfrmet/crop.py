@@ -1,5 +1,6 @@
-"""Mid-tumour crops: the centre axial slice of the lesion and its neighbours, one square box
-around the lesion, each slice resampled to `size` x `size` (the paper's 5 x 96 x 96 input)."""
+"""Mid-tumour crops: the centre axial slice of a lesion and its neighbours, one square box
+around that lesion alone, each slice resampled to `size` x `size` (the paper's 5 x 96 x 96
+input). The largest lesion of the mask, or each lesion in turn (egfrmet.lesions)."""
 
 import json
 import logging
@@ -9,20 +10,24 @@ import numpy as np
 import SimpleITK as sitk
 
 from egfrmet.errors import InputError
-from egfrmet.images import atomic_output, read_image
+from egfrmet.files import atomic_output
+from egfrmet.images import read_image
+from egfrmet.lesions import choose, volumes_mm3
 from egfrmet.plots import pyplot, save
 
 log = logging.getLogger(__name__)
 
 
 def centre_slice(lesion, method):
-    """Axial index of the lesion's centre: middle of its extent, or its largest slice."""
+    """Axial index of the lesion's centre: its slice nearest the middle of its extent, or its
+    largest slice. (A numbered lesion may be in pieces: its middle may hold none of it.)"""
     area = lesion.sum(axis=(1, 2))
     present = np.flatnonzero(area)
     if len(present) == 0:
         raise InputError("lesion mask is empty")
     if method == "middle":
-        return int((present[0] + present[-1]) // 2)
+        middle = (present[0] + present[-1]) // 2
+        return int(present[np.argmin(np.abs(present - middle))])
     if method == "largest":
         return int(np.argmax(area))
     raise ValueError(f"unknown slice method {method!r} (middle or largest)")
@@ -51,11 +56,12 @@ def sample_slice(plane, spacing, centre, side_mm, size, pad, interpolator):
     return sitk.GetArrayFromImage(out)
 
 
-def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size):
-    """Crops of an LPS image around its lesion (z, y, x bool array).
+def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size, brain=None):
+    """Crops of an LPS image around one lesion (z, y, x bool array).
 
-    Returns the stacked slices, resampled lesion masks and the geometry used. Slices beyond
-    the volume (a lesion at its edge) are filled with the image minimum (background).
+    Returns the stacked slices, resampled lesion masks (and brain masks, when `brain` is
+    given) and the geometry used. Slices beyond the volume (a lesion at its edge) are filled
+    with the image minimum (background).
     """
     values = sitk.GetArrayViewFromImage(image)
     spacing = image.GetSpacing()[:2]
@@ -63,22 +69,43 @@ def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size):
     slices = list(range(centre_k - context, centre_k + context + 1))
     centre, side = square_box(lesion, slices, spacing, margin_mm=margin_mm, min_box_mm=min_box_mm)
     pad = float(values.min())
-    crops, masks = [], []
-    for k in slices:
-        inside = 0 <= k < values.shape[0]
-        plane = values[k] if inside else np.full(values.shape[1:], pad, dtype=np.float32)
-        mask = lesion[k] if inside else np.zeros(values.shape[1:], dtype=bool)
-        crops.append(sample_slice(plane, spacing, centre, side, size, pad, sitk.sitkLinear))
-        masks.append(sample_slice(mask, spacing, centre, side, size, 0.0, sitk.sitkLinear) >= 0.5)
-    return {
-        "slices": np.stack(crops).astype(np.float32),
-        "masks": np.stack(masks).astype(np.uint8),
+
+    def sample(volume, k, fill):
+        inside = 0 <= k < volume.shape[0]
+        plane = volume[k] if inside else np.full(volume.shape[1:], fill, dtype=np.float32)
+        return sample_slice(plane, spacing, centre, side, size, fill, sitk.sitkLinear)
+
+    result = {
+        "slices": np.stack([sample(values, k, pad) for k in slices]).astype(np.float32),
+        "masks": np.stack([sample(lesion, k, 0.0) >= 0.5 for k in slices]).astype(np.uint8),
         "slice_index": np.array(slices),
         "in_volume": np.array([0 <= k < values.shape[0] for k in slices]),
         "lesion_area": np.array([int(lesion[k].sum()) if 0 <= k < lesion.shape[0] else 0 for k in slices]),
         "box_centre_index": np.array(centre, dtype=float),
         "box_side_mm": float(side),
         "spacing": np.array(image.GetSpacing(), dtype=float),
+    }
+    if brain is not None:
+        result["brain_masks"] = np.stack([sample(brain, k, 0.0) >= 0.5 for k in slices]).astype(np.uint8)
+    return result
+
+
+def crop_lesions(image, lesions, brain, *, lesions_mode, min_lesion_mm3, **settings):
+    """Crops of each chosen lesion (`lesions`: numbers by decreasing volume, egfrmet.lesions),
+    stacked lesion after lesion: 5 slices per lesion with the default context."""
+    volumes = volumes_mm3(lesions, image.GetSpacing())
+    chosen = choose(lesions, image.GetSpacing(), lesions_mode=lesions_mode, min_lesion_mm3=min_lesion_mm3)
+    parts = [crop_volume(image, lesions == k, brain=brain, **settings) for k in chosen]
+    per_slice = ["slices", "masks", "brain_masks", "slice_index", "in_volume", "lesion_area"]
+    result = {key: np.concatenate([part[key] for part in parts]) for key in per_slice if key in parts[0]}
+    n = len(parts[0]["slices"])
+    return result | {
+        "lesion": np.repeat(chosen, n),
+        "lesions_taken": np.array(chosen),
+        "lesion_volume_mm3": volumes,
+        "box_centre_index": np.stack([part["box_centre_index"] for part in parts]),
+        "box_side_mm": np.array([part["box_side_mm"] for part in parts]),
+        "spacing": parts[0]["spacing"],
     }
 
 
@@ -95,45 +122,76 @@ def source_slices(image, source, slices):
     return np.array([int(round(source_index(k)[axis])) for k in slices]), axis
 
 
-def run(patient, *, image, lesion, summary, settings, out, qc):
+def run(patient, *, image, lesion, brain, summary, settings, out, qc):
     """The `egfrmet crop` subcommand: crops (.npz) and their QC picture (.png)."""
     image = read_image(image)
-    lesion = sitk.GetArrayFromImage(read_image(lesion)) > 0
+    lesions = sitk.GetArrayFromImage(read_image(lesion))
+    brain = sitk.GetArrayFromImage(sitk.DICOMOrient(read_image(brain), image_orientation(image))) > 0
     summary = json.loads(Path(summary).read_text(encoding="utf-8"))
     try:
-        result = crop_volume(image, lesion, **settings)
+        result = crop_lesions(image, lesions, brain, **settings)
     except InputError as error:
-        raise error.about(patient=patient, column="mask") from None
+        raise error.about(patient=patient, column="mask", path=summary.get("mask")) from None
     result["source_slice_index"], result["source_slice_axis"] = source_slices(
         image, summary["source_grid"], result["slice_index"]
     )
     log.info(
-        "patient %s: slices %s (source %s), box %.1f mm",
+        "patient %s: %d lesion(s) in the mask, took %s; slices %s (source %s), box %s mm",
         patient,
+        len(result["lesion_volume_mm3"]),
+        result["lesions_taken"].tolist(),
         result["slice_index"].tolist(),
         result["source_slice_index"].tolist(),
-        result["box_side_mm"],
+        np.round(result["box_side_mm"], 1).tolist(),
     )
     with atomic_output(out) as tmp:
         np.savez_compressed(tmp, patient_id=patient, **result)
     plot_qc(result, patient, summary, qc)
 
 
+def image_orientation(image):
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+
+
 def plot_qc(result, patient, summary, path):
-    """The crops side by side with the lesion outline; computed masks and warnings marked."""
+    """One row of crops per lesion taken, lesion outline red, brain-mask outline cyan; which
+    lesions were taken of how many, how the brain mask was made, and warnings in the title."""
     plt = pyplot()
-    n = len(result["slices"])
-    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.9))
+    taken = result["lesions_taken"]
+    n = len(result["slices"]) // len(taken)
+    fig, axes = plt.subplots(len(taken), n, figsize=(2.2 * n, 0.5 + 2.4 * len(taken)), squeeze=False)
     low, high = np.percentile(result["slices"], [1, 99])
-    for ax, crop, mask, k, area in zip(
-        axes, result["slices"], result["masks"], result["source_slice_index"], result["lesion_area"]
+    for i, (ax, crop, mask, brain, k, area) in enumerate(
+        zip(
+            axes.ravel(),
+            result["slices"],
+            result["masks"],
+            result["brain_masks"],
+            result["source_slice_index"],
+            result["lesion_area"],
+        )
     ):
         ax.imshow(crop, cmap="gray", vmin=low, vmax=high)
+        if brain.any() and not brain.all():
+            ax.contour(brain, levels=[0.5], colors="cyan", linewidths=0.6)
         if mask.any():
             ax.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
-        ax.set_title(f"slice {k}\n{area} lesion px", fontsize=8)
+        title = f"slice {k}\n{area} lesion px"
+        if i % n == 0:
+            lesion = taken[i // n]
+            volume = result["lesion_volume_mm3"][lesion - 1]
+            title = f"lesion {lesion}: {volume:.0f} mm³\n" + title
+        ax.set_title(title, fontsize=8)
         ax.axis("off")
-    notes = [f"brain mask: {summary['brain_mask']}"] + summary.get("warnings", [])
-    fig.suptitle(f"{patient}  ·  box {result['box_side_mm']:.0f} mm  ·  " + "  ·  ".join(notes), fontsize=9)
+    fig.suptitle(f"{patient}  ·  " + "  ·  ".join(qc_notes(result, summary)), fontsize=9)
     fig.tight_layout()
     save(fig, [path], dpi=80)
+
+
+def qc_notes(result, summary):
+    total, taken = len(result["lesion_volume_mm3"]), len(result["lesions_taken"])
+    lesions = f"lesion {result['lesions_taken'][0]} of {total}" if taken == 1 else f"{taken} of {total} lesions"
+    method = summary.get("brain_mask_method")
+    brain = f"brain mask: {summary['brain_mask']}" + (f" ({method})" if method else "")
+    boxes = "box " + "/".join(f"{side:.0f}" for side in result["box_side_mm"]) + " mm"
+    return [lesions, boxes, brain] + summary.get("warnings", [])

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
-from egfrmet.images import atomic_output, read_crops
+from egfrmet.files import atomic_output, read_crops
 from egfrmet.plots import pyplot, save
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,31 @@ def table2(scores, *, threshold, bootstrap):
     return pd.DataFrame(rows)
 
 
-def table2_markdown(table, *, threshold, level, selection):
+def training_note(histories):
+    """Which precision and device the folds trained with: the conditions under which the
+    figures repeat bit for bit."""
+    pairs = sorted({(h.precision.iloc[0], h.device.iloc[0]) for h in histories if "precision" in h})
+    if not pairs:
+        return ""
+    where = "; ".join(f"{precision} on {device}" for precision, device in pairs)
+    return (
+        f" Trained in {where}: the figures repeat bit for bit on the same CPU family (or GPU) and "
+        "precision, and move slightly elsewhere."
+    )
+
+
+def table2_markdown(table, *, threshold, level, selection, training=""):
     folds = [c for c in table.columns if c.startswith("fold_")]
     header = (
-        ["Aggregate"] + [f"Fold {c.split('_')[1]}" for c in folds] + ["Mean", "SD"]
-        + [f"Sensitivity @{threshold}", f"Specificity @{threshold}", f"Accuracy @{threshold}", f"Pooled AUC ({level:.0%} CI)"]
+        ["Aggregate"]
+        + [f"Fold {c.split('_')[1]}" for c in folds]
+        + ["Mean", "SD"]
+        + [
+            f"Sensitivity @{threshold}",
+            f"Specificity @{threshold}",
+            f"Accuracy @{threshold}",
+            f"Pooled AUC ({level:.0%} CI)",
+        ]
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.itertuples():
@@ -97,7 +117,10 @@ def table2_markdown(table, *, threshold, level, selection):
         "leak-free ones.",
         "last": "Each fold kept its last epoch (`train.select: last`): the validation folds chose nothing.",
     }[selection]
-    return "\n".join(lines) + f"\n\nFold AUCs are per validation fold; SD is the population SD over folds. {note}\n"
+    return (
+        "\n".join(lines)
+        + f"\n\nFold AUCs are per validation fold; SD is the population SD over folds. {note}{training}\n"
+    )
 
 
 def roc_figure(scores, aggregate, paths):
@@ -118,7 +141,11 @@ def roc_figure(scores, aggregate, paths):
     ax.plot(grid, mean, color="navy", lw=2, label=f"mean (AUC {np.mean(aucs):.2f} ± {np.std(aucs):.2f})")
     ax.fill_between(grid, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color="navy", alpha=0.15, label="± 1 SD")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC, {aggregate} of slices, {len(aucs)} folds")
+    ax.set(
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+        title=f"ROC, {aggregate} of slices, {len(aucs)} folds",
+    )
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     save(fig, paths, dpi=120)
@@ -150,8 +177,13 @@ def slice_figure(slices, scores, aggregate, crops, patients, path):
             ax.set_title(f"{prob:.2f}", fontsize=9)
             ax.axis("off")
         row_axes[0].text(
-            -0.08, 0.5, f"{patient}\nEGFR{'+' if score.label else '−'}\n{aggregate} {score[aggregate]:.2f}",
-            transform=row_axes[0].transAxes, ha="right", va="center", fontsize=9,
+            -0.08,
+            0.5,
+            f"{patient}\nEGFR{'+' if score.label else '−'}\n{aggregate} {score[aggregate]:.2f}",
+            transform=row_axes[0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=9,
         )
     fig.suptitle(f"Slice scores (P(EGFR+)) and the patient's {aggregate}", fontsize=10)
     fig.tight_layout()
@@ -162,8 +194,12 @@ def curves_figure(histories, path):
     """Per-fold training curves from history.csv: losses, validation accuracy and AUC, lr;
     a dot marks the epoch each fold kept."""
     plt = pyplot()
-    panels = [("train_loss", "training loss (1 − soft-F1, mixed)"), ("val_loss", "validation loss"),
-              ("val_acc", "validation accuracy (slices)"), ("val_auc", "validation AUC (slices)")]
+    panels = [
+        ("train_loss", "training loss (1 − soft-F1, mixed)"),
+        ("val_loss", "validation loss"),
+        ("val_acc", "validation accuracy (slices)"),
+        ("val_auc", "validation AUC (slices)"),
+    ]
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 3.4))
     for fold, history in enumerate(histories):
         colour = f"C{fold}"
@@ -193,13 +229,20 @@ def run(*, val_slices, histories, crops, settings, selection, out_dir):
         scores.to_csv(tmp, index=False)
     with atomic_output(os.path.join(out_dir, "table2.csv")) as tmp:
         table.to_csv(tmp, index=False)
-    markdown = table2_markdown(table, threshold=settings["threshold"], level=settings["ci_level"], selection=selection)
+    histories = [pd.read_csv(path) for path in histories]
+    markdown = table2_markdown(
+        table,
+        threshold=settings["threshold"],
+        level=settings["ci_level"],
+        selection=selection,
+        training=training_note(histories),
+    )
     with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
         tmp.write_text(markdown, encoding="utf-8")
     metric = settings["metric"]
     roc = roc_figure(scores, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")])
     patients = example_patients(scores, metric, settings["figure_patients_per_class"])
     slice_figure(slices, scores, metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
-    curves_figure([pd.read_csv(path) for path in histories], os.path.join(out_dir, "training_curves.png"))
+    curves_figure(histories, os.path.join(out_dir, "training_curves.png"))
     log.info("Table 2:\n%s", markdown)
     log.info("ROC (%s): fold AUCs %s", metric, [round(a, 3) for a in roc["fold_aucs"]])

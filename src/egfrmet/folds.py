@@ -3,8 +3,9 @@
 Strata are (label, center). Pinned folds (the sheet's `fold` column) are kept. Every other
 patient goes to the least-filled fold of its stratum; ties go to the fold with fewest patients
 of its label, then fewest patients, then the lowest number. Strata are filled largest first,
-patients within a stratum in an order fixed by (seed, patient_id) alone. So the assignment is deterministic, does not depend on the sheet's row order,
-and adding patients never moves a pinned one (`egfrmet folds --pin` pins the current ones).
+patients within a stratum in an order fixed by (seed, patient_id) alone. So the assignment
+is deterministic, does not depend on the sheet's row order, and adding patients never moves
+a pinned one (`egfrmet folds --pin` pins the current ones).
 """
 
 import hashlib
@@ -30,7 +31,9 @@ def assign(patients, *, k, seed):
     bad = table[pinned & ~table.fold.between(0, k - 1)]
     if len(bad):
         row = bad.iloc[0]
-        raise InputError(f"pinned fold {row.fold} is not in 0..{k - 1} (folds.k = {k})", patient=row.patient_id, column="fold")
+        raise InputError(
+            f"pinned fold {row.fold} is not in 0..{k - 1} (folds.k = {k})", patient=row.patient_id, column="fold"
+        )
 
     in_stratum, of_label, size = {}, {}, [0] * k
     for row in table[pinned].itertuples():
@@ -40,7 +43,9 @@ def assign(patients, *, k, seed):
     # fill the folds the earlier ones left short; within a stratum a seeded order.
     free["order"] = [order_key(seed, pid) for pid in free.patient_id]
     free["stratum_size"] = free.groupby(["label", "center"]).patient_id.transform("size")
-    for row in free.sort_values(["stratum_size", "label", "center", "order"], ascending=[False, True, True, True]).itertuples():
+    for row in free.sort_values(
+        ["stratum_size", "label", "center", "order"], ascending=[False, True, True, True]
+    ).itertuples():
         stratum, label = in_stratum.get((row.label, row.center), [0] * k), of_label.get(row.label, [0] * k)
         fold = min(range(k), key=lambda f: (stratum[f], label[f], size[f], f))
         table.loc[row.Index, "fold"] = fold
@@ -71,14 +76,14 @@ def check_both_classes(table, k):
 
 
 def write(table, out):
-    from egfrmet.images import atomic_output
+    from egfrmet.files import atomic_output
 
     with atomic_output(out) as tmp:
         table[COLUMNS].to_csv(tmp, sep="\t", index=False)
 
 
 def write_records(records, out, log_path):
-    """The folds rule: write the table assigned at parse time, a per-fold summary to the log."""
+    """The folds rule: write the table assigned while the DAG was built, a per-fold summary to the log."""
     table = pd.DataFrame(records, columns=COLUMNS)
     write(table, out)
     summary = table.groupby("fold").label.agg(patients="size", positives="sum")

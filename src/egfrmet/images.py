@@ -1,16 +1,14 @@
 """Reading, checking and writing images through SimpleITK."""
 
-import contextlib
 import gzip
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from egfrmet.errors import InputError
+from egfrmet.files import atomic_output
 
 
 def dicom_series_files(folder, series_uid=None):
@@ -213,31 +211,9 @@ def nifti_grid_key(path):
     return header_byteorder(data).encode() + b"".join(data[a:b] for a, b in NIFTI_GRID_BYTES)
 
 
-def read_crops(folder, patient):
-    """A patient's crop slices (n, size, size) from `folder`/{patient}.npz (stage crop)."""
-    with np.load(os.path.join(folder, f"{patient}.npz")) as crops:
-        return crops["slices"]
-
-
 def write_image(image, path):
     with atomic_output(path) as tmp:
         sitk.WriteImage(image, str(tmp), useCompression=True)
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """A temporary path beside `path`, renamed onto it only when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def first_line(error):

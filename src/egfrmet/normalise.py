@@ -1,6 +1,7 @@
 """Reorient to LPS and z-score with the brain's mean and standard deviation (the paper's
 x' = (x - mu) / sigma over the brain-extracted image), the brain mask being the sheet's or
-one computed here (egfrmet.brainmask)."""
+one computed here (egfrmet.brainmask); the lesion mask is written as numbered lesions
+(egfrmet.lesions) for the crops."""
 
 import json
 import logging
@@ -9,7 +10,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from egfrmet import brainmask
-from egfrmet.images import as_mask_image, atomic_output, geometry, lesion_array, read_image, write_image
+from egfrmet.errors import InputError
+from egfrmet.files import atomic_output
+from egfrmet.images import as_mask_image, geometry, read_image, write_image
+from egfrmet.lesions import label_lesions, volumes_mm3
 
 log = logging.getLogger(__name__)
 
@@ -26,30 +30,59 @@ def zscore(image, brain):
     inside = values[brain]
     mean, std = float(inside.mean()), float(inside.std())
     if not std > 0:
-        raise ValueError("brain voxels have no intensity spread")
+        raise InputError(f"the {int(brain.sum())} brain-mask voxels have no intensity spread (all {mean:g})")
     out = sitk.GetImageFromArray((values - mean) / std)
     out.CopyInformation(image)
     return out, mean, std
 
 
-def run(patient, *, image, mask, brain_mask, mask_labels, settings, out, out_brain, out_lesion, out_json):
+def run(
+    patient,
+    *,
+    image,
+    mask,
+    brain_mask,
+    mask_labels,
+    lesion_ids,
+    settings,
+    threads,
+    out,
+    out_brain,
+    out_lesion,
+    out_json,
+):
     """The `egfrmet normalise` subcommand: the brain mask (given or computed, on the image's
-    grid), the LPS image z-scored over it, the LPS lesion mask and a summary."""
+    grid), the LPS image z-scored over it, the LPS numbered lesion mask and a summary."""
     source = read_image(image)
-    lesion = lesion_array(read_image(mask), mask_labels)
-    brain, brain_summary = brainmask.brain_mask(patient, source, lesion, path=brain_mask, settings=settings)
+    lesions = label_lesions(sitk.GetArrayFromImage(read_image(mask)), mask_labels, lesion_ids == "values")
+    lesion = lesions > 0
+    brain, brain_summary = brainmask.brain_mask(
+        patient, source, lesion, path=brain_mask, settings=settings, threads=threads
+    )
     brain_image = as_mask_image(brain, source)
     lps = reorient(source)
-    normalised, mean, std = zscore(lps, sitk.GetArrayFromImage(reorient(brain_image)) > 0)
-    summary = {"patient_id": patient} | brain_summary | {
-        "brain_mean": mean,
-        "brain_std": std,
-        "orientation": ORIENTATION,
-        "source_grid": geometry(source),
-    }
-    log.info("patient %s: brain mean %.4g, std %.4g", patient, mean, std)
+    try:
+        normalised, mean, std = zscore(lps, sitk.GetArrayFromImage(reorient(brain_image)) > 0)
+    except InputError as error:
+        raise error.about(patient=patient, column="brain_mask", path=brain_mask or image) from None
+    volumes = volumes_mm3(lesions, source.GetSpacing())
+    summary = (
+        {"patient_id": patient, "mask": mask}
+        | brain_summary
+        | {
+            "brain_mean": mean,
+            "brain_std": std,
+            "lesions": len(volumes),
+            "lesion_volumes_mm3": [round(float(v), 2) for v in volumes],
+            "orientation": ORIENTATION,
+            "source_grid": geometry(source),
+        }
+    )
+    log.info("patient %s: %d lesion(s); brain mean %.4g, std %.4g", patient, len(volumes), mean, std)
     write_image(brain_image, out_brain)
     write_image(normalised, out)
-    write_image(reorient(as_mask_image(lesion, source)), out_lesion)
+    numbered = sitk.GetImageFromArray(lesions)
+    numbered.CopyInformation(source)
+    write_image(reorient(numbered), out_lesion)
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")

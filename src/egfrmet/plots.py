@@ -1,6 +1,6 @@
 """Figures written without a display, atomically (a half-written PNG never stays)."""
 
-from egfrmet.images import atomic_output
+from egfrmet.files import atomic_output
 
 
 def pyplot():

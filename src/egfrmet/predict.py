@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from egfrmet.evaluate import bootstrap_auc, bootstrap_settings, threshold_metrics
-from egfrmet.images import atomic_output, read_crops
+from egfrmet.files import atomic_output, read_crops
 from egfrmet.train import create_model, pick_device, predict_probabilities
 
 log = logging.getLogger(__name__)

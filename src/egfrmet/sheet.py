@@ -11,13 +11,13 @@ import yaml
 from egfrmet.errors import InputError
 
 PATH_COLUMNS = ("image", "mask", "brain_mask")
-# The package runs from its workflow checkout (the workflow puts src/ on PYTHONPATH, `make`
-# installs it editable), so the schemas beside the rules are the ones it checks against.
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+# Package data, so that an installed egfrmet (editable or not) finds them; workflow/schemas
+# is a link to this folder, where Snakemake workflows keep theirs.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
 def load_schema(name_or_path):
-    """A schema by path, or by name ("samples", "config") from the workflow's schema folder."""
+    """A schema by path, or by name ("samples", "config") from the package's schema folder."""
     path = Path(name_or_path)
     if not path.suffix:
         path = SCHEMA_DIR / f"{name_or_path}.schema.yaml"

@@ -2,7 +2,7 @@
 
 Read `train_fold` top to bottom: data, model, optimiser and schedule, then the epoch loop
 (weighted sampling, augmentation, mixup, soft-F1 loss), validation and model selection.
-The fastai semantics the paper's learning rate relies on (design.md): a pretrained body frozen
+The fastai semantics the paper's learning rate relies on (README, "The method"): a pretrained body frozen
 except BatchNorm, a fastai head, AdamW with one-cycle to 4e-2 from lr/25 down to lr/1e5.
 """
 
@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from egfrmet.images import read_crops
+from egfrmet.errors import InputError
+from egfrmet.files import read_crops
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +150,14 @@ def create_body(arch, weights, pretrained_tag):
         try:
             return timm.create_model(name, pretrained=True, **options)
         except Exception as error:  # the hub client raises many types for "unreachable"
-            raise RuntimeError(
-                f"could not load ImageNet weights {name!r} from the Hugging Face hub ({type(error).__name__}: "
-                f"{error}). Where the hub is reachable, save them once with\n"
+            raise InputError(
+                f"model.weights imagenet: could not load ImageNet weights {name!r} from the Hugging Face hub "
+                f"({type(error).__name__}: {error}). Where the hub is reachable, save them once with\n"
                 f"  python -c \"import timm, torch; torch.save(timm.create_model('{name}', pretrained=True)"
                 f".state_dict(), '{arch}.pth')\"\nthen set `model.weights: /path/to/{arch}.pth`."
             ) from None
     if not os.path.isfile(weights):
-        raise FileNotFoundError(f"model.weights: no such file {weights!r} (use imagenet, none or a state-dict path)")
+        raise InputError(f"model.weights: no such file {weights!r} (use imagenet, none or a state-dict path)")
     return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": weights}, **options)
 
 
@@ -248,6 +249,18 @@ def use_bf16(settings, device):
     return settings["precision"] == "bf16"
 
 
+def device_name(device):
+    """The GPU's name, or the CPU's model name (from /proc/cpuinfo where there is one)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else "cpu"
+
+
 @functools.cache
 def cpu_has_amx_bf16():
     try:
@@ -334,7 +347,9 @@ def train_fold(
     model, optimizer, scheduler = build_training(model_settings, settings, steps_per_epoch, device)
     x_train = x_train.to(device)
     fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings)
-    history, best = resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], None)
+    history, best = (
+        resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], None)
+    )
     saved = time.monotonic()
 
     for epoch in range(len(history), settings["epochs"]):
@@ -376,7 +391,7 @@ def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, setting
 def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, history, best, best_changed):
     """Model, optimiser, schedule, RNG states and history: all a resumed run needs. The
     selected model's weights go to a file of their own, rewritten only when they change."""
-    from egfrmet.images import atomic_output
+    from egfrmet.files import atomic_output
 
     if best_changed or not os.path.exists(f"{path}.best"):
         with atomic_output(f"{path}.best") as tmp:
@@ -446,29 +461,47 @@ def terminal_progress(epochs):
 
 
 def run(
-    *, fold, folds, crops, model_settings, settings, threads, checkpoint, checkpoint_seconds, out_model, out_history, out_val
+    *,
+    fold,
+    folds,
+    crops,
+    model_settings,
+    settings,
+    threads,
+    checkpoint,
+    checkpoint_seconds,
+    out_model,
+    out_history,
+    out_val,
 ):
     """The `egfrmet train` subcommand: fold `fold` of `folds` (.tsv), crops from `crops`/."""
-    from egfrmet.images import atomic_output
+    from egfrmet.files import atomic_output
 
     if model_settings["weights"] != "imagenet":
         os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
     torch.set_num_threads(threads)
     set_deterministic(settings["deterministic"])
     device = pick_device(settings["device"])
+    precision = "bf16" if use_bf16(settings, device) else "fp32"
     log.info(
         "fold %d on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
         fold,
-        torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        device_name(device),
         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
         threads,
-        "bf16 autocast" if use_bf16(settings, device) else "float32",
+        "bf16 autocast" if precision == "bf16" else "float32",
     )
     table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
     train_table, val_table = table[table.fold != fold], table[table.fold == fold]
     x_train, y_train, _, _ = load_slices(crops, train_table)
     x_val, y_val, val_patients, val_positions = load_slices(crops, val_table)
-    log.info("fold %d: %d training slices (%d positive), %d validation slices", fold, len(y_train), int(y_train.sum()), len(y_val))
+    log.info(
+        "fold %d: %d training slices (%d positive), %d validation slices",
+        fold,
+        len(y_train),
+        int(y_train.sum()),
+        len(y_val),
+    )
 
     state, history, probs, epoch = train_fold(
         x_train,
@@ -486,7 +519,10 @@ def run(
     with atomic_output(out_model) as tmp:
         torch.save(state, tmp)
     with atomic_output(out_history) as tmp:
-        history.assign(selected=history.epoch == epoch).to_csv(tmp, index=False)
+        # precision and device: figures repeat bit for bit only where both are the same
+        history.assign(selected=history.epoch == epoch, precision=precision, device=device_name(device)).to_csv(
+            tmp, index=False
+        )
     slices = pd.DataFrame(
         {
             "patient_id": val_patients,

@@ -28,8 +28,19 @@ TIMEOUT = 480
 def run_on_slurm(workdir, overlay):
     """Snakemake through the SLURM profile; stopped with SIGINT (on SIGTERM it would wait)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--workflow-profile", str(PROFILE), "--configfile", overlay]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--workflow-profile",
+        str(PROFILE),
+        "--configfile",
+        overlay,
+    ]
     job = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output, _ = job.communicate(timeout=TIMEOUT)
@@ -43,7 +54,9 @@ def run_on_slurm(workdir, overlay):
 
 def slurm_jobs():
     """(job id, rule, wildcards, state) of every job Snakemake submitted (comment rule_...)."""
-    lines = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%k|%T"], capture_output=True, text=True, check=True).stdout
+    lines = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i|%k|%T"], capture_output=True, text=True, check=True
+    ).stdout
     jobs = []
     for line in lines.splitlines():
         job_id, comment, state = line.split("|")

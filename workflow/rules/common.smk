@@ -1,4 +1,5 @@
 # Sheet loading, validation and input functions shared by every rule file.
+import functools
 import json
 import os
 import shlex
@@ -7,13 +8,28 @@ from pathlib import Path
 
 import pandas as pd
 
+from snakemake.settings.types import DeploymentMethod
+
 # The Snakefile and every job import the package from this checkout, so a conda
 # environment (--sdm conda) needs no install of egfrmet itself.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
+
+
+def python_path_prefix():
+    """Rules run `python`: the interpreter that runs Snakemake (a venv's, even when it is not
+    activated: `.venv/bin/snakemake`), or under --sdm conda the rule's environment's."""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return ""
+    # no resolve(): a venv's python is a link out of the venv
+    return f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
+
+
 # (Snakemake formats the prefix too: {{{{ }}}} in this f-string reaches bash as { }.)
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    "set -euo pipefail; "
+    + python_path_prefix()
+    + f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
 from egfrmet.errors import InputError
@@ -27,9 +43,8 @@ from egfrmet.sheet import (
     validate_config,
 )
 
-SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
-validate_config(config, load_schema(SCHEMAS / "config.schema.yaml"))
-SHEET = read_sheet(config["samples"], load_schema(SCHEMAS / "samples.schema.yaml"))
+validate_config(config, load_schema("config"))
+SHEET = read_sheet(config["samples"], load_schema("samples"))
 PATIENTS = list(SHEET.index)
 TRAINING = list(training_rows(SHEET).index)
 PREDICTING = list(prediction_rows(SHEET).index)
@@ -77,10 +92,9 @@ check_files_at_parse_time()
 FOLDS = list(range(config["folds"]["k"]))
 
 
+@functools.cache
 def fold_table():
-    """Folds assigned now, so that a fold without positives stops the run before any job."""
-    if not TRAINING:
-        return None
+    """Folds assigned from the sheet; a fold without positives is an error naming it."""
     try:
         return assign_folds(
             training_rows(SHEET), k=config["folds"]["k"], seed=config["folds"]["seed"]
@@ -89,9 +103,33 @@ def fold_table():
         raise error.about(path=config["samples"]) from None
 
 
-FOLD_TABLE = fold_table()
+def fold_check(wildcards):
+    """The folds rule's (empty) input: assigning folds while the DAG is built stops a run
+    that needs them before any job, and leaves runs that only preprocess alone."""
+    fold_table()
+    return []
+
+
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
-BRAIN_MASK_SETTINGS = settings("preprocess", "brain_mask")
+# Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.
+BRAIN_MASK_KEYS = {"deepbet": ["device", "threshold"], "morphology": ["erode_mm"]}
+BRAIN_MASK_SETTINGS = json.dumps(
+    {
+        key: config["preprocess"]["brain_mask"][key]
+        for key in ["method"]
+        + BRAIN_MASK_KEYS[config["preprocess"]["brain_mask"]["method"]]
+    },
+    sort_keys=True,
+)
+# The crop section plus which lesions get crops: one param, so either change re-runs crops.
+CROP_SETTINGS = json.dumps(
+    config["preprocess"]["crop"]
+    | {
+        "lesions_mode": config["preprocess"]["lesions"],
+        "min_lesion_mm3": config["preprocess"]["min_lesion_mm3"],
+    },
+    sort_keys=True,
+)
 
 
 def synth_label(wildcards):
@@ -148,13 +186,9 @@ def preprocessed(patients):
     )
 
 
-def fold_table_records():
+def fold_table_records(wildcards):
     """The fold assignment as sorted records: the folds rule's param and its whole input."""
-    return (
-        []
-        if FOLD_TABLE is None
-        else FOLD_TABLE.astype({"label": int}).to_dict("records")
-    )
+    return fold_table().astype({"label": int}).to_dict("records")
 
 
 def training_crops(wildcards=None):

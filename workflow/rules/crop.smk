@@ -5,6 +5,7 @@ rule crop:
     input:
         image="results/normalised/{patient}.nii.gz",
         lesion="results/normalised/{patient}_lesion.nii.gz",
+        brain="results/normalised/{patient}_brain.nii.gz",
         summary="results/normalised/{patient}.json",
     output:
         crops="results/crops/{patient}.npz",
@@ -18,8 +19,9 @@ rule crop:
     conda:
         "../../envs/imaging.yaml"
     params:
-        settings=settings("preprocess", "crop"),
+        settings=CROP_SETTINGS,
     shell:
         "python -m egfrmet crop --patient {wildcards.patient}"
-        " --image {input.image:q} --lesion {input.lesion:q} --summary {input.summary:q}"
+        " --image {input.image:q} --lesion {input.lesion:q} --brain {input.brain:q}"
+        " --summary {input.summary:q}"
         " --settings {params.settings:q} --out {output.crops:q} --qc {output.qc:q} 2> {log:q}"

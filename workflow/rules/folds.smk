@@ -1,16 +1,18 @@
-# Patient-level stratified folds, assigned when the workflow is parsed (common.smk) so that
-# a fold without positives stops the run before any job; this rule writes them down.
+# Patient-level stratified folds, assigned while the DAG is built (common.smk: fold_check) so
+# that a fold without positives stops a run that trains before any job; this rule writes them.
 # Its `run` block gets the cohort table itself (a param), which for a large cohort would
 # not fit on a command line.
 
 
 rule folds:
+    input:
+        fold_check,
     output:
         "results/folds.tsv",
     log:
         "logs/folds.log",
     params:
-        table=fold_table_records(),
+        table=fold_table_records,
     run:
         from egfrmet.folds import write_records
 

@@ -1,5 +1,6 @@
-# The brain mask (the sheet's, or one computed from the bias-corrected image), then
-# reorientation to LPS and a z-score with the brain's mean and standard deviation.
+# The brain mask (the sheet's, or one computed from the bias-corrected image by deepbet or
+# morphology), then reorientation to LPS, a z-score with the brain's mean and standard
+# deviation, and the lesion mask as numbered lesions.
 
 
 rule normalise:
@@ -15,13 +16,16 @@ rule normalise:
         "logs/normalise/{patient}.log",
     conda:
         "../../envs/imaging.yaml"
+    threads: config["resources"]["normalise"]["threads"]
     params:
         brain_mask=brain_mask_option,
         mask_labels=MASK_LABELS,
+        lesion_ids=config["preprocess"]["lesion_ids"],
         settings=brain_mask_settings,
     shell:
         "python -m egfrmet normalise --patient {wildcards.patient}"
         " --image {input.image:q} --mask {input.mask:q} {params.brain_mask}"
-        " --mask-labels {params.mask_labels} --settings {params.settings:q}"
+        " --mask-labels {params.mask_labels} --lesion-ids {params.lesion_ids}"
+        " --settings {params.settings:q} --threads {threads}"
         " --out {output.image:q} --out-brain {output.brain:q}"
         " --out-lesion {output.lesion:q} --out-json {output.summary:q} 2> {log:q}"
