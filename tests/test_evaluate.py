@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from egfrmet import evaluate
+from egfrmet import evaluate, summary
 
 
 def slice_table():
@@ -106,6 +106,7 @@ def test_run_writes_every_output(tmp_path):
         "ci_level": 0.95,
         "seed": 0,
         "figure_patients_per_class": 2,
+        "calibration_bins": 5,
     }
     evaluate.run(
         val_slices=[str(p) for p in paths],
@@ -117,13 +118,19 @@ def test_run_writes_every_output(tmp_path):
     )
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == [
+        "calibration.png",
         "patient_scores.csv",
         "roc.pdf",
         "roc.png",
         "slice_scores.png",
+        "summary.csv",
+        "summary.md",
         "table2.csv",
         "table2.md",
         "training_curves.png",
     ]
+    rows = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(rows.columns) == summary.COLUMNS and list(rows["aggregate"]) == list(evaluate.AGGREGATES)
+    assert set(rows.selection) == {"last"} and (rows.n_patients == 8).all() and rows.brier.notna().all()
     # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
     assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]

@@ -246,3 +246,10 @@ def test_deterministic_switch_sets_torch_cudnn_and_cublas(monkeypatch):
     finally:
         train.set_deterministic(False)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_the_torch_stages_import_no_imaging_library():
+    """train, evaluate and predict run in envs/torch.yaml, which holds no SimpleITK."""
+    code = "import sys, egfrmet.train, egfrmet.evaluate, egfrmet.predict; print('SimpleITK' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr

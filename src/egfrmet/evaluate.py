@@ -16,6 +16,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc
 
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.plots import pyplot, save
+from egfrmet.summary import reliability, summarise, summary_markdown
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ def slice_figure(slices, scores, aggregate, crops, patients, path):
         for ax, image, prob in zip(row_axes, images, probs):
             ax.imshow(image, cmap="gray", vmin=np.percentile(images, 1), vmax=np.percentile(images, 99))
             ax.set_title(f"{prob:.2f}", fontsize=9)
+        for ax in row_axes:  # with several lesions, patients differ in slice count
             ax.axis("off")
         row_axes[0].text(
             -0.08,
@@ -188,6 +190,36 @@ def slice_figure(slices, scores, aggregate, crops, patients, path):
     fig.suptitle(f"Slice scores (P(EGFR+)) and the patient's {aggregate}", fontsize=10)
     fig.tight_layout()
     save(fig, [path], dpi=100)
+
+
+def calibration_figure(tables, aggregate, bins, path):
+    """Reliability diagram: observed fraction of EGFR+ patients against the mean predicted
+    probability per bin, one line per selection (marker area ~ patients), Brier in the legend."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    for i, (selection, scores) in enumerate(tables.items()):
+        bins_table = reliability(scores.label, scores[aggregate], bins)
+        brier = float(np.mean((scores[aggregate] - scores.label) ** 2))
+        ax.plot(
+            bins_table.predicted,
+            bins_table.observed,
+            "-",
+            color=f"C{i}",
+            lw=1,
+            label=f"{selection} (Brier {brier:.3f})",
+        )
+        ax.scatter(bins_table.predicted, bins_table.observed, s=12 * bins_table.n, color=f"C{i}", alpha=0.6)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(-0.02, 1.02),
+        xlabel=f"predicted P(EGFR+), {aggregate} of slices ({bins} bins)",
+        ylabel="observed fraction EGFR+",
+        title="Calibration (out-of-fold patients)",
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    save(fig, [path], dpi=120)
 
 
 def curves_figure(histories, path):
@@ -239,7 +271,15 @@ def run(*, val_slices, histories, crops, settings, selection, out_dir):
     )
     with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
         tmp.write_text(markdown, encoding="utf-8")
+    rows = summarise(scores, selection=selection, aggregates=AGGREGATES, threshold=settings["threshold"], **bootstrap)
+    with atomic_output(os.path.join(out_dir, "summary.csv")) as tmp:
+        rows.to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "summary.md")) as tmp:
+        tmp.write_text(summary_markdown(rows, level=settings["ci_level"]), encoding="utf-8")
     metric = settings["metric"]
+    calibration_figure(
+        {selection: scores}, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png")
+    )
     roc = roc_figure(scores, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")])
     patients = example_patients(scores, metric, settings["figure_patients_per_class"])
     slice_figure(slices, scores, metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))

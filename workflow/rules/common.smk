@@ -207,27 +207,13 @@ def prediction_patients():
     )
 
 
-EVALUATION = [
-    f"results/evaluation/{name}"
-    for name in (
-        "training_curves.png",
-        "table2.csv",
-        "table2.md",
-        "patient_scores.csv",
-        "roc.png",
-        "roc.pdf",
-        "slice_scores.png",
-    )
-]
-PREDICTION = ["results/predictions/predictions.csv", "results/predictions/metrics.csv"]
-
-
 def final_outputs():
     """Crops and QC of everyone; cross-validation when there are training patients;
-    predictions when there are also patients to predict."""
+    predictions when there are also patients to predict. (Called by rule all, once every
+    rule is defined: each output name has its one owner, the rule that writes it.)"""
     outputs = preprocessed(PATIENTS)
     if TRAINING:
-        outputs += EVALUATION
+        outputs += list(rules.evaluate.output)
         if PREDICTING:
-            outputs += PREDICTION
+            outputs += list(rules.predict.output)
     return outputs

@@ -1,4 +1,6 @@
-# Cross-validation results: the paper's Table 2, Fig. 1 (slice scores) and Fig. 2 (ROC).
+# Cross-validation results: the paper's Table 2, Fig. 1 (slice scores) and Fig. 2 (ROC), and
+# beyond the paper the summary table (pooled figures with stratified bootstrap intervals) and
+# a calibration figure.
 
 
 rule evaluate:
@@ -13,6 +15,17 @@ rule evaluate:
             category="Cross-validation",
         ),
         markdown="results/evaluation/table2.md",
+        summary=report(
+            "results/evaluation/summary.csv",
+            caption="../report/summary.rst",
+            category="Cross-validation",
+        ),
+        summary_markdown="results/evaluation/summary.md",
+        calibration=report(
+            "results/evaluation/calibration.png",
+            caption="../report/calibration.rst",
+            category="Cross-validation",
+        ),
         scores="results/evaluation/patient_scores.csv",
         roc=report(
             "results/evaluation/roc.png",

@@ -1,0 +1,122 @@
+"""One summary table for every way of scoring patients: pooled out-of-fold figures with
+stratified bootstrap intervals, and a calibration (reliability) figure.
+
+Each method (a model selection, later a baseline) brings a table of patient scores
+(`label` and one column per aggregate, probabilities in [0, 1]); each gives rows of
+results/evaluation/summary.csv, one per (selection, aggregate). Intervals are percentile
+intervals of a stratified bootstrap over patients: positives and negatives are resampled
+separately, so every resample keeps the cohort's class counts (and an AUC).
+"""
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+COLUMNS = [
+    "selection",
+    "aggregate",
+    "n_patients",
+    "n_positive",
+    "auc",
+    "auc_low",
+    "auc_high",
+    "sensitivity",
+    "sensitivity_low",
+    "sensitivity_high",
+    "specificity",
+    "specificity_low",
+    "specificity_high",
+    "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "brier",
+]
+
+
+def stratified_resamples(labels, resamples, seed):
+    """(resamples, n) patient indices: positives drawn from positives, negatives from negatives."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for cls in (1, 0):
+        members = np.flatnonzero(labels == cls)
+        parts.append(members[rng.integers(0, len(members), (resamples, len(members)))])
+    return np.concatenate(parts, axis=1)
+
+
+def auc_rows(labels, scores):
+    """AUC of each row of `scores` (resamples, n) against `labels` (resamples, n): the
+    Mann-Whitney statistic from average ranks (ties count one half)."""
+    ranks = rankdata(scores, axis=1)
+    positives = labels.sum(axis=1)
+    negatives = labels.shape[1] - positives
+    rank_sum = (ranks * labels).sum(axis=1)
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def metrics(labels, scores, threshold):
+    """AUC, sensitivity, specificity and accuracy at `threshold`, per row (resamples, n)."""
+    predicted = scores >= threshold
+    positive = labels == 1
+    return {
+        "auc": auc_rows(labels, scores),
+        "sensitivity": (predicted & positive).sum(axis=1) / positive.sum(axis=1),
+        "specificity": (~predicted & ~positive).sum(axis=1) / (~positive).sum(axis=1),
+        "accuracy": (predicted == positive).mean(axis=1),
+    }
+
+
+def summary_row(labels, scores, *, threshold, resamples, level, seed):
+    """Point estimates, stratified bootstrap intervals and the Brier score of one score column."""
+    labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
+    if labels.min() == labels.max():
+        raise ValueError("a summary needs positive and negative patients")
+    point = {name: float(values[0]) for name, values in metrics(labels[None], scores[None], threshold).items()}
+    pick = stratified_resamples(labels, resamples, seed)
+    boot = metrics(labels[pick], scores[pick], threshold)
+    tail = (1 - level) / 2
+    row = {"n_patients": len(labels), "n_positive": int(labels.sum())}
+    for name in ("auc", "sensitivity", "specificity", "accuracy"):
+        low, high = np.quantile(boot[name], [tail, 1 - tail])
+        row |= {name: point[name], f"{name}_low": float(low), f"{name}_high": float(high)}
+    row["brier"] = float(np.mean((scores - labels) ** 2)) if scores.min() >= 0 and scores.max() <= 1 else np.nan
+    return row
+
+
+def summarise(scores, *, selection, aggregates, threshold, resamples, level, seed):
+    """Summary rows of one method: `scores` has `label` and a column per aggregate."""
+    rows = [
+        {"selection": selection, "aggregate": aggregate}
+        | summary_row(scores.label, scores[aggregate], threshold=threshold, resamples=resamples, level=level, seed=seed)
+        for aggregate in aggregates
+    ]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def summary_markdown(table, *, level):
+    """summary.csv for people: each figure with its interval."""
+    header = ["Selection", "Aggregate", "Patients (positive)", f"AUC ({level:.0%} CI)", "Sensitivity", "Specificity"]
+    header += ["Accuracy", "Brier"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.itertuples():
+        cells = [row.selection, row.aggregate, f"{row.n_patients} ({row.n_positive})"]
+        cells.append(f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})")
+        for name in ("sensitivity", "specificity", "accuracy"):
+            value, low, high = (getattr(row, f"{name}{end}") for end in ("", "_low", "_high"))
+            cells.append(f"{value:.1%} ({low:.1%}–{high:.1%})")
+        cells.append("" if pd.isna(row.brier) else f"{row.brier:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def reliability(labels, scores, bins):
+    """Per equal-width probability bin: mean predicted probability, observed positive
+    fraction and patient count (empty bins left out)."""
+    labels, scores = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
+    which = np.minimum((scores * bins).astype(int), bins - 1)
+    rows = [
+        {"predicted": scores[which == b].mean(), "observed": labels[which == b].mean(), "n": int((which == b).sum())}
+        for b in range(bins)
+        if (which == b).any()
+    ]
+    return pd.DataFrame(rows, columns=["predicted", "observed", "n"])
