@@ -193,7 +193,11 @@ def build_parser():
         required("--model-settings", "the model config section, as JSON", type=settings),
         SETTINGS,
         required("--evaluate-settings", "the evaluate config section, as JSON", type=settings),
-        required("--device", "auto, cpu, cuda or cuda:N"),
+        required(
+            "--inference",
+            "device, precision and channels_last of the train config section, as JSON",
+            type=settings,
+        ),
         THREADS,
         required("--out", "predictions to write (.csv)"),
         required("--out-metrics", "metrics to write (.csv)"),

@@ -110,6 +110,11 @@ def fold_check(wildcards):
     return []
 
 
+# Device, precision and memory format: prediction computes as validation did.
+INFERENCE_SETTINGS = json.dumps(
+    {k: config["train"][k] for k in ("device", "precision", "channels_last")},
+    sort_keys=True,
+)
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
 # Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.
 BRAIN_MASK_KEYS = {"deepbet": ["device", "threshold"], "morphology": ["erode_mm"]}

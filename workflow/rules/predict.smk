@@ -22,10 +22,10 @@ rule predict:
         model=settings("model"),
         predict=settings("predict"),
         evaluate=settings("evaluate"),
-        device=config["train"]["device"],
+        inference=INFERENCE_SETTINGS,
     shell:
         "python -m egfrmet predict --models {input.models:q} --crops results/crops"
         " --patients {params.patients:q} --model-settings {params.model:q}"
         " --settings {params.predict:q} --evaluate-settings {params.evaluate:q}"
-        " --device {params.device} --threads {threads}"
+        " --inference {params.inference:q} --threads {threads}"
         " --out {output.predictions:q} --out-metrics {output.metrics:q} 2> {log:q}"
