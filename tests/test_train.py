@@ -106,6 +106,19 @@ def test_build_training_cycles_lr_and_momentum_as_fastai(config):
     assert len({g["lr"] for g in optimizer.param_groups}) == 1  # both weight-decay groups follow it
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 8])
+def test_one_cycle_schedule_runs_with_very_few_steps(config, steps):
+    """A tiny inner fold can give 4 optimiser steps in all: the warm-up is then one step,
+    which PyTorch's one-cycle cannot divide by."""
+    settings = config["train"] | {"epochs": 1}
+    model_settings = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
+    _, optimizer, scheduler = train.build_training(model_settings, settings, steps, torch.device("cpu"))
+    for _ in range(steps):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] < settings["lr"]
+
+
 def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
     """model.weights: <path> goes through timm's own loader (weights_only) and drops the classifier."""
     import timm
@@ -182,12 +195,20 @@ def test_the_loop_learns_a_separable_set(config):
     """A tiny network, a few epochs on the CPU: pooled patient AUC >= 0.9 on held-out patients."""
     x_train, y_train, _ = separable_slices(24, seed=0)
     x_val, y_val, owners = separable_slices(12, seed=1)
-    settings = config["train"] | {"epochs": 6, "lr": 3e-3, "batch_size": 16, "device": "cpu", "select": "last"}
+    settings = config["train"] | {"epochs": 6, "lr": 3e-3, "batch_size": 16, "device": "cpu"}
     model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 32, "dropout": [0.25, 0.5]}
     torch.set_num_threads(2)
-    state, history, probs, epoch = train.train_fold(
-        x_train, y_train, x_val, y_val, model_settings=model, settings=settings, device=torch.device("cpu")
+    history, kept = train.train_fold(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        model_settings=model,
+        settings=settings,
+        device=torch.device("cpu"),
+        selections=["last"],
     )
+    probs, epoch = kept["last"]["probs"], kept["last"]["epoch"]
     assert (
         len(history) == 6
         and epoch == 5
@@ -205,11 +226,11 @@ def test_same_seed_same_result_on_cpu(config):
     settings = config["train"] | {"epochs": 2, "lr": 3e-3, "batch_size": 8, "device": "cpu"}
     model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
     runs = [
-        train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu"))
+        train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu"))[1]["last"]
         for _ in range(2)
     ]
-    assert torch.equal(runs[0][2], runs[1][2])
-    assert all(torch.equal(runs[0][0][k], runs[1][0][k]) for k in runs[0][0])
+    assert torch.equal(runs[0]["probs"], runs[1]["probs"])
+    assert all(torch.equal(runs[0]["state"][k], runs[1]["state"][k]) for k in runs[0]["state"])
 
 
 class Payload:

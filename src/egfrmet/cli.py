@@ -154,10 +154,15 @@ def build_parser():
         sub,
         "train",
         "egfrmet.train:run",
-        "train one cross-validation fold",
+        "train one cross-validation fold (or one inner fold of its training patients)",
         required("--fold", "fold to hold out for validation", type=int),
+        (
+            ["--inner"],
+            {"type": int, "default": -1, "help": "an inner fold of the fold's training patients (default: the fold)"},
+        ),
         required("--folds", "folds table (.tsv)"),
         required("--crops", "folder of the patients' crops (.npz)"),
+        optional("--choice", "the inner folds' choice (.json), for the inner_cv selection"),
         required("--model-settings", "the model config section, as JSON", type=settings),
         SETTINGS,
         THREADS,
@@ -166,9 +171,18 @@ def build_parser():
             ["--checkpoint-seconds"],
             {"type": float, "default": 0, "help": "least seconds between checkpoints (default 0: every epoch)"},
         ),
-        required("--out-model", "state dict to write (.pt)"),
+        optional("--out-model", "state dict to write (.pt; outer folds)"),
         required("--out-history", "per-epoch log to write (.csv)"),
-        required("--out-val", "validation slice probabilities to write (.csv)"),
+        optional("--out-val", "validation slice probabilities to write (.csv; outer folds)"),
+    )
+    add(
+        sub,
+        "choose-epoch",
+        "egfrmet.selection:run",
+        "the epoch the inner folds choose for one outer fold (leak-free selection)",
+        (["--histories"], {"nargs": "+", "required": True, "help": "the inner folds' history.csv"}),
+        required("--metric", "validation metric to maximise (val_loss: minimise)"),
+        required("--out", "choice to write (.json)"),
     )
     add(
         sub,
@@ -179,7 +193,7 @@ def build_parser():
         (["--histories"], {"nargs": "+", "required": True, "help": "each fold's history.csv"}),
         required("--crops", "folder of the patients' crops (.npz), for the slice-score figure"),
         SETTINGS,
-        required("--selection", "train.select, for the table's note", choices=["best_val_accuracy", "last"]),
+        required("--predict-with", "the selection whose ROC and slice figures are drawn"),
         required("--out-dir", "folder to write into"),
     )
     add(
@@ -188,6 +202,7 @@ def build_parser():
         "egfrmet.predict:run",
         "score patients never trained on with the mean of the fold models",
         (["--models"], {"nargs": "+", "required": True, "help": "the fold models (.pt)"}),
+        required("--selection", "which selection kept them (train.predict_with), for the tables"),
         required("--crops", "folder of the patients' crops (.npz)"),
         required("--patients", "JSON object: patient_id -> label (0, 1 or null)", type=json.loads),
         required("--model-settings", "the model config section, as JSON", type=settings),

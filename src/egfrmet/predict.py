@@ -47,7 +47,20 @@ def prediction_metrics(table, *, threshold, bootstrap):
     return pd.DataFrame([row])
 
 
-def run(*, models, crops, patients, model_settings, settings, evaluate_settings, inference, threads, out, out_metrics):
+def run(
+    *,
+    models,
+    selection,
+    crops,
+    patients,
+    model_settings,
+    settings,
+    evaluate_settings,
+    inference,
+    threads,
+    out,
+    out_metrics,
+):
     """The `egfrmet predict` subcommand. `patients`: {patient_id: label or None};
     `inference`: device, precision and channels_last, as validation used them."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # fold weights come from files
@@ -66,11 +79,19 @@ def run(*, models, crops, patients, model_settings, settings, evaluate_settings,
     )
     table.insert(2, "predicted", (table.probability >= settings["threshold"]).astype(int))
     table.insert(3, "label", pd.array([patients[p] for p in ids], dtype="Int64"))
+    table.insert(4, "models", f"{selection} fold models")
     bootstrap = bootstrap_settings(evaluate_settings)
     metrics = prediction_metrics(table, threshold=settings["threshold"], bootstrap=bootstrap)
+    metrics.insert(0, "models", f"{selection} fold models")
     with atomic_output(out) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(out_metrics) as tmp:
         metrics.to_csv(tmp, index=False)
-    log.info("predicted %d patients with %d fold models:\n%s", len(table), len(models), table.to_string(index=False))
+    log.info(
+        "predicted %d patients with %d fold models (%s):\n%s",
+        len(table),
+        len(models),
+        selection,
+        table.to_string(index=False),
+    )
     log.info("metrics:\n%s", metrics.to_string(index=False))

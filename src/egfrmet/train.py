@@ -30,6 +30,7 @@ from egfrmet.model import (
     predict_probabilities,
     use_bf16,
 )
+from egfrmet.selection import inner_folds, keeps
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +161,15 @@ def build_training(model_settings, settings, steps_per_epoch, device):
         betas=(settings["moms"][0], settings["beta2"]),  # beta1: where the moms cycle starts
         eps=settings["eps"],
     )
+    total_steps = settings["epochs"] * steps_per_epoch
+    pct_start = settings["pct_start"]
+    if pct_start * total_steps == 1:  # PyTorch's warm-up would end at step 0 and divide by zero
+        pct_start *= 0.999
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=settings["lr"],
-        total_steps=settings["epochs"] * steps_per_epoch,
-        pct_start=settings["pct_start"],
+        total_steps=total_steps,
+        pct_start=pct_start,
         div_factor=settings["div"],
         final_div_factor=settings["div_final"] / settings["div"],  # fastai's div_final is relative to lr
         base_momentum=settings["moms"][1],
@@ -204,10 +209,24 @@ def copy_state(model):
 
 
 def train_fold(
-    x_train, y_train, x_val, y_val, *, model_settings, settings, device, progress=None, checkpoint=None, every_s=0
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    *,
+    model_settings,
+    settings,
+    device,
+    selections=("last",),
+    chosen_epoch=None,
+    progress=None,
+    checkpoint=None,
+    every_s=0,
 ):
-    """Train one fold. Returns the selected state dict, the per-epoch history, the selected
-    model's validation probabilities and its epoch.
+    """Train one fold. Returns the per-epoch history and, for each of `selections`
+    (egfrmet.selection), the model it kept: {"epoch", "val_acc", "state", "probs"} with the
+    validation probabilities of that model. `chosen_epoch`: the inner folds' choice, for
+    `inner_cv`.
 
     With `checkpoint` (a path), the state at the end of an epoch is kept there whenever
     `every_s` seconds have passed since the last one (0: every epoch); a run that finds a
@@ -221,10 +240,8 @@ def train_fold(
     steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
     model, optimizer, scheduler = build_training(model_settings, settings, steps_per_epoch, device)
     x_train = x_train.to(device)
-    fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings)
-    history, best = (
-        resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], None)
-    )
+    fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch)
+    history, kept = resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], {})
     saved = time.monotonic()
 
     for epoch in range(len(history), settings["epochs"]):
@@ -238,39 +255,41 @@ def train_fold(
         history.append(row)
         log.info(format_epoch(row))
 
-        # the paper's selection: first epoch of best validation accuracy; or simply the last
-        keep = settings["select"] == "last" or best is None or row["val_acc"] > best["val_acc"]
-        if keep:
-            best = {"epoch": epoch, "val_acc": row["val_acc"], "state": copy_state(model), "probs": probs}
+        changed = [name for name in selections if keeps(name, row, kept.get(name), chosen_epoch)]
+        if changed:
+            state = copy_state(model)  # one copy, shared by the selections that keep it
+        for name in changed:
+            kept[name] = {"epoch": epoch, "val_acc": row["val_acc"], "state": state, "probs": probs}
         last = epoch + 1 == settings["epochs"]
         if checkpoint and not last and time.monotonic() - saved >= every_s:
-            save_checkpoint(checkpoint, fingerprint, model, optimizer, scheduler, generator, history, best, keep)
+            save_checkpoint(checkpoint, fingerprint, model, optimizer, scheduler, generator, history, kept, changed)
             saved = time.monotonic()
 
     if checkpoint:
-        remove_checkpoint(checkpoint)
-    return best["state"], pd.DataFrame(history), best["probs"], best["epoch"]
+        remove_checkpoint(checkpoint, selections)
+    return pd.DataFrame(history), kept
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
-def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings):
-    """What a checkpoint must have been made from to be resumed: data and settings."""
-    digest = hashlib.sha256(json.dumps([model_settings, settings], sort_keys=True).encode())
+def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch=None):
+    """What a checkpoint must have been made from to be resumed: data, settings and choice."""
+    digest = hashlib.sha256(json.dumps([model_settings, settings, chosen_epoch], sort_keys=True).encode())
     for tensor in (x_train, y_train, x_val, y_val):
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
-def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, history, best, best_changed):
-    """Model, optimiser, schedule, RNG states and history: all a resumed run needs. The
-    selected model's weights go to a file of their own, rewritten only when they change."""
+def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, history, kept, changed):
+    """Model, optimiser, schedule, RNG states and history: all a resumed run needs. Each kept
+    model's weights go to a file of their own, rewritten only when they change."""
     from egfrmet.files import atomic_output
 
-    if best_changed or not os.path.exists(f"{path}.best"):
-        with atomic_output(f"{path}.best") as tmp:
-            torch.save(best["state"], tmp)
+    for name, entry in kept.items():
+        if name in changed or not os.path.exists(f"{path}.{name}"):
+            with atomic_output(f"{path}.{name}") as tmp:
+                torch.save(entry["state"], tmp)
     state = {
         "fingerprint": fingerprint,
         "model": model.state_dict(),
@@ -280,7 +299,7 @@ def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, h
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "history": history,
-        "best": {k: v for k, v in best.items() if k != "state"},
+        "kept": {name: {k: v for k, v in entry.items() if k != "state"} for name, entry in kept.items()},
     }
     with atomic_output(path) as tmp:
         torch.save(state, tmp)
@@ -289,11 +308,11 @@ def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, h
 def resume(path, fingerprint, model, optimizer, scheduler, generator):
     """Restore a checkpoint made from the same data and settings; else start afresh."""
     if not os.path.exists(path):
-        return [], None
+        return [], {}
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state["fingerprint"] != fingerprint:
         log.info("checkpoint %s is from other data or settings: starting afresh", path)
-        return [], None
+        return [], {}
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -301,13 +320,16 @@ def resume(path, fingerprint, model, optimizer, scheduler, generator):
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    best = state["best"] | {"state": torch.load(f"{path}.best", map_location="cpu", weights_only=True)}
+    kept = {
+        name: entry | {"state": torch.load(f"{path}.{name}", map_location="cpu", weights_only=True)}
+        for name, entry in state["kept"].items()
+    }
     log.info("resuming from %s after epoch %d", path, len(state["history"]) - 1)
-    return state["history"], best
+    return state["history"], kept
 
 
-def remove_checkpoint(path):
-    for name in (path, f"{path}.best"):
+def remove_checkpoint(path, selections):
+    for name in [path] + [f"{path}.{selection}" for selection in selections]:
         if os.path.exists(name):
             os.remove(name)
 
@@ -338,8 +360,10 @@ def terminal_progress(epochs):
 def run(
     *,
     fold,
+    inner,
     folds,
     crops,
+    choice,
     model_settings,
     settings,
     threads,
@@ -349,36 +373,38 @@ def run(
     out_history,
     out_val,
 ):
-    """The `egfrmet train` subcommand: fold `fold` of `folds` (.tsv), crops from `crops`/."""
-    from egfrmet.files import atomic_output
-
+    """The `egfrmet train` subcommand: outer fold `fold` of `folds` (.tsv), crops from
+    `crops`/; or with `inner` >= 0, that inner fold of the fold's training patients (its
+    history is all the inner choice needs)."""
     if model_settings["weights"] != "imagenet":
         os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
     torch.set_num_threads(threads)
     set_deterministic(settings["deterministic"])
     device = pick_device(settings["device"])
     precision = "bf16" if use_bf16(settings, device) else "fp32"
+    name = f"fold {fold}" + (f", inner fold {inner}" if inner >= 0 else "")
     log.info(
-        "fold %d on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
-        fold,
+        "%s on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
+        name,
         device_name(device),
         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
         threads,
         "bf16 autocast" if precision == "bf16" else "float32",
     )
     table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
-    train_table, val_table = table[table.fold != fold], table[table.fold == fold]
+    if inner >= 0:
+        table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
+    held_out = inner if inner >= 0 else fold
+    train_table, val_table = table[table.fold != held_out], table[table.fold == held_out]
     x_train, y_train, _, _ = load_slices(crops, train_table)
     x_val, y_val, val_patients, val_positions = load_slices(crops, val_table)
     log.info(
-        "fold %d: %d training slices (%d positive), %d validation slices",
-        fold,
-        len(y_train),
-        int(y_train.sum()),
-        len(y_val),
+        "%s: %d training slices (%d positive), %d validation slices", name, len(y_train), int(y_train.sum()), len(y_val)
     )
 
-    state, history, probs, epoch = train_fold(
+    selections = [] if inner >= 0 else settings["select"]
+    chosen = json.loads(open(choice, encoding="utf-8").read())["epoch"] if choice else None
+    history, kept = train_fold(
         x_train,
         y_train,
         x_val,
@@ -386,27 +412,45 @@ def run(
         model_settings=model_settings,
         settings=settings,
         device=device,
+        selections=selections,
+        chosen_epoch=chosen,
         progress=terminal_progress(settings["epochs"]),
         checkpoint=checkpoint or None,
         every_s=checkpoint_seconds,
     )
-    log.info("fold %d: kept epoch %d (%s)", fold, epoch, settings["select"])
-    with atomic_output(out_model) as tmp:
-        torch.save(state, tmp)
+    # precision and device: figures repeat bit for bit only where both are the same
+    history = history.assign(precision=precision, device=device_name(device))
+    for selection, entry in kept.items():
+        history[f"kept_{selection}"] = history.epoch == entry["epoch"]
+        log.info("%s: %s kept epoch %d", name, selection, entry["epoch"])
+    write_outputs(history, kept, settings, out_model, out_history, out_val, val_patients, val_positions, y_val, fold)
+
+
+def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, fold):
+    """history.csv; for an outer fold also model.pt (the `predict_with` selection's model) and
+    val_slices.csv (each selection's validation probabilities, a `selection` column apart)."""
+    from egfrmet.files import atomic_output
+
+    if kept:
+        history["selected"] = history[f"kept_{settings['predict_with']}"]
     with atomic_output(out_history) as tmp:
-        # precision and device: figures repeat bit for bit only where both are the same
-        history.assign(selected=history.epoch == epoch, precision=precision, device=device_name(device)).to_csv(
-            tmp, index=False
+        history.to_csv(tmp, index=False)
+    if not kept:
+        return
+    with atomic_output(out_model) as tmp:
+        torch.save(kept[settings["predict_with"]]["state"], tmp)
+    slices = pd.concat(
+        pd.DataFrame(
+            {
+                "selection": selection,
+                "patient_id": patients,
+                "slice": positions,
+                "probability": entry["probs"].numpy(),
+                "label": labels.numpy(),
+                "fold": fold,
+            }
         )
-    slices = pd.DataFrame(
-        {
-            "patient_id": val_patients,
-            "slice": val_positions,
-            "probability": probs.numpy(),
-            "label": y_val.numpy(),
-            "fold": fold,
-        }
+        for selection, entry in kept.items()
     )
     with atomic_output(out_val) as tmp:
         slices.to_csv(tmp, index=False)
-    log.info("fold %d: %s", fold, json.dumps(history.iloc[epoch].to_dict()))
