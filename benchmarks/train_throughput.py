@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from egfrmet import model as network
 from egfrmet import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
@@ -60,7 +61,7 @@ def main():
     model_settings = config["model"] | {"arch": args.arch, "weights": "none"}
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    bf16 = train.use_bf16(settings, device)
+    bf16 = network.use_bf16(settings, device)
     batch = settings["batch_size"]
     steps = args.samples // batch
 

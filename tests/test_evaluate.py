@@ -62,7 +62,7 @@ def test_markdown_says_when_figures_are_optimistic():
     text = evaluate.table2_markdown(table, threshold=0.5, level=0.9, selection="best_val_accuracy")
     assert "| Median | 0.88 | 1.00 |" in text and "optimistic" in text
     last = evaluate.table2_markdown(table, threshold=0.5, level=0.9, selection="last")
-    assert "optimistic" not in last and "train.select: last" in last
+    assert "optimistic" not in last and "chose nothing" in last
 
 
 def test_table_note_names_the_training_precision_and_device():
@@ -83,7 +83,10 @@ def test_run_writes_every_output(tmp_path):
     paths, histories = [], []
     for fold, part in table.groupby("fold"):
         paths.append(tmp_path / f"val{fold}.csv")
-        part.to_csv(paths[-1], index=False)
+        shifted = part.assign(probability=part.probability * 0.9)  # another selection's probabilities
+        pd.concat([part.assign(selection="last"), shifted.assign(selection="best_val_accuracy")]).to_csv(
+            paths[-1], index=False
+        )
         histories.append(tmp_path / f"history{fold}.csv")
         epochs = np.arange(4)
         pd.DataFrame(
@@ -113,7 +116,7 @@ def test_run_writes_every_output(tmp_path):
         histories=[str(p) for p in histories],
         crops=str(crops),
         settings=settings,
-        selection="last",
+        predict_with="last",
         out_dir=str(tmp_path / "out"),
     )
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -130,7 +133,11 @@ def test_run_writes_every_output(tmp_path):
         "training_curves.png",
     ]
     rows = pd.read_csv(tmp_path / "out" / "summary.csv")
-    assert list(rows.columns) == summary.COLUMNS and list(rows["aggregate"]) == list(evaluate.AGGREGATES)
-    assert set(rows.selection) == {"last"} and (rows.n_patients == 8).all() and rows.brier.notna().all()
+    assert list(rows.columns) == summary.COLUMNS and list(rows["aggregate"]) == 2 * list(evaluate.AGGREGATES)
+    assert list(rows.selection) == ["best_val_accuracy"] * 4 + ["last"] * 4  # the paper's first
+    assert (rows.n_patients == 8).all() and rows.brier.notna().all()
+    table2 = (tmp_path / "out" / "table2.md").read_text(encoding="utf-8")
+    assert "### Selection: best_val_accuracy" in table2 and "### Selection: last" in table2
+    assert set(pd.read_csv(tmp_path / "out" / "patient_scores.csv").selection) == {"last", "best_val_accuracy"}
     # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
     assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]

@@ -70,7 +70,8 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(fold_data, con
         "batch_size": 8,
         "lr": 3e-3,
         "device": "cpu",
-        "select": "best_val_accuracy",
+        "select": ["best_val_accuracy"],
+        "predict_with": "best_val_accuracy",
     }
     straight, resumed = fold_data / "straight", fold_data / "resumed"
     straight.mkdir(), resumed.mkdir()

@@ -106,12 +106,12 @@ def test_bad_config_values_name_the_key(cfg, key, value, words):
 
 def test_text_from_nested_command_line_config_is_read_as_the_schema_types(cfg):
     """snakemake --config "train={epochs: 3, freeze_body: false}" gives text: it must work."""
-    cfg["train"] |= {"epochs": "3", "lr": "0.002", "freeze_body": "false", "select": "last"}
+    cfg["train"] |= {"epochs": "3", "lr": "0.002", "freeze_body": "false", "predict_with": "last"}
     cfg["preprocess"]["mask_labels"] = ["1", "4"]
     cfg["synth"]["sheet"]["centers"] = {"A": "46", "B": "13"}
     validate_config(cfg, CONFIG_SCHEMA)
     assert cfg["train"]["epochs"] == 3 and cfg["train"]["lr"] == 0.002 and cfg["train"]["freeze_body"] is False
-    assert cfg["train"]["select"] == "last" and cfg["preprocess"]["mask_labels"] == [1, 4]
+    assert cfg["train"]["predict_with"] == "last" and cfg["preprocess"]["mask_labels"] == [1, 4]
     assert cfg["synth"]["sheet"]["centers"] == {"A": 46.0, "B": 13.0}
     cfg["train"]["epochs"] = "three"
     with pytest.raises(InputError, match="config key train.epochs: 'three' is not of type 'integer'"):

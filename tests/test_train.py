@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import predict, train
+from egfrmet import train
 from egfrmet.errors import InputError
+from egfrmet.model import create_model, freeze_body, load_model, parameter_groups
 
 
 def logits_for(probs):
@@ -78,28 +79,44 @@ def test_augment_keeps_shape_and_changes_images_and_p0_changes_nothing():
     assert torch.allclose(same, x, atol=1e-5)
 
 
-def test_one_cycle_follows_fastai(config):
-    """Start at lr/div, peak at lr after pct_start, end at lr/div_final (fastai's meaning)."""
+def test_build_training_cycles_lr_and_momentum_as_fastai(config):
+    """egfrmet's own optimiser and schedule: lr from lr/div up to lr after pct_start, then down
+    to lr/div_final (fastai's meaning); AdamW's beta1 the other way, moms[0] -> moms[1] -> moms[0];
+    beta2 as configured."""
     settings = config["train"]
-    model = torch.nn.Linear(2, 2)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"])
-    steps = 100
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=settings["lr"],
-        total_steps=steps,
-        pct_start=settings["pct_start"],
-        div_factor=settings["div"],
-        final_div_factor=settings["div_final"] / settings["div"],
-    )
-    lrs = []
+    model_settings = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
+    steps_per_epoch = 5
+    model, optimizer, scheduler = train.build_training(model_settings, settings, steps_per_epoch, torch.device("cpu"))
+    steps = settings["epochs"] * steps_per_epoch
+    lrs, beta1s = [], []
     for _ in range(steps):
-        lrs.append(scheduler.get_last_lr()[0])
+        group = optimizer.param_groups[0]
+        lrs.append(group["lr"])
+        beta1s.append(group["betas"][0])
+        assert group["betas"][1] == settings["beta2"]
         optimizer.step()
         scheduler.step()
-    assert lrs[0] == pytest.approx(0.04 / 25)
-    assert max(lrs) == pytest.approx(0.04, rel=1e-3) and np.argmax(lrs) in (24, 25)
-    assert lrs[-1] == pytest.approx(0.04 / 1e5, rel=0.2)
+    lr, (high, low) = settings["lr"], settings["moms"]
+    peak = int(np.argmax(lrs))
+    assert lrs[0] == pytest.approx(lr / settings["div"])
+    assert lrs[peak] == pytest.approx(lr, rel=1e-3) and abs(peak - settings["pct_start"] * steps) <= 1
+    assert lrs[-1] == pytest.approx(lr / settings["div_final"], rel=0.5)
+    assert beta1s[0] == pytest.approx(high) and beta1s[peak] == pytest.approx(low, abs=1e-3)
+    assert beta1s[-1] == pytest.approx(high, abs=1e-3)
+    assert len({g["lr"] for g in optimizer.param_groups}) == 1  # both weight-decay groups follow it
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 8])
+def test_one_cycle_schedule_runs_with_very_few_steps(config, steps):
+    """A tiny inner fold can give 4 optimiser steps in all: the warm-up is then one step,
+    which PyTorch's one-cycle cannot divide by."""
+    settings = config["train"] | {"epochs": 1}
+    model_settings = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
+    _, optimizer, scheduler = train.build_training(model_settings, settings, steps, torch.device("cpu"))
+    for _ in range(steps):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] < settings["lr"]
 
 
 def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
@@ -109,9 +126,7 @@ def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
     source = timm.create_model("resnet10t", num_classes=1000)
     path = tmp_path / "resnet10t_imagenet.pth"
     torch.save(source.state_dict(), path)
-    model = train.create_model(
-        arch="resnet10t", weights=str(path), pretrained_tag="", head_hidden=16, dropout=[0.25, 0.5]
-    )
+    model = create_model(arch="resnet10t", weights=str(path), pretrained_tag="", head_hidden=16, dropout=[0.25, 0.5])
     body = model[0]
     # conv1 of a 1-channel model is the sum of the pretrained RGB filters
     stem = "conv1.0.weight"
@@ -122,16 +137,16 @@ def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
 
 def test_missing_weights_file_says_what_to_do():
     with pytest.raises(InputError, match="model.weights: no such file"):
-        train.create_model(arch="resnet10t", weights="/no/such.pth", pretrained_tag="", head_hidden=8, dropout=[0, 0])
+        create_model(arch="resnet10t", weights="/no/such.pth", pretrained_tag="", head_hidden=8, dropout=[0, 0])
 
 
 def test_unreachable_hub_fails_with_how_to_pass_a_local_file():
     """In a fresh process with the hub switched off (the hub client reads it at import)."""
     code = (
-        "from egfrmet import train\n"
+        "from egfrmet.model import create_model\n"
         "from egfrmet.errors import InputError\n"
         "try:\n"
-        "    train.create_model(\n"
+        "    create_model(\n"
         "        arch='resnet10t', weights='imagenet', pretrained_tag='', head_hidden=8, dropout=[0, 0]\n"
         "    )\n"
         "except InputError as error:\n"
@@ -144,14 +159,14 @@ def test_unreachable_hub_fails_with_how_to_pass_a_local_file():
 
 
 def test_frozen_body_trains_only_batchnorm_and_the_head():
-    model = train.create_model(arch="resnet10t", weights="none", pretrained_tag="", head_hidden=8, dropout=[0, 0])
-    train.freeze_body(model)
+    model = create_model(arch="resnet10t", weights="none", pretrained_tag="", head_hidden=8, dropout=[0, 0])
+    freeze_body(model)
     for module in model[0].modules():
         is_norm = isinstance(module, torch.nn.BatchNorm2d)
         for parameter in module.parameters(recurse=False):
             assert parameter.requires_grad == is_norm, module
     assert all(p.requires_grad for p in model[1].parameters())
-    groups = train.parameter_groups(model, 0.01)
+    groups = parameter_groups(model, 0.01)
     assert groups[0]["weight_decay"] == 0.01 and groups[1]["weight_decay"] == 0.0
     assert all(p.ndim > 1 for p in groups[0]["params"]) and all(p.ndim == 1 for p in groups[1]["params"])
 
@@ -180,12 +195,20 @@ def test_the_loop_learns_a_separable_set(config):
     """A tiny network, a few epochs on the CPU: pooled patient AUC >= 0.9 on held-out patients."""
     x_train, y_train, _ = separable_slices(24, seed=0)
     x_val, y_val, owners = separable_slices(12, seed=1)
-    settings = config["train"] | {"epochs": 6, "lr": 3e-3, "batch_size": 16, "device": "cpu", "select": "last"}
+    settings = config["train"] | {"epochs": 6, "lr": 3e-3, "batch_size": 16, "device": "cpu"}
     model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 32, "dropout": [0.25, 0.5]}
     torch.set_num_threads(2)
-    state, history, probs, epoch = train.train_fold(
-        x_train, y_train, x_val, y_val, model_settings=model, settings=settings, device=torch.device("cpu")
+    history, kept = train.train_fold(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        model_settings=model,
+        settings=settings,
+        device=torch.device("cpu"),
+        selections=["last"],
     )
+    probs, epoch = kept["last"]["probs"], kept["last"]["epoch"]
     assert (
         len(history) == 6
         and epoch == 5
@@ -203,11 +226,11 @@ def test_same_seed_same_result_on_cpu(config):
     settings = config["train"] | {"epochs": 2, "lr": 3e-3, "batch_size": 8, "device": "cpu"}
     model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
     runs = [
-        train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu"))
+        train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu"))[1]["last"]
         for _ in range(2)
     ]
-    assert torch.equal(runs[0][2], runs[1][2])
-    assert all(torch.equal(runs[0][0][k], runs[1][0][k]) for k in runs[0][0])
+    assert torch.equal(runs[0]["probs"], runs[1]["probs"])
+    assert all(torch.equal(runs[0]["state"][k], runs[1]["state"][k]) for k in runs[0]["state"])
 
 
 class Payload:
@@ -227,8 +250,8 @@ def test_a_pickle_with_a_code_payload_is_refused(tmp_path, loader):
     torch.save({"conv1.weight": torch.zeros(1), "trap": Payload(str(marker))}, path)
     settings = {"arch": "resnet10t", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
     load = {
-        "model.weights": lambda: train.create_model(weights=str(path), **settings),
-        "fold model": lambda: predict.load_model(str(path), settings | {"weights": "none"}, "cpu"),
+        "model.weights": lambda: create_model(weights=str(path), **settings),
+        "fold model": lambda: load_model(str(path), settings | {"weights": "none"}, "cpu"),
         "checkpoint": lambda: train.resume(str(path), "fingerprint", None, None, None, None),
     }[loader]
     with pytest.raises(Exception, match="(?i)weights.only") as error:

@@ -17,29 +17,31 @@ from conftest import REPO, TINY_PATIENT, image_from_array, run_snakemake, write_
 from egfrmet import synth
 
 TINY_SHEET = {
-    "n_patients": 6,
-    "n_positive": 2,
+    "n_patients": 8,
+    "n_positive": 4,
     "centers": {"A": 2, "B": 1},
     "n_test": 2,
     "n_test_positive": 1,
     "brain_mask_every": 2,
     "seed": 1,
 }
-# The paper's recipe shrunk to seconds: 2 folds, a tiny network, 2 epochs.
+# The paper's recipe shrunk to seconds: 2 folds of 2 inner folds, a tiny network, 2 epochs.
 TINY_TRAINING = {
     "folds": {"k": 2},
     "model": {"arch": "resnet10t", "weights": "none", "head_hidden": 16},
-    "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu"},
+    "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu", "inner": {"k": 2, "metric": "val_auc"}},
     "evaluate": {"bootstrap": 50, "figure_patients_per_class": 1},
     "resources": {"train": {"threads": 1, "gpu": 0}},
 }
 
 
-def tiny_cohort(workdir, cfg, folder="cohort", **sheet_changes):
-    """A sheet whose files a `synth` rule generates, and the overlay config that runs it."""
+def tiny_cohort(workdir, cfg, folder="cohort", train=None, **sheet_changes):
+    """A sheet whose files a `synth` rule generates, and the overlay config that runs it
+    (`train`: changes to the tiny training settings)."""
     (workdir / folder).mkdir(parents=True)
     synth.make_sheet(**(TINY_SHEET | sheet_changes)).to_csv(workdir / folder / "samples.tsv", sep="\t", index=False)
     overlay = {"samples": f"{folder}/samples.tsv", "synth": {"enabled": True, "patient": TINY_PATIENT}} | TINY_TRAINING
+    overlay["train"] = TINY_TRAINING["train"] | (train or {})
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, allow_unicode=True), encoding="utf-8")
     return "tiny.yaml"
 
@@ -83,7 +85,7 @@ def tiny_run(tmp_path_factory, config):
 @pytest.mark.slow
 def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_nothing(tiny_run):
     tmp_path, overlay = tiny_run
-    patients = [f"P00{i}" for i in range(1, 7)] + ["T001", "T002"]
+    patients = [f"P00{i}" for i in range(1, 9)] + ["T001", "T002"]
     for pid in patients:
         crops = np.load(tmp_path / "results" / "crops" / f"{pid}.npz")
         assert crops["slices"].shape == (5, 96, 96) and np.isfinite(crops["slices"]).all()
@@ -101,7 +103,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
             assert (results / "models" / f"fold{fold}" / name).stat().st_size > 0
         assert len(pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")) == 2
     folds = pd.read_csv(results / "folds.tsv", sep="\t")
-    assert sorted(folds.patient_id) == patients[:6] and set(folds.fold) == {0, 1}
+    assert sorted(folds.patient_id) == patients[:8] and set(folds.fold) == {0, 1}
     for name in (
         "table2.csv",
         "table2.md",
@@ -112,10 +114,22 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         "training_curves.png",
     ):
         assert (results / "evaluation" / name).stat().st_size > 0
+    selections = ["best_val_accuracy", "inner_cv", "last"]
     table = pd.read_csv(results / "evaluation" / "table2.csv")
-    assert list(table["aggregate"]) == ["min", "max", "median", "mean"]
+    assert list(table["aggregate"]) == 3 * ["min", "max", "median", "mean"]
+    assert list(table.selection) == [name for name in selections for _ in range(4)]
     scores = pd.read_csv(results / "evaluation" / "patient_scores.csv")
-    assert sorted(scores.patient_id) == patients[:6]  # every cv patient validated once
+    for name in selections:  # every cv patient validated once, by each selection
+        assert sorted(scores.patient_id[scores.selection == name]) == patients[:8]
+    summary = pd.read_csv(results / "evaluation" / "summary.csv")
+    assert list(summary.columns[:4]) == ["selection", "aggregate", "n_patients", "n_positive"]
+    assert list(summary.selection) == list(table.selection) and (summary.n_patients == 8).all()
+    assert (summary.auc_low <= summary.auc).all() and (summary.auc <= summary.auc_high).all()
+    for fold in (0, 1):
+        choice = json.loads((results / "models" / f"fold{fold}" / "inner_choice.json").read_text(encoding="utf-8"))
+        history = pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")
+        assert history.epoch[history.kept_inner_cv].tolist() == [choice["epoch"]]
+        assert len(pd.read_csv(results / "models" / f"fold{fold}" / "inner1" / "history.csv")) == 2
     predictions = pd.read_csv(results / "predictions" / "predictions.csv")
     assert list(predictions.patient_id) == ["T001", "T002"]
     assert predictions.probability.between(0, 1).all() and {"fold_0", "fold_1"} <= set(predictions.columns)
@@ -162,7 +176,7 @@ def test_two_cpu_runs_give_bit_identical_folds_crops_models_and_predictions(tiny
     for name in ("folds.tsv", "evaluation/patient_scores.csv", "evaluation/table2.csv", "predictions/predictions.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     crops = sorted(p.name for p in (a / "crops").glob("*.npz"))
-    assert crops == sorted(p.name for p in (b / "crops").glob("*.npz")) and len(crops) == 8
+    assert crops == sorted(p.name for p in (b / "crops").glob("*.npz")) and len(crops) == 10
     for name in crops:
         with np.load(a / "crops" / name) as x, np.load(b / "crops" / name) as y:
             assert sorted(x.files) == sorted(y.files)
@@ -276,7 +290,11 @@ def chain(patient, stages=PREPROCESSING):
     return {(stage, f"patient={patient}") for stage in stages}
 
 
-TRAINING = {("folds", ""), ("train", "fold=0"), ("train", "fold=1"), ("evaluate", ""), ("predict", "")}
+TRAINING = (
+    {("folds", ""), ("evaluate", ""), ("predict", "")}
+    | {(rule, f"fold={fold}") for rule in ("train", "choose_epoch") for fold in (0, 1)}
+    | {("train_inner", f"fold={fold}, inner={inner}") for fold in (0, 1) for inner in (0, 1)}
+)
 
 
 def grown_sheet(workdir, **row):
@@ -297,9 +315,9 @@ def grown_sheet(workdir, **row):
 def test_adding_a_cv_patient_runs_its_chain_the_folds_trainings_and_evaluation_only(tiny_run):
     workdir, overlay = tiny_run
     jobs = planned_jobs(
-        workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="P007", label="0", split="cv")
+        workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="P009", label="0", split="cv")
     )
-    assert jobs == chain("P007") | TRAINING
+    assert jobs == chain("P009") | TRAINING
 
 
 @pytest.mark.slow
@@ -339,7 +357,7 @@ def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, set
         sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
         patients = list(sheet.patient_id[sheet.brain_mask == ""])
     else:
-        patients = [f"P00{i}" for i in range(1, 7)] + ["T001", "T002"]
+        patients = [f"P00{i}" for i in range(1, 9)] + ["T001", "T002"]
     expected = set().union(*(chain(p, stages) for p in patients)) | TRAINING - {("folds", "")}
     assert jobs == expected
 

@@ -31,3 +31,7 @@ class InputError(Exception):
             column=self.column or column,
             path=self.path or path,
         )
+
+    def prefixed(self, text):
+        """The same error, its message after `text`."""
+        return InputError(text + self.message, patient=self.patient, column=self.column, path=self.path)

@@ -16,6 +16,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc
 
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.plots import pyplot, save
+from egfrmet.selection import SELECTIONS
 from egfrmet.summary import reliability, summarise, summary_markdown
 
 log = logging.getLogger(__name__)
@@ -114,17 +115,20 @@ def table2_markdown(table, *, threshold, level, selection, training=""):
         lines.append("| " + " | ".join(cells) + " |")
     note = {
         "best_val_accuracy": "Each fold kept the epoch of best validation accuracy, as the paper did: the "
-        "validation fold chose the model, so these figures are optimistic. Set `train.select: last` for "
-        "leak-free ones.",
-        "last": "Each fold kept its last epoch (`train.select: last`): the validation folds chose nothing.",
+        "validation fold chose the model, so these figures are **optimistic**; `inner_cv` below is the "
+        "leak-free number.",
+        "inner_cv": "Each fold kept the epoch its inner folds chose (inner cross-validation within the fold's "
+        "training patients): the validation folds chose nothing, so these figures are leak-free.",
+        "last": "Each fold kept its last epoch: the validation folds chose nothing.",
     }[selection]
     return (
-        "\n".join(lines)
+        f"### Selection: {selection}\n\n"
+        + "\n".join(lines)
         + f"\n\nFold AUCs are per validation fold; SD is the population SD over folds. {note}{training}\n"
     )
 
 
-def roc_figure(scores, aggregate, paths):
+def roc_figure(scores, aggregate, paths, selection):
     """Fig. 2: each fold's ROC curve and the mean curve with a +-1 SD band."""
     plt = pyplot()
     grid = np.linspace(0, 1, 101)
@@ -145,7 +149,7 @@ def roc_figure(scores, aggregate, paths):
     ax.set(
         xlabel="False positive rate",
         ylabel="True positive rate",
-        title=f"ROC, {aggregate} of slices, {len(aucs)} folds",
+        title=f"ROC, {aggregate} of slices, {len(aucs)} folds ({selection})",
     )
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -224,7 +228,7 @@ def calibration_figure(tables, aggregate, bins, path):
 
 def curves_figure(histories, path):
     """Per-fold training curves from history.csv: losses, validation accuracy and AUC, lr;
-    a dot marks the epoch each fold kept."""
+    markers show the epoch each selection kept (circle: paper's, square: inner_cv, triangle: last)."""
     plt = pyplot()
     panels = [
         ("train_loss", "training loss (1 − soft-F1, mixed)"),
@@ -237,52 +241,68 @@ def curves_figure(histories, path):
         colour = f"C{fold}"
         for ax, (column, title) in zip(axes, panels):
             ax.plot(history.epoch, history[column], color=colour, lw=1, label=f"fold {fold}")
-            kept = history[history.selected]
-            ax.plot(kept.epoch, kept[column], "o", color=colour, ms=5)
+            for selection, marker in zip(SELECTIONS, "os^"):
+                if f"kept_{selection}" in history:
+                    kept = history[history[f"kept_{selection}"].astype(bool)]
+                    label = selection if fold == 0 and column == "val_auc" else None
+                    ax.plot(kept.epoch, kept[column], marker, color=colour, ms=5, mfc="none", label=label)
             ax.set_title(title, fontsize=9)
         axes[-1].plot(history.epoch, history.lr, color=colour, lw=1)
     axes[-1].set_title("learning rate", fontsize=9)
     axes[-1].set_yscale("log")
     axes[0].legend(fontsize=7)
+    axes[3].legend(fontsize=7)
     for ax in axes:
         ax.set_xlabel("epoch", fontsize=8)
     fig.tight_layout()
     save(fig, [path], dpi=90)
 
 
-def run(*, val_slices, histories, crops, settings, selection, out_dir):
-    """The `egfrmet evaluate` subcommand."""
+def by_selection(slices):
+    """{selection: its slice rows}, in egfrmet.selection's order (the paper's first)."""
+    present = set(slices.selection)
+    return {name: slices[slices.selection == name] for name in SELECTIONS if name in present}
+
+
+def run(*, val_slices, histories, crops, settings, predict_with, out_dir):
+    """The `egfrmet evaluate` subcommand: every selection's figures from the folds'
+    validation slices; the figures of one patient set (ROC, slices) for `predict_with`."""
     slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
-    scores = patient_scores(slices)
+    scores = {name: patient_scores(part) for name, part in by_selection(slices).items()}
     bootstrap = bootstrap_settings(settings)
-    table = table2(scores, threshold=settings["threshold"], bootstrap=bootstrap)
-    os.makedirs(out_dir, exist_ok=True)
-    with atomic_output(os.path.join(out_dir, "patient_scores.csv")) as tmp:
-        scores.to_csv(tmp, index=False)
-    with atomic_output(os.path.join(out_dir, "table2.csv")) as tmp:
-        table.to_csv(tmp, index=False)
+    tables = {name: table2(part, threshold=settings["threshold"], bootstrap=bootstrap) for name, part in scores.items()}
     histories = [pd.read_csv(path) for path in histories]
-    markdown = table2_markdown(
-        table,
-        threshold=settings["threshold"],
-        level=settings["ci_level"],
-        selection=selection,
-        training=training_note(histories),
+    markdown = "\n".join(
+        table2_markdown(
+            table,
+            threshold=settings["threshold"],
+            level=settings["ci_level"],
+            selection=name,
+            training=training_note(histories),
+        )
+        for name, table in tables.items()
     )
+    rows = pd.concat(
+        summarise(part, selection=name, aggregates=AGGREGATES, threshold=settings["threshold"], **bootstrap)
+        for name, part in scores.items()
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    for name, table in (("patient_scores.csv", scores), ("table2.csv", tables)):
+        with atomic_output(os.path.join(out_dir, name)) as tmp:
+            pd.concat(part.assign(selection=key) for key, part in table.items()).to_csv(tmp, index=False)
     with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
         tmp.write_text(markdown, encoding="utf-8")
-    rows = summarise(scores, selection=selection, aggregates=AGGREGATES, threshold=settings["threshold"], **bootstrap)
     with atomic_output(os.path.join(out_dir, "summary.csv")) as tmp:
         rows.to_csv(tmp, index=False)
     with atomic_output(os.path.join(out_dir, "summary.md")) as tmp:
         tmp.write_text(summary_markdown(rows, level=settings["ci_level"]), encoding="utf-8")
     metric = settings["metric"]
-    calibration_figure(
-        {selection: scores}, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png")
-    )
-    roc = roc_figure(scores, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")])
-    patients = example_patients(scores, metric, settings["figure_patients_per_class"])
-    slice_figure(slices, scores, metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
+    calibration_figure(scores, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))
+    shown = scores[predict_with]
+    roc = roc_figure(shown, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")], predict_with)
+    patients = example_patients(shown, metric, settings["figure_patients_per_class"])
+    figure_slices = slices[slices.selection == predict_with]
+    slice_figure(figure_slices, shown, metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
     curves_figure(histories, os.path.join(out_dir, "training_curves.png"))
     log.info("Table 2:\n%s", markdown)
-    log.info("ROC (%s): fold AUCs %s", metric, [round(a, 3) for a in roc["fold_aucs"]])
+    log.info("ROC (%s, %s): fold AUCs %s", metric, predict_with, [round(a, 3) for a in roc["fold_aucs"]])

@@ -11,26 +11,22 @@ import torch
 
 from egfrmet.evaluate import bootstrap_auc, bootstrap_settings, threshold_metrics
 from egfrmet.files import atomic_output, read_crops
-from egfrmet.train import create_model, pick_device, predict_probabilities
+from egfrmet.model import inference as run_options
+from egfrmet.model import load_model, pick_device, predict_probabilities
 
 log = logging.getLogger(__name__)
 
 
-def load_model(path, model_settings, device):
-    """A fold model: the architecture from config, the weights from its state dict."""
-    model = create_model(**(model_settings | {"weights": "none"}))
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(device)
-
-
-def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size):
+def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last):
     """Per-fold aggregate and their mean for each patient id in `patients`."""
     stacks = [torch.from_numpy(read_crops(crops, p)).unsqueeze(1) for p in patients]
     x = torch.cat(stacks)
     owner = np.repeat(patients, [len(s) for s in stacks])
     table = pd.DataFrame({"patient_id": patients})
     for fold, model in enumerate(models):
-        probs = predict_probabilities(model, x, device, batch_size, device.type == "cuda", False).numpy()
+        probs = predict_probabilities(
+            model, x, device, batch_size=batch_size, bf16=bf16, channels_last=channels_last
+        ).numpy()
         per_patient = pd.Series(probs).groupby(owner).agg(aggregate)
         table[f"fold_{fold}"] = per_patient.loc[patients].to_numpy()
     table.insert(1, "probability", table[[f"fold_{k}" for k in range(len(models))]].mean(axis=1))
@@ -51,23 +47,51 @@ def prediction_metrics(table, *, threshold, bootstrap):
     return pd.DataFrame([row])
 
 
-def run(*, models, crops, patients, model_settings, settings, evaluate_settings, device, threads, out, out_metrics):
-    """The `egfrmet predict` subcommand. `patients`: {patient_id: label or None}."""
+def run(
+    *,
+    models,
+    selection,
+    crops,
+    patients,
+    model_settings,
+    settings,
+    evaluate_settings,
+    inference,
+    threads,
+    out,
+    out_metrics,
+):
+    """The `egfrmet predict` subcommand. `patients`: {patient_id: label or None};
+    `inference`: device, precision and channels_last, as validation used them."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # fold weights come from files
     torch.set_num_threads(threads)
-    device = pick_device(device)
+    device = pick_device(inference["device"])
     fold_models = [load_model(path, model_settings, device) for path in models]
     ids = sorted(patients)
     table = ensemble_scores(
-        fold_models, crops, ids, aggregate=evaluate_settings["metric"], device=device, batch_size=settings["batch_size"]
+        fold_models,
+        crops,
+        ids,
+        aggregate=evaluate_settings["metric"],
+        device=device,
+        batch_size=settings["batch_size"],
+        **run_options(inference, device),
     )
     table.insert(2, "predicted", (table.probability >= settings["threshold"]).astype(int))
     table.insert(3, "label", pd.array([patients[p] for p in ids], dtype="Int64"))
+    table.insert(4, "models", f"{selection} fold models")
     bootstrap = bootstrap_settings(evaluate_settings)
     metrics = prediction_metrics(table, threshold=settings["threshold"], bootstrap=bootstrap)
+    metrics.insert(0, "models", f"{selection} fold models")
     with atomic_output(out) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(out_metrics) as tmp:
         metrics.to_csv(tmp, index=False)
-    log.info("predicted %d patients with %d fold models:\n%s", len(table), len(models), table.to_string(index=False))
+    log.info(
+        "predicted %d patients with %d fold models (%s):\n%s",
+        len(table),
+        len(models),
+        selection,
+        table.to_string(index=False),
+    )
     log.info("metrics:\n%s", metrics.to_string(index=False))

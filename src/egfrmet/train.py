@@ -6,7 +6,6 @@ The fastai semantics the paper's learning rate relies on (README, "The method"):
 except BatchNorm, a fastai head, AdamW with one-cycle to 4e-2 from lr/25 down to lr/1e5.
 """
 
-import functools
 import hashlib
 import json
 import logging
@@ -19,10 +18,19 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from egfrmet.errors import InputError
 from egfrmet.files import read_crops
+from egfrmet.model import (
+    create_model,
+    device_name,
+    freeze_body,
+    inference,
+    parameter_groups,
+    pick_device,
+    predict_probabilities,
+    use_bf16,
+)
+from egfrmet.selection import inner_folds, keeps
 
 log = logging.getLogger(__name__)
 
@@ -105,101 +113,7 @@ def soft_f1_loss(logits, targets, average="binary", eps=1e-7):
     return 1 - (f1[1] if average == "binary" else f1.mean())
 
 
-# --------------------------------------------------------------------------------- model
-
-
-class ConcatPool(nn.Module):
-    """fastai's AdaptiveConcatPool2d: max and average pooling side by side."""
-
-    def forward(self, x):
-        return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1).flatten(1)
-
-
-def fastai_head(n_features, hidden, dropout, n_classes=2):
-    """fastai's create_head: pool, BN, dropout, linear, ReLU, BN, dropout, linear."""
-    head = nn.Sequential(
-        ConcatPool(),
-        nn.BatchNorm1d(2 * n_features),
-        nn.Dropout(dropout[0]),
-        nn.Linear(2 * n_features, hidden, bias=False),
-        nn.ReLU(inplace=True),
-        nn.BatchNorm1d(hidden),
-        nn.Dropout(dropout[1]),
-        nn.Linear(hidden, n_classes, bias=False),
-    )
-    for layer in head:
-        if isinstance(layer, nn.Linear):
-            nn.init.kaiming_normal_(layer.weight)
-    return head
-
-
-def create_body(arch, weights, pretrained_tag):
-    """The timm backbone without its classifier, 1 input channel (pretrained conv1 summed).
-
-    `weights`: "imagenet" (timm's pretrained tag from the hub), "none", or a path to a state
-    dict (its ImageNet classifier, if any, is dropped). Files load through timm's own
-    mechanism, which uses torch.load(weights_only=True) or safetensors.
-    """
-    import timm
-
-    options = {"num_classes": 0, "global_pool": "", "in_chans": 1}
-    if weights == "none":
-        return timm.create_model(arch, pretrained=False, **options)
-    if weights == "imagenet":
-        name = f"{arch}.{pretrained_tag}" if pretrained_tag else arch
-        try:
-            return timm.create_model(name, pretrained=True, **options)
-        except Exception as error:  # the hub client raises many types for "unreachable"
-            raise InputError(
-                f"model.weights imagenet: could not load ImageNet weights {name!r} from the Hugging Face hub "
-                f"({type(error).__name__}: {error}). Where the hub is reachable, save them once with\n"
-                f"  python -c \"import timm, torch; torch.save(timm.create_model('{name}', pretrained=True)"
-                f".state_dict(), '{arch}.pth')\"\nthen set `model.weights: /path/to/{arch}.pth`."
-            ) from None
-    if not os.path.isfile(weights):
-        raise InputError(f"model.weights: no such file {weights!r} (use imagenet, none or a state-dict path)")
-    return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": weights}, **options)
-
-
-def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout):
-    body = create_body(arch, weights, pretrained_tag)
-    return nn.Sequential(body, fastai_head(body.num_features, head_hidden, dropout))
-
-
-def freeze_body(model):
-    """fastai's freeze(): train the head and the body's BatchNorm layers only."""
-    body = model[0]
-    for module in body.modules():
-        trainable = isinstance(module, nn.modules.batchnorm._BatchNorm)
-        for parameter in module.parameters(recurse=False):
-            parameter.requires_grad_(trainable)
-
-
-def parameter_groups(model, weight_decay):
-    """fastai's default: no weight decay on BatchNorm and bias parameters."""
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            if not parameter.requires_grad:
-                continue
-            is_norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm))
-            (no_decay if is_norm or name == "bias" else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 # ---------------------------------------------------------------------------- evaluation
-
-
-@torch.no_grad()
-def predict_probabilities(model, x, device, batch_size, bf16, channels_last):
-    """Positive-class probability per slice (eval mode, no augmentation)."""
-    model.eval()
-    out = []
-    for start in range(0, len(x), batch_size):
-        batch = to_device(x[start : start + batch_size], device, channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out.append(torch.softmax(model(batch).float(), 1)[:, 1].cpu())
-    return torch.cat(out)
 
 
 def validation_metrics(probs, labels, average):
@@ -231,45 +145,6 @@ def set_deterministic(on):
     torch.backends.cudnn.benchmark = False
 
 
-def pick_device(name):
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-def to_device(x, device, channels_last):
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def use_bf16(settings, device):
-    """bf16 autocast? `auto`: on CUDA, and on CPUs with AMX-BF16 units (1.7x faster there)."""
-    if settings["precision"] == "auto":
-        return device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16())
-    return settings["precision"] == "bf16"
-
-
-def device_name(device):
-    """The GPU's name, or the CPU's model name (from /proc/cpuinfo where there is one)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else "cpu"
-
-
-@functools.cache
-def cpu_has_amx_bf16():
-    try:
-        with open("/proc/cpuinfo") as info:
-            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
-    except OSError:
-        return False
-
-
 def build_training(model_settings, settings, steps_per_epoch, device):
     """Model, AdamW and the one-cycle schedule, with fastai's semantics."""
     model = create_model(**model_settings).to(device)
@@ -283,14 +158,18 @@ def build_training(model_settings, settings, steps_per_epoch, device):
     optimizer = torch.optim.AdamW(
         parameter_groups(model, settings["weight_decay"]),
         lr=settings["lr"],
-        betas=tuple(settings["betas"]),
+        betas=(settings["moms"][0], settings["beta2"]),  # beta1: where the moms cycle starts
         eps=settings["eps"],
     )
+    total_steps = settings["epochs"] * steps_per_epoch
+    pct_start = settings["pct_start"]
+    if pct_start * total_steps == 1:  # PyTorch's warm-up would end at step 0 and divide by zero
+        pct_start *= 0.999
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=settings["lr"],
-        total_steps=settings["epochs"] * steps_per_epoch,
-        pct_start=settings["pct_start"],
+        total_steps=total_steps,
+        pct_start=pct_start,
         div_factor=settings["div"],
         final_div_factor=settings["div_final"] / settings["div"],  # fastai's div_final is relative to lr
         base_momentum=settings["moms"][1],
@@ -330,10 +209,24 @@ def copy_state(model):
 
 
 def train_fold(
-    x_train, y_train, x_val, y_val, *, model_settings, settings, device, progress=None, checkpoint=None, every_s=0
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    *,
+    model_settings,
+    settings,
+    device,
+    selections=("last",),
+    chosen_epoch=None,
+    progress=None,
+    checkpoint=None,
+    every_s=0,
 ):
-    """Train one fold. Returns the selected state dict, the per-epoch history, the selected
-    model's validation probabilities and its epoch.
+    """Train one fold. Returns the per-epoch history and, for each of `selections`
+    (egfrmet.selection), the model it kept: {"epoch", "val_acc", "state", "probs"} with the
+    validation probabilities of that model. `chosen_epoch`: the inner folds' choice, for
+    `inner_cv`.
 
     With `checkpoint` (a path), the state at the end of an epoch is kept there whenever
     `every_s` seconds have passed since the last one (0: every epoch); a run that finds a
@@ -342,60 +235,61 @@ def train_fold(
     """
     torch.manual_seed(settings["seed"])
     generator = torch.Generator().manual_seed(settings["seed"])
-    bf16 = use_bf16(settings, device)
+    run_options = inference(settings, device)  # validation computes as prediction will
+    bf16 = run_options["bf16"]
     steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
     model, optimizer, scheduler = build_training(model_settings, settings, steps_per_epoch, device)
     x_train = x_train.to(device)
-    fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings)
-    history, best = (
-        resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], None)
-    )
+    fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch)
+    history, kept = resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], {})
     saved = time.monotonic()
 
     for epoch in range(len(history), settings["epochs"]):
         start = time.perf_counter()
         bar = progress(epoch) if progress else None
         losses = train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, bar)
-        probs = predict_probabilities(model, x_val, device, 2 * settings["batch_size"], bf16, settings["channels_last"])
+        probs = predict_probabilities(model, x_val, device, batch_size=2 * settings["batch_size"], **run_options)
         row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
         row |= validation_metrics(probs, y_val, settings["f1_average"])
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         log.info(format_epoch(row))
 
-        # the paper's selection: first epoch of best validation accuracy; or simply the last
-        improved = settings["select"] == "last" or best is None or row["val_acc"] > best["val_acc"]
-        if improved:
-            best = {"epoch": epoch, "val_acc": row["val_acc"], "state": copy_state(model), "probs": probs}
+        changed = [name for name in selections if keeps(name, row, kept.get(name), chosen_epoch)]
+        if changed:
+            state = copy_state(model)  # one copy, shared by the selections that keep it
+        for name in changed:
+            kept[name] = {"epoch": epoch, "val_acc": row["val_acc"], "state": state, "probs": probs}
         last = epoch + 1 == settings["epochs"]
         if checkpoint and not last and time.monotonic() - saved >= every_s:
-            save_checkpoint(checkpoint, fingerprint, model, optimizer, scheduler, generator, history, best, improved)
+            save_checkpoint(checkpoint, fingerprint, model, optimizer, scheduler, generator, history, kept, changed)
             saved = time.monotonic()
 
     if checkpoint:
-        remove_checkpoint(checkpoint)
-    return best["state"], pd.DataFrame(history), best["probs"], best["epoch"]
+        remove_checkpoint(checkpoint, selections)
+    return pd.DataFrame(history), kept
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
-def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings):
-    """What a checkpoint must have been made from to be resumed: data and settings."""
-    digest = hashlib.sha256(json.dumps([model_settings, settings], sort_keys=True).encode())
+def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch=None):
+    """What a checkpoint must have been made from to be resumed: data, settings and choice."""
+    digest = hashlib.sha256(json.dumps([model_settings, settings, chosen_epoch], sort_keys=True).encode())
     for tensor in (x_train, y_train, x_val, y_val):
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
-def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, history, best, best_changed):
-    """Model, optimiser, schedule, RNG states and history: all a resumed run needs. The
-    selected model's weights go to a file of their own, rewritten only when they change."""
+def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, history, kept, changed):
+    """Model, optimiser, schedule, RNG states and history: all a resumed run needs. Each kept
+    model's weights go to a file of their own, rewritten only when they change."""
     from egfrmet.files import atomic_output
 
-    if best_changed or not os.path.exists(f"{path}.best"):
-        with atomic_output(f"{path}.best") as tmp:
-            torch.save(best["state"], tmp)
+    for name, entry in kept.items():
+        if name in changed or not os.path.exists(f"{path}.{name}"):
+            with atomic_output(f"{path}.{name}") as tmp:
+                torch.save(entry["state"], tmp)
     state = {
         "fingerprint": fingerprint,
         "model": model.state_dict(),
@@ -405,7 +299,7 @@ def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, h
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "history": history,
-        "best": {k: v for k, v in best.items() if k != "state"},
+        "kept": {name: {k: v for k, v in entry.items() if k != "state"} for name, entry in kept.items()},
     }
     with atomic_output(path) as tmp:
         torch.save(state, tmp)
@@ -414,11 +308,11 @@ def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, h
 def resume(path, fingerprint, model, optimizer, scheduler, generator):
     """Restore a checkpoint made from the same data and settings; else start afresh."""
     if not os.path.exists(path):
-        return [], None
+        return [], {}
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state["fingerprint"] != fingerprint:
         log.info("checkpoint %s is from other data or settings: starting afresh", path)
-        return [], None
+        return [], {}
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -426,13 +320,16 @@ def resume(path, fingerprint, model, optimizer, scheduler, generator):
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    best = state["best"] | {"state": torch.load(f"{path}.best", map_location="cpu", weights_only=True)}
+    kept = {
+        name: entry | {"state": torch.load(f"{path}.{name}", map_location="cpu", weights_only=True)}
+        for name, entry in state["kept"].items()
+    }
     log.info("resuming from %s after epoch %d", path, len(state["history"]) - 1)
-    return state["history"], best
+    return state["history"], kept
 
 
-def remove_checkpoint(path):
-    for name in (path, f"{path}.best"):
+def remove_checkpoint(path, selections):
+    for name in [path] + [f"{path}.{selection}" for selection in selections]:
         if os.path.exists(name):
             os.remove(name)
 
@@ -463,8 +360,10 @@ def terminal_progress(epochs):
 def run(
     *,
     fold,
+    inner,
     folds,
     crops,
+    choice,
     model_settings,
     settings,
     threads,
@@ -474,36 +373,38 @@ def run(
     out_history,
     out_val,
 ):
-    """The `egfrmet train` subcommand: fold `fold` of `folds` (.tsv), crops from `crops`/."""
-    from egfrmet.files import atomic_output
-
+    """The `egfrmet train` subcommand: outer fold `fold` of `folds` (.tsv), crops from
+    `crops`/; or with `inner` >= 0, that inner fold of the fold's training patients (its
+    history is all the inner choice needs)."""
     if model_settings["weights"] != "imagenet":
         os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
     torch.set_num_threads(threads)
     set_deterministic(settings["deterministic"])
     device = pick_device(settings["device"])
     precision = "bf16" if use_bf16(settings, device) else "fp32"
+    name = f"fold {fold}" + (f", inner fold {inner}" if inner >= 0 else "")
     log.info(
-        "fold %d on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
-        fold,
+        "%s on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
+        name,
         device_name(device),
         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
         threads,
         "bf16 autocast" if precision == "bf16" else "float32",
     )
     table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
-    train_table, val_table = table[table.fold != fold], table[table.fold == fold]
+    if inner >= 0:
+        table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
+    held_out = inner if inner >= 0 else fold
+    train_table, val_table = table[table.fold != held_out], table[table.fold == held_out]
     x_train, y_train, _, _ = load_slices(crops, train_table)
     x_val, y_val, val_patients, val_positions = load_slices(crops, val_table)
     log.info(
-        "fold %d: %d training slices (%d positive), %d validation slices",
-        fold,
-        len(y_train),
-        int(y_train.sum()),
-        len(y_val),
+        "%s: %d training slices (%d positive), %d validation slices", name, len(y_train), int(y_train.sum()), len(y_val)
     )
 
-    state, history, probs, epoch = train_fold(
+    selections = [] if inner >= 0 else settings["select"]
+    chosen = json.loads(open(choice, encoding="utf-8").read())["epoch"] if choice else None
+    history, kept = train_fold(
         x_train,
         y_train,
         x_val,
@@ -511,27 +412,45 @@ def run(
         model_settings=model_settings,
         settings=settings,
         device=device,
+        selections=selections,
+        chosen_epoch=chosen,
         progress=terminal_progress(settings["epochs"]),
         checkpoint=checkpoint or None,
         every_s=checkpoint_seconds,
     )
-    log.info("fold %d: kept epoch %d (%s)", fold, epoch, settings["select"])
-    with atomic_output(out_model) as tmp:
-        torch.save(state, tmp)
+    # precision and device: figures repeat bit for bit only where both are the same
+    history = history.assign(precision=precision, device=device_name(device))
+    for selection, entry in kept.items():
+        history[f"kept_{selection}"] = history.epoch == entry["epoch"]
+        log.info("%s: %s kept epoch %d", name, selection, entry["epoch"])
+    write_outputs(history, kept, settings, out_model, out_history, out_val, val_patients, val_positions, y_val, fold)
+
+
+def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, fold):
+    """history.csv; for an outer fold also model.pt (the `predict_with` selection's model) and
+    val_slices.csv (each selection's validation probabilities, a `selection` column apart)."""
+    from egfrmet.files import atomic_output
+
+    if kept:
+        history["selected"] = history[f"kept_{settings['predict_with']}"]
     with atomic_output(out_history) as tmp:
-        # precision and device: figures repeat bit for bit only where both are the same
-        history.assign(selected=history.epoch == epoch, precision=precision, device=device_name(device)).to_csv(
-            tmp, index=False
+        history.to_csv(tmp, index=False)
+    if not kept:
+        return
+    with atomic_output(out_model) as tmp:
+        torch.save(kept[settings["predict_with"]]["state"], tmp)
+    slices = pd.concat(
+        pd.DataFrame(
+            {
+                "selection": selection,
+                "patient_id": patients,
+                "slice": positions,
+                "probability": entry["probs"].numpy(),
+                "label": labels.numpy(),
+                "fold": fold,
+            }
         )
-    slices = pd.DataFrame(
-        {
-            "patient_id": val_patients,
-            "slice": val_positions,
-            "probability": probs.numpy(),
-            "label": y_val.numpy(),
-            "fold": fold,
-        }
+        for selection, entry in kept.items()
     )
     with atomic_output(out_val) as tmp:
         slices.to_csv(tmp, index=False)
-    log.info("fold %d: %s", fold, json.dumps(history.iloc[epoch].to_dict()))

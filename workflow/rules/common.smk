@@ -34,6 +34,7 @@ shell.prefix(
 
 from egfrmet.errors import InputError
 from egfrmet.folds import assign as assign_folds
+from egfrmet.selection import inner_folds
 from egfrmet.sheet import (
     PATH_COLUMNS,
     load_schema,
@@ -44,6 +45,11 @@ from egfrmet.sheet import (
 )
 
 validate_config(config, load_schema("config"))
+if config["train"]["predict_with"] not in config["train"]["select"]:
+    raise InputError(
+        f"train.predict_with {config['train']['predict_with']!r} is not one of "
+        f"train.select {config['train']['select']}"
+    )
 SHEET = read_sheet(config["samples"], load_schema("samples"))
 PATIENTS = list(SHEET.index)
 TRAINING = list(training_rows(SHEET).index)
@@ -90,6 +96,11 @@ def check_files_at_parse_time():
 
 check_files_at_parse_time()
 FOLDS = list(range(config["folds"]["k"]))
+INNER_FOLDS = (
+    list(range(config["train"]["inner"]["k"]))
+    if "inner_cv" in config["train"]["select"]
+    else []
+)
 
 
 @functools.cache
@@ -104,12 +115,51 @@ def fold_table():
 
 
 def fold_check(wildcards):
-    """The folds rule's (empty) input: assigning folds while the DAG is built stops a run
-    that needs them before any job, and leaves runs that only preprocess alone."""
-    fold_table()
+    """The folds rule's (empty) input: assigning folds (and inner folds) while the DAG is
+    built stops a run that needs them before any job, and leaves preprocessing runs alone.
+    """
+    table = fold_table()
+    for fold in FOLDS if INNER_FOLDS else []:
+        try:
+            inner_folds(
+                table, outer_fold=fold, k=len(INNER_FOLDS), seed=config["train"]["seed"]
+            )
+        except InputError as error:
+            raise error.about(path=config["samples"]).prefixed(
+                f"training patients of fold {fold} (train.inner.k = {len(INNER_FOLDS)}): "
+            ) from None
     return []
 
 
+def outer_training_crops(wildcards):
+    """Crops of the patients an inner training may read: the fold's training patients."""
+    table = fold_table()
+    patients = table.patient_id[table.fold != int(wildcards.fold)]
+    return expand("results/crops/{patient}.npz", patient=patients)
+
+
+def inner_choice(wildcards):
+    """The inner folds' choice, for an outer training when inner_cv is a selection."""
+    return (
+        {"choice": f"results/models/fold{wildcards.fold}/inner_choice.json"}
+        if INNER_FOLDS
+        else {}
+    )
+
+
+def choice_option(wildcards):
+    return (
+        f"--choice results/models/fold{wildcards.fold}/inner_choice.json"
+        if INNER_FOLDS
+        else ""
+    )
+
+
+# Device, precision and memory format: prediction computes as validation did.
+INFERENCE_SETTINGS = json.dumps(
+    {k: config["train"][k] for k in ("device", "precision", "channels_last")},
+    sort_keys=True,
+)
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
 # Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.
 BRAIN_MASK_KEYS = {"deepbet": ["device", "threshold"], "morphology": ["erode_mm"]}

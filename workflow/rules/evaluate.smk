@@ -49,9 +49,9 @@ rule evaluate:
         "../../envs/torch.yaml"
     params:
         settings=settings("evaluate"),
-        selection=config["train"]["select"],
+        predict_with=config["train"]["predict_with"],
     shell:
         "python -m egfrmet evaluate --val-slices {input.val:q} --histories {input.histories:q}"
         " --crops results/crops"
-        " --settings {params.settings:q} --selection {params.selection}"
+        " --settings {params.settings:q} --predict-with {params.predict_with}"
         " --out-dir results/evaluation 2> {log:q}"

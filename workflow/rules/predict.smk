@@ -1,4 +1,5 @@
-# Patients never trained on (split test, or no label): the mean of the fold models.
+# Patients never trained on (split test, or no label): the mean of the fold models that
+# train.predict_with kept (by default the leak-free inner_cv selection's).
 
 
 rule predict:
@@ -22,10 +23,12 @@ rule predict:
         model=settings("model"),
         predict=settings("predict"),
         evaluate=settings("evaluate"),
-        device=config["train"]["device"],
+        inference=INFERENCE_SETTINGS,
+        selection=config["train"]["predict_with"],
     shell:
-        "python -m egfrmet predict --models {input.models:q} --crops results/crops"
+        "python -m egfrmet predict --models {input.models:q} --selection {params.selection}"
+        " --crops results/crops"
         " --patients {params.patients:q} --model-settings {params.model:q}"
         " --settings {params.predict:q} --evaluate-settings {params.evaluate:q}"
-        " --device {params.device} --threads {threads}"
+        " --inference {params.inference:q} --threads {threads}"
         " --out {output.predictions:q} --out-metrics {output.metrics:q} 2> {log:q}"

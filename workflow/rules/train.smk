@@ -1,10 +1,58 @@
 # One training job per fold; `gpu` lets a cluster give each its own card. A job killed
 # mid-way (walltime, pre-emption) resumes from results/checkpoints/ when run again: not an
-# output, so Snakemake leaves it; it goes when the fold is done.
+# output, so Snakemake leaves it; it goes when the fold is done. For the leak-free inner_cv
+# selection, each fold's training patients are split into inner folds first: one training
+# job per inner fold (its history is all it keeps), then the epoch they choose together.
+
+
+rule train_inner:
+    input:
+        folds="results/folds.tsv",
+        crops=outer_training_crops,
+    output:
+        history="results/models/fold{fold}/inner{inner}/history.csv",
+    log:
+        "logs/train/fold{fold}_inner{inner}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["resources"]["train"]["threads"]
+    resources:
+        gpu=config["resources"]["train"]["gpu"],
+        checkpoint_seconds=config["resources"]["train"]["checkpoint_seconds"],
+    params:
+        model=settings("model"),
+        train=settings("train"),
+    shell:
+        "python -m egfrmet train --fold {wildcards.fold} --inner {wildcards.inner}"
+        " --folds {input.folds:q} --crops results/crops"
+        " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
+        " --checkpoint results/checkpoints/fold{wildcards.fold}_inner{wildcards.inner}.pt"
+        " --checkpoint-seconds {resources.checkpoint_seconds}"
+        " --out-history {output.history:q} 2> {log:q}"
+
+
+rule choose_epoch:
+    input:
+        expand(
+            "results/models/fold{{fold}}/inner{inner}/history.csv",
+            inner=INNER_FOLDS,
+        ),
+    output:
+        "results/models/fold{fold}/inner_choice.json",
+    log:
+        "logs/choose_epoch/fold{fold}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        metric=config["train"]["inner"]["metric"],
+    shell:
+        "python -m egfrmet choose-epoch --histories {input:q} --metric {params.metric}"
+        " --out {output:q} 2> {log:q}"
 
 
 rule train:
     input:
+        unpack(inner_choice),
         folds="results/folds.tsv",
         crops=training_crops,
     output:
@@ -27,8 +75,10 @@ rule train:
     params:
         model=settings("model"),
         train=settings("train"),
+        choice=choice_option,
     shell:
         "python -m egfrmet train --fold {wildcards.fold} --folds {input.folds:q} --crops results/crops"
+        " {params.choice}"
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
         " --checkpoint results/checkpoints/fold{wildcards.fold}.pt"
         " --checkpoint-seconds {resources.checkpoint_seconds}"

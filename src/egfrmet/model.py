@@ -1,0 +1,156 @@
+"""The network and how it runs: a timm backbone with fastai's head, frozen or not, and one
+decision of device, precision and memory format that training, validation and prediction
+share. Training (egfrmet.train) and prediction (egfrmet.predict) both depend on this module,
+not on each other."""
+
+import functools
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from egfrmet.errors import InputError
+
+
+class ConcatPool(nn.Module):
+    """fastai's AdaptiveConcatPool2d: max and average pooling side by side."""
+
+    def forward(self, x):
+        return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1).flatten(1)
+
+
+def fastai_head(n_features, hidden, dropout, n_classes=2):
+    """fastai's create_head: pool, BN, dropout, linear, ReLU, BN, dropout, linear."""
+    head = nn.Sequential(
+        ConcatPool(),
+        nn.BatchNorm1d(2 * n_features),
+        nn.Dropout(dropout[0]),
+        nn.Linear(2 * n_features, hidden, bias=False),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm1d(hidden),
+        nn.Dropout(dropout[1]),
+        nn.Linear(hidden, n_classes, bias=False),
+    )
+    for layer in head:
+        if isinstance(layer, nn.Linear):
+            nn.init.kaiming_normal_(layer.weight)
+    return head
+
+
+def create_body(arch, weights, pretrained_tag):
+    """The timm backbone without its classifier, 1 input channel (pretrained conv1 summed).
+
+    `weights`: "imagenet" (timm's pretrained tag from the hub), "none", or a path to a state
+    dict (its ImageNet classifier, if any, is dropped). Files load through timm's own
+    mechanism, which uses torch.load(weights_only=True) or safetensors.
+    """
+    import timm
+
+    options = {"num_classes": 0, "global_pool": "", "in_chans": 1}
+    if weights == "none":
+        return timm.create_model(arch, pretrained=False, **options)
+    if weights == "imagenet":
+        name = f"{arch}.{pretrained_tag}" if pretrained_tag else arch
+        try:
+            return timm.create_model(name, pretrained=True, **options)
+        except Exception as error:  # the hub client raises many types for "unreachable"
+            raise InputError(
+                f"model.weights imagenet: could not load ImageNet weights {name!r} from the Hugging Face hub "
+                f"({type(error).__name__}: {error}). Where the hub is reachable, save them once with\n"
+                f"  python -c \"import timm, torch; torch.save(timm.create_model('{name}', pretrained=True)"
+                f".state_dict(), '{arch}.pth')\"\nthen set `model.weights: /path/to/{arch}.pth`."
+            ) from None
+    if not os.path.isfile(weights):
+        raise InputError(f"model.weights: no such file {weights!r} (use imagenet, none or a state-dict path)")
+    return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": weights}, **options)
+
+
+def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout):
+    body = create_body(arch, weights, pretrained_tag)
+    return nn.Sequential(body, fastai_head(body.num_features, head_hidden, dropout))
+
+
+def freeze_body(model):
+    """fastai's freeze(): train the head and the body's BatchNorm layers only."""
+    body = model[0]
+    for module in body.modules():
+        trainable = isinstance(module, nn.modules.batchnorm._BatchNorm)
+        for parameter in module.parameters(recurse=False):
+            parameter.requires_grad_(trainable)
+
+
+def parameter_groups(model, weight_decay):
+    """fastai's default: no weight decay on BatchNorm and bias parameters."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if not parameter.requires_grad:
+                continue
+            is_norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm))
+            (no_decay if is_norm or name == "bias" else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def load_model(path, model_settings, device):
+    """A trained model: the architecture from config, the weights from its state dict."""
+    model = create_model(**(model_settings | {"weights": "none"}))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device)
+
+
+@torch.no_grad()
+def predict_probabilities(model, x, device, *, batch_size, bf16, channels_last):
+    """Positive-class probability per slice (eval mode, no augmentation)."""
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = to_device(x[start : start + batch_size], device, channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(torch.softmax(model(batch).float(), 1)[:, 1].cpu())
+    return torch.cat(out)
+
+
+def pick_device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def to_device(x, device, channels_last):
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def use_bf16(settings, device):
+    """bf16 autocast? `auto`: on CUDA, and on CPUs with AMX-BF16 units (1.7x faster there)."""
+    if settings["precision"] == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16())
+    return settings["precision"] == "bf16"
+
+
+def device_name(device):
+    """The GPU's name, or the CPU's model name (from /proc/cpuinfo where there is one)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else "cpu"
+
+
+@functools.cache
+def cpu_has_amx_bf16():
+    try:
+        with open("/proc/cpuinfo") as info:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
+    except OSError:
+        return False
+
+
+def inference(settings, device):
+    """bf16 autocast and channels-last for a device, from the `train` config section: one
+    decision, so that validation and prediction compute alike."""
+    return {"bf16": use_bf16(settings, device), "channels_last": settings["channels_last"]}

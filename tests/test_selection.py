@@ -1,0 +1,155 @@
+"""Model selection: the paper's, the leak-free inner_cv and last, from one training; nothing
+that selects reads an outer-validation patient."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from egfrmet import selection, train
+
+MODEL = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
+
+
+def folds_table(n=12, k=3):
+    """n patients, half positive, two centres, in k folds."""
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i:02d}" for i in range(n)],
+            "label": [i % 2 for i in range(n)],
+            "center": ["A" if i < n // 2 else "B" for i in range(n)],
+            "fold": [i % k for i in range(n)],
+        }
+    )
+
+
+def test_inner_folds_hold_the_outer_training_patients_only_stratified():
+    table = folds_table()
+    inner = selection.inner_folds(table, outer_fold=1, k=2, seed=0)
+    assert set(inner.patient_id) == set(table.patient_id[table.fold != 1])
+    assert set(inner.fold) == {0, 1}
+    for _, part in inner.groupby("fold"):
+        assert set(part.label) == {0, 1}
+    again = selection.inner_folds(table.sample(frac=1, random_state=3), outer_fold=1, k=2, seed=0)
+    assert again.equals(inner)  # deterministic, whatever the row order
+
+
+def test_choose_epoch_averages_the_inner_folds():
+    histories = [
+        pd.DataFrame({"epoch": [0, 1, 2, 3], "val_auc": [0.5, 0.9, 0.6, 0.7], "val_loss": [0.9, 0.5, 0.4, 0.6]}),
+        pd.DataFrame({"epoch": [0, 1, 2, 3], "val_auc": [0.6, 0.5, 0.9, 0.8], "val_loss": [0.8, 0.6, 0.3, 0.5]}),
+    ]
+    epoch, curve = selection.choose_epoch(histories, "val_auc")
+    assert epoch == 2 and curve.tolist() == pytest.approx([0.55, 0.7, 0.75, 0.75])  # tie 2/3: the earlier
+    assert selection.choose_epoch(histories, "val_loss")[0] == 2  # lower is better
+
+
+def test_each_selection_keeps_its_epoch():
+    rows = [{"epoch": e, "val_acc": acc} for e, acc in enumerate([0.5, 0.8, 0.8, 0.6])]
+    kept = {}
+    for row in rows:
+        for name in selection.SELECTIONS:
+            if selection.keeps(name, row, kept.get(name), chosen_epoch=2):
+                kept[name] = row
+    assert {name: row["epoch"] for name, row in kept.items()} == {"best_val_accuracy": 1, "inner_cv": 2, "last": 3}
+
+
+def write_crops(folder, table, seed=0):
+    """Tiny crops whose brightness follows the label, one file per patient."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for row in table.itertuples():
+        slices = rng.normal(size=(5, 32, 32)).astype(np.float32) + row.label
+        np.savez(folder / f"{row.patient_id}.npz", slices=slices)
+
+
+def training_settings(config):
+    return config["train"] | {
+        "epochs": 3,
+        "batch_size": 8,
+        "lr": 3e-3,
+        "device": "cpu",
+        "inner": {"k": 2, "metric": "val_auc"},
+    }
+
+
+@pytest.mark.slow
+def test_nothing_that_selects_reads_an_outer_validation_patient(tmp_path, config, monkeypatch):
+    """Instrumented: every crop file the inner trainings read, and every file the choice reads."""
+    table = folds_table()
+    table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
+    write_crops(tmp_path / "crops", table)
+    read = []
+    real_read_crops = train.read_crops
+    monkeypatch.setattr(
+        train, "read_crops", lambda folder, patient: read.append(patient) or real_read_crops(folder, patient)
+    )
+    settings = training_settings(config)
+    histories = []
+    for inner in (0, 1):
+        histories.append(tmp_path / f"inner{inner}.csv")
+        train.run(
+            fold=0,
+            inner=inner,
+            folds=str(tmp_path / "folds.tsv"),
+            crops=str(tmp_path / "crops"),
+            choice="",
+            model_settings=MODEL,
+            settings=settings,
+            threads=1,
+            checkpoint="",
+            checkpoint_seconds=0,
+            out_model="",
+            out_history=str(histories[-1]),
+            out_val="",
+        )
+    outer_validation = set(table.patient_id[table.fold == 0])
+    assert read and not outer_validation & set(read)
+    assert set(read) == set(table.patient_id) - outer_validation
+
+    opened = []
+    real_read_csv = pd.read_csv
+    monkeypatch.setattr(
+        selection.pd, "read_csv", lambda path, *a, **k: opened.append(str(path)) or real_read_csv(path, *a, **k)
+    )
+    selection.run(histories=[str(p) for p in histories], metric="val_auc", out=str(tmp_path / "choice.json"))
+    assert opened == [str(p) for p in histories]  # the inner histories, nothing else
+    choice = json.loads((tmp_path / "choice.json").read_text(encoding="utf-8"))
+    assert 0 <= choice["epoch"] < 3 and len(choice["mean_by_epoch"]) == 3
+
+
+@pytest.mark.slow
+def test_one_outer_training_serves_every_selection(tmp_path, config):
+    table = folds_table()
+    table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
+    write_crops(tmp_path / "crops", table)
+    (tmp_path / "choice.json").write_text(json.dumps({"epoch": 1}), encoding="utf-8")
+    settings = training_settings(config) | {"predict_with": "inner_cv"}
+    out = {name: str(tmp_path / name) for name in ("model.pt", "history.csv", "val.csv")}
+    train.run(
+        fold=0,
+        inner=-1,
+        folds=str(tmp_path / "folds.tsv"),
+        crops=str(tmp_path / "crops"),
+        choice=str(tmp_path / "choice.json"),
+        model_settings=MODEL,
+        settings=settings,
+        threads=1,
+        checkpoint="",
+        checkpoint_seconds=0,
+        out_model=out["model.pt"],
+        out_history=out["history.csv"],
+        out_val=out["val.csv"],
+    )
+    history = pd.read_csv(out["history.csv"])
+    assert history.epoch[history.kept_inner_cv].tolist() == [1] and history.epoch[history.kept_last].tolist() == [2]
+    assert history.selected.equals(history.kept_inner_cv)
+    # the paper's: the first epoch of best validation accuracy
+    assert history.epoch[history.kept_best_val_accuracy].item() == int(history.val_acc.idxmax())
+    slices = pd.read_csv(out["val.csv"])
+    assert sorted(set(slices.selection)) == ["best_val_accuracy", "inner_cv", "last"]
+    assert set(slices.patient_id) == set(table.patient_id[table.fold == 0])
+    assert len(slices) == 3 * 5 * (table.fold == 0).sum()
+    assert torch.load(out["model.pt"], weights_only=True).keys()  # the inner_cv model
