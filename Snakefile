@@ -22,7 +22,11 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/predict.smk"
 
 
+# Crops and QC of everyone; cross-validation when there are training patients; predictions
+# when there are also patients to predict. Each output name has one owner: its rule.
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        preprocessed(PATIENTS),
+        rules.evaluate.output if TRAINING else [],
+        rules.predict.output if TRAINING and PREDICTING else [],

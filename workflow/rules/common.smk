@@ -255,15 +255,3 @@ def prediction_patients():
     return json.dumps(
         {p: (None if pd.isna(v) else int(v)) for p, v in labels.items()}, sort_keys=True
     )
-
-
-def final_outputs():
-    """Crops and QC of everyone; cross-validation when there are training patients;
-    predictions when there are also patients to predict. (Called by rule all, once every
-    rule is defined: each output name has its one owner, the rule that writes it.)"""
-    outputs = preprocessed(PATIENTS)
-    if TRAINING:
-        outputs += list(rules.evaluate.output)
-        if PREDICTING:
-            outputs += list(rules.predict.output)
-    return outputs
