@@ -153,3 +153,28 @@ def test_one_outer_training_serves_every_selection(tmp_path, config):
     assert set(slices.patient_id) == set(table.patient_id[table.fold == 0])
     assert len(slices) == 3 * 5 * (table.fold == 0).sum()
     assert torch.load(out["model.pt"], weights_only=True).keys()  # the inner_cv model
+
+
+def test_inner_cv_without_a_choice_is_an_input_error(tmp_path, config):
+    from egfrmet.errors import InputError
+
+    table = folds_table()
+    table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
+    write_crops(tmp_path / "crops", table)
+    with pytest.raises(InputError, match="inner_cv: --choice"):
+        train.run(
+            fold=0,
+            inner=-1,
+            folds=str(tmp_path / "folds.tsv"),
+            crops=str(tmp_path / "crops"),
+            choice="",
+            model_settings=MODEL,
+            settings=training_settings(config),
+            threads=1,
+            checkpoint="",
+            checkpoint_seconds=0,
+            out_model=str(tmp_path / "m.pt"),
+            out_history=str(tmp_path / "h.csv"),
+            out_val=str(tmp_path / "v.csv"),
+        )
+    assert not (tmp_path / "m.pt").exists()

@@ -13,12 +13,14 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from egfrmet.errors import InputError
 from egfrmet.files import read_crops
 from egfrmet.model import (
     create_model,
@@ -403,7 +405,9 @@ def run(
     )
 
     selections = [] if inner >= 0 else settings["select"]
-    chosen = json.loads(open(choice, encoding="utf-8").read())["epoch"] if choice else None
+    chosen = json.loads(Path(choice).read_text(encoding="utf-8"))["epoch"] if choice else None
+    if "inner_cv" in selections and not (chosen is not None and 0 <= chosen < settings["epochs"]):
+        raise InputError(f"train.select has inner_cv: --choice must give an epoch in 0..{settings['epochs'] - 1}")
     history, kept = train_fold(
         x_train,
         y_train,
