@@ -139,5 +139,8 @@ def test_run_writes_every_output(tmp_path):
     table2 = (tmp_path / "out" / "table2.md").read_text(encoding="utf-8")
     assert "### Selection: best_val_accuracy" in table2 and "### Selection: last" in table2
     assert set(pd.read_csv(tmp_path / "out" / "patient_scores.csv").selection) == {"last", "best_val_accuracy"}
+    table2_rows = pd.read_csv(tmp_path / "out" / "table2.csv")
+    merged = table2_rows.merge(rows, on=["selection", "aggregate"])
+    assert np.allclose(merged.pooled_auc_low, merged.auc_low) and np.allclose(merged.pooled_auc_high, merged.auc_high)
     # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
     assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]

@@ -3,8 +3,9 @@
 Slice probabilities become patient scores by the median, mean, min or max of a patient's
 slices. For each aggregate: AUC per fold, their mean and SD (population SD, ddof 0, which
 is what the paper's Table 2 numbers imply), and sensitivity, specificity and accuracy at the
-threshold over all patients pooled. Beyond the paper: the pooled AUC with a bootstrap
-confidence interval over patients.
+threshold over all patients pooled. Beyond the paper: the pooled AUC with a stratified
+bootstrap confidence interval over patients (egfrmet.summary's, so Table 2 and the summary
+table agree).
 """
 
 import logging
@@ -17,7 +18,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.plots import pyplot, save
 from egfrmet.selection import SELECTIONS
-from egfrmet.summary import reliability, summarise, summary_markdown
+from egfrmet.summary import bootstrap_auc, reliability, summarise, summary_markdown
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +45,8 @@ def threshold_metrics(labels, scores, threshold):
 
 
 def bootstrap_settings(settings):
-    """bootstrap_auc's options from the `evaluate` config section."""
+    """egfrmet.summary's bootstrap options from the `evaluate` config section."""
     return {"resamples": settings["bootstrap"], "level": settings["ci_level"], "seed": settings["seed"]}
-
-
-def bootstrap_auc(labels, scores, *, resamples, level, seed):
-    """Percentile bootstrap CI of the AUC, resampling patients (classes kept non-empty)."""
-    labels, scores = np.asarray(labels), np.asarray(scores)
-    rng = np.random.default_rng(seed)
-    aucs = []
-    while len(aucs) < resamples:
-        pick = rng.integers(0, len(labels), len(labels))
-        if labels[pick].min() != labels[pick].max():
-            aucs.append(roc_auc_score(labels[pick], scores[pick]))
-    tail = (1 - level) / 2
-    return float(np.quantile(aucs, tail)), float(np.quantile(aucs, 1 - tail))
 
 
 def table2(scores, *, threshold, bootstrap):

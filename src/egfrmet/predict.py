@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from egfrmet.evaluate import bootstrap_auc, bootstrap_settings, threshold_metrics
+from egfrmet.evaluate import bootstrap_settings, threshold_metrics
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.model import inference as run_options
 from egfrmet.model import load_model, pick_device, predict_probabilities
+from egfrmet.summary import bootstrap_auc
 
 log = logging.getLogger(__name__)
 

@@ -66,6 +66,19 @@ def metrics(labels, scores, threshold):
     }
 
 
+def percentile_interval(values, level):
+    tail = (1 - level) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_auc(labels, scores, *, resamples, level, seed):
+    """The AUC's stratified bootstrap interval: with the same seed, the summary table's."""
+    labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
+    pick = stratified_resamples(labels, resamples, seed)
+    return percentile_interval(auc_rows(labels[pick], scores[pick]), level)
+
+
 def summary_row(labels, scores, *, threshold, resamples, level, seed):
     """Point estimates, stratified bootstrap intervals and the Brier score of one score column."""
     labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
@@ -74,11 +87,10 @@ def summary_row(labels, scores, *, threshold, resamples, level, seed):
     point = {name: float(values[0]) for name, values in metrics(labels[None], scores[None], threshold).items()}
     pick = stratified_resamples(labels, resamples, seed)
     boot = metrics(labels[pick], scores[pick], threshold)
-    tail = (1 - level) / 2
     row = {"n_patients": len(labels), "n_positive": int(labels.sum())}
     for name in ("auc", "sensitivity", "specificity", "accuracy"):
-        low, high = np.quantile(boot[name], [tail, 1 - tail])
-        row |= {name: point[name], f"{name}_low": float(low), f"{name}_high": float(high)}
+        low, high = percentile_interval(boot[name], level)
+        row |= {name: point[name], f"{name}_low": low, f"{name}_high": high}
     row["brier"] = float(np.mean((scores - labels) ** 2)) if scores.min() >= 0 and scores.max() <= 1 else np.nan
     return row
 
