@@ -107,13 +107,13 @@ def brain_mask(patient, corrected, lesion, *, path, settings, threads=1):
     z-score); how much of it the method itself had is kept as `lesion_coverage_by_method`.
     """
     start = time.perf_counter()
-    summary = {}
+    by_method = {}
     if path:
         brain, source, method = sitk.GetArrayFromImage(read_image(path)) > 0, "given", None
     else:
         brain, source, method = compute(corrected, threads=threads, **settings), "computed", settings["method"]
         covered, missed, total = lesion_coverage(brain, lesion)
-        summary["lesion_coverage_by_method"] = covered
+        by_method = {"lesion_coverage_by_method": covered}
         if missed:
             log.info("patient %s: %s left %d of %d lesion voxels out; added", patient, method, missed, total)
         brain = brain | lesion
@@ -124,14 +124,5 @@ def brain_mask(patient, corrected, lesion, *, path, settings, threads=1):
         log.warning("patient %s: %s (%s)", patient, warning, path)
     seconds = time.perf_counter() - start
     log.info("patient %s: %s brain mask (%s), %d voxels, %.1f s", patient, source, method or path, brain.sum(), seconds)
-    summary = (
-        {
-            "brain_mask": source,
-            "brain_mask_method": method,
-            "brain_voxels": int(brain.sum()),
-            "lesion_coverage": covered,
-        }
-        | summary
-        | {"warnings": warnings}
-    )
-    return brain, summary
+    summary = {"brain_mask": source, "brain_mask_method": method, "brain_voxels": int(brain.sum())}
+    return brain, summary | {"lesion_coverage": covered} | by_method | {"warnings": warnings}

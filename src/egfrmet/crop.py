@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
-from egfrmet.images import read_image
+from egfrmet.images import read_image, reorient
 from egfrmet.lesions import choose, volumes_mm3
 from egfrmet.plots import pyplot, save
 
@@ -94,7 +94,7 @@ def crop_lesions(image, lesions, brain, *, lesions_mode, min_lesion_mm3, **setti
     """Crops of each chosen lesion (`lesions`: numbers by decreasing volume, egfrmet.lesions),
     stacked lesion after lesion: 5 slices per lesion with the default context."""
     volumes = volumes_mm3(lesions, image.GetSpacing())
-    chosen = choose(lesions, image.GetSpacing(), lesions_mode=lesions_mode, min_lesion_mm3=min_lesion_mm3)
+    chosen = choose(volumes, lesions_mode=lesions_mode, min_lesion_mm3=min_lesion_mm3)
     parts = [crop_volume(image, lesions == k, brain=brain, **settings) for k in chosen]
     per_slice = ["slices", "masks", "brain_masks", "slice_index", "in_volume", "lesion_area"]
     result = {key: np.concatenate([part[key] for part in parts]) for key in per_slice if key in parts[0]}
@@ -126,7 +126,7 @@ def run(patient, *, image, lesion, brain, summary, settings, out, qc):
     """The `egfrmet crop` subcommand: crops (.npz) and their QC picture (.png)."""
     image = read_image(image)
     lesions = sitk.GetArrayFromImage(read_image(lesion))
-    brain = sitk.GetArrayFromImage(sitk.DICOMOrient(read_image(brain), image_orientation(image))) > 0
+    brain = sitk.GetArrayFromImage(reorient(read_image(brain))) > 0  # normalise kept it on the source grid
     summary = json.loads(Path(summary).read_text(encoding="utf-8"))
     try:
         result = crop_lesions(image, lesions, brain, **settings)
@@ -147,10 +147,6 @@ def run(patient, *, image, lesion, brain, summary, settings, out, qc):
     with atomic_output(out) as tmp:
         np.savez_compressed(tmp, patient_id=patient, **result)
     plot_qc(result, patient, summary, qc)
-
-
-def image_orientation(image):
-    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
 
 
 def plot_qc(result, patient, summary, path):

@@ -260,13 +260,10 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir):
     bootstrap = bootstrap_settings(settings)
     tables = {name: table2(part, threshold=settings["threshold"], bootstrap=bootstrap) for name, part in scores.items()}
     histories = [pd.read_csv(path) for path in histories]
+    note = training_note(histories)
     markdown = "\n".join(
         table2_markdown(
-            table,
-            threshold=settings["threshold"],
-            level=settings["ci_level"],
-            selection=name,
-            training=training_note(histories),
+            table, threshold=settings["threshold"], level=settings["ci_level"], selection=name, training=note
         )
         for name, table in tables.items()
     )

@@ -118,8 +118,16 @@ def lesion_array(mask, labels):
     return values > 0
 
 
-def as_mask_image(array, reference):
-    image = sitk.GetImageFromArray(array.astype(np.uint8))
+ORIENTATION = "LPS"  # ITK's own: array axis 0 (z) is then the axial slice axis, inferior first
+
+
+def reorient(image):
+    """`image` with its axes in the workflow's one orientation (normalise writes, crop reads)."""
+    return sitk.DICOMOrient(image, ORIENTATION)
+
+
+def as_mask_image(array, reference, dtype=np.uint8):
+    image = sitk.GetImageFromArray(array.astype(dtype))
     image.CopyInformation(reference)
     return image
 

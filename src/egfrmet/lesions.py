@@ -44,9 +44,9 @@ def volumes_mm3(lesions, spacing):
     return counts * float(np.prod(spacing))
 
 
-def choose(lesions, spacing, *, lesions_mode, min_lesion_mm3):
-    """The lesion numbers that get crops: the largest, or all of at least `min_lesion_mm3`."""
-    volumes = volumes_mm3(lesions, spacing)
+def choose(volumes, *, lesions_mode, min_lesion_mm3):
+    """The lesion numbers that get crops (`volumes`: of lesions 1..n, volumes_mm3): the
+    largest, or all of at least `min_lesion_mm3`."""
     if len(volumes) == 0:
         raise InputError("lesion mask is empty")
     if lesions_mode == "largest":

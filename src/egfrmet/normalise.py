@@ -12,16 +12,10 @@ import SimpleITK as sitk
 from egfrmet import brainmask
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
-from egfrmet.images import as_mask_image, geometry, read_image, write_image
+from egfrmet.images import ORIENTATION, as_mask_image, geometry, read_image, reorient, write_image
 from egfrmet.lesions import label_lesions, volumes_mm3
 
 log = logging.getLogger(__name__)
-
-ORIENTATION = "LPS"  # ITK's own: array axis 0 (z) is then the axial slice axis, inferior first
-
-
-def reorient(image):
-    return sitk.DICOMOrient(image, ORIENTATION)
 
 
 def zscore(image, brain):
@@ -81,8 +75,6 @@ def run(
     log.info("patient %s: %d lesion(s); brain mean %.4g, std %.4g", patient, len(volumes), mean, std)
     write_image(brain_image, out_brain)
     write_image(normalised, out)
-    numbered = sitk.GetImageFromArray(lesions)
-    numbered.CopyInformation(source)
-    write_image(reorient(numbered), out_lesion)
+    write_image(reorient(as_mask_image(lesions, source, np.uint16)), out_lesion)
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
