@@ -18,6 +18,7 @@ include: "workflow/rules/normalise.smk"
 include: "workflow/rules/crop.smk"
 include: "workflow/rules/folds.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/predict.smk"
 

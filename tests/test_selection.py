@@ -47,13 +47,29 @@ def test_choose_epoch_averages_the_inner_folds():
 
 
 def test_each_selection_keeps_its_epoch():
-    rows = [{"epoch": e, "val_acc": acc} for e, acc in enumerate([0.5, 0.8, 0.8, 0.6])]
+    accuracy, auc = [0.5, 0.8, 0.8, 0.6], [0.6, float("nan"), 0.7, 0.7]
+    rows = [{"epoch": e, "val_acc": a, "val_auc": u} for e, (a, u) in enumerate(zip(accuracy, auc))]
     kept = {}
     for row in rows:
-        for name in selection.SELECTIONS:
-            if selection.keeps(name, row, kept.get(name), chosen_epoch=2):
-                kept[name] = row
-    assert {name: row["epoch"] for name, row in kept.items()} == {"best_val_accuracy": 1, "inner_cv": 2, "last": 3}
+        for name in selection.OUTER + (selection.INNER_BEST,):
+            if selection.keeps(name, row, kept.get(name), chosen_epoch=2, metric="val_auc"):
+                kept[name] = {"row": row}
+    # an inner training keeps its best val_auc: NaN never wins, a tie keeps the earlier epoch
+    assert {name: entry["row"]["epoch"] for name, entry in kept.items()} == {
+        "best_val_accuracy": 1,
+        "inner_cv": 2,
+        "last": 3,
+        selection.INNER_BEST: 2,
+    }
+    with pytest.raises(ValueError, match="unknown selection"):
+        selection.keeps("inner_ensemble", rows[0], None, chosen_epoch=2)  # not made from one training
+
+
+def test_the_outer_model_file_holds_predict_with_or_the_first_outer_selection():
+    assert selection.outer_model_selection(["best_val_accuracy", "last"], "last") == "last"
+    assert selection.outer_model_selection(["best_val_accuracy", "inner_ensemble", "last"], "inner_ensemble") == (
+        "best_val_accuracy"
+    )
 
 
 def write_crops(folder, table, seed=0):
@@ -87,9 +103,10 @@ def test_nothing_that_selects_reads_an_outer_validation_patient(tmp_path, config
         train, "read_crops", lambda folder, patient: read.append(patient) or real_read_crops(folder, patient)
     )
     settings = training_settings(config)
-    histories = []
+    histories, models = [], []
     for inner in (0, 1):
         histories.append(tmp_path / f"inner{inner}.csv")
+        models.append(tmp_path / f"inner{inner}.pt")
         train.run(
             fold=0,
             inner=inner,
@@ -101,13 +118,16 @@ def test_nothing_that_selects_reads_an_outer_validation_patient(tmp_path, config
             threads=1,
             checkpoint="",
             checkpoint_seconds=0,
-            out_model="",
+            out_model=str(models[-1]),
             out_history=str(histories[-1]),
             out_val="",
         )
     outer_validation = set(table.patient_id[table.fold == 0])
     assert read and not outer_validation & set(read)
     assert set(read) == set(table.patient_id) - outer_validation
+    for path in histories:  # each inner model is its own best inner-validation epoch
+        history = pd.read_csv(path)
+        assert history.selected.sum() == 1 and history.epoch[history.selected].item() == history.val_auc.idxmax()
 
     opened = []
     real_read_csv = pd.read_csv
@@ -178,3 +198,56 @@ def test_inner_cv_without_a_choice_is_an_input_error(tmp_path, config):
             out_val=str(tmp_path / "v.csv"),
         )
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.slow
+def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_models(tmp_path, config):
+    """The ensemble job reads the inner models and the fold's validation crops, and chooses
+    nothing: its probabilities are the mean of the inner models' predictions."""
+    from egfrmet import ensemble
+    from egfrmet.model import load_model, predict_probabilities
+
+    table = folds_table()
+    table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
+    write_crops(tmp_path / "crops", table)
+    settings = training_settings(config)
+    models = [str(tmp_path / f"inner{inner}.pt") for inner in (0, 1)]
+    for inner, model in enumerate(models):
+        train.run(
+            fold=0,
+            inner=inner,
+            folds=str(tmp_path / "folds.tsv"),
+            crops=str(tmp_path / "crops"),
+            choice="",
+            model_settings=MODEL,
+            settings=settings,
+            threads=1,
+            checkpoint="",
+            checkpoint_seconds=0,
+            out_model=model,
+            out_history=str(tmp_path / f"inner{inner}.csv"),
+            out_val="",
+        )
+    out = tmp_path / "inner_ensemble_slices.csv"
+    ensemble.run(
+        fold=0,
+        folds=str(tmp_path / "folds.tsv"),
+        crops=str(tmp_path / "crops"),
+        models=models,
+        model_settings=MODEL,
+        settings=settings,
+        threads=1,
+        out=str(out),
+    )
+    slices = pd.read_csv(out, dtype={"patient_id": str})
+    validation = table[table.fold == 0]
+    assert set(slices.patient_id) == set(validation.patient_id) and len(slices) == 5 * len(validation)
+    assert (slices.selection == "inner_ensemble").all() and (slices.fold == 0).all()
+    x, _, _, _ = train.load_slices(str(tmp_path / "crops"), validation)
+    device = torch.device("cpu")
+    each = [
+        predict_probabilities(load_model(m, MODEL, device), x, device, batch_size=16, bf16=False, channels_last=True)
+        for m in models
+    ]
+    assert slices.probability.to_numpy() == pytest.approx(((each[0] + each[1]) / 2).numpy(), abs=1e-6)
+    assert not torch.allclose(each[0], each[1])  # two different models, not one twice

@@ -171,7 +171,7 @@ def build_parser():
             ["--checkpoint-seconds"],
             {"type": float, "default": 0, "help": "least seconds between checkpoints (default 0: every epoch)"},
         ),
-        optional("--out-model", "state dict to write (.pt; outer folds)"),
+        required("--out-model", "state dict to write (.pt)"),
         required("--out-history", "per-epoch log to write (.csv)"),
         optional("--out-val", "validation slice probabilities to write (.csv; outer folds)"),
     )
@@ -183,6 +183,20 @@ def build_parser():
         (["--histories"], {"nargs": "+", "required": True, "help": "the inner folds' history.csv"}),
         required("--metric", "validation metric to maximise (val_loss: minimise)"),
         required("--out", "choice to write (.json)"),
+    )
+    add(
+        sub,
+        "ensemble",
+        "egfrmet.ensemble:run",
+        "score one fold's validation patients with the mean of its inner models (leak-free inner_ensemble)",
+        required("--fold", "the outer fold whose validation patients are scored", type=int),
+        required("--folds", "folds table (.tsv)"),
+        required("--crops", "folder of the patients' crops (.npz)"),
+        (["--models"], {"nargs": "+", "required": True, "help": "the fold's inner models (.pt)"}),
+        required("--model-settings", "the model config section, as JSON", type=settings),
+        SETTINGS,
+        THREADS,
+        required("--out", "validation slice probabilities to write (.csv)"),
     )
     add(
         sub,

@@ -103,8 +103,11 @@ def table2_markdown(table, *, threshold, level, selection, training=""):
         lines.append("| " + " | ".join(cells) + " |")
     note = {
         "best_val_accuracy": "Each fold kept the epoch of best validation accuracy, as the paper did: the "
-        "validation fold chose the model, so these figures are **optimistic**; `inner_cv` below is the "
-        "leak-free number.",
+        "validation fold chose the model, so these figures are **optimistic**; the other selections "
+        "are leak-free.",
+        "inner_ensemble": "Each fold's validation patients were scored by the mean of its inner models, each "
+        "kept at the epoch of best validation on its own inner fold (inner cross-validation within the fold's "
+        "training patients): the validation folds chose nothing, so these figures are leak-free.",
         "inner_cv": "Each fold kept the epoch its inner folds chose (inner cross-validation within the fold's "
         "training patients): the validation folds chose nothing, so these figures are leak-free.",
         "last": "Each fold kept its last epoch: the validation folds chose nothing.",
@@ -214,9 +217,13 @@ def calibration_figure(tables, aggregate, bins, path):
     save(fig, [path], dpi=120)
 
 
+CURVE_MARKERS = {"best_val_accuracy": "o", "inner_cv": "s", "last": "^"}
+
+
 def curves_figure(histories, path):
     """Per-fold training curves from history.csv: losses, validation accuracy and AUC, lr;
-    markers show the epoch each selection kept (circle: paper's, square: inner_cv, triangle: last)."""
+    markers show the epoch each selection kept from the outer run (circle: paper's, square:
+    inner_cv, triangle: last)."""
     plt = pyplot()
     panels = [
         ("train_loss", "training loss (1 − soft-F1, mixed)"),
@@ -229,7 +236,7 @@ def curves_figure(histories, path):
         colour = f"C{fold}"
         for ax, (column, title) in zip(axes, panels):
             ax.plot(history.epoch, history[column], color=colour, lw=1, label=f"fold {fold}")
-            for selection, marker in zip(SELECTIONS, "os^"):
+            for selection, marker in CURVE_MARKERS.items():
                 if f"kept_{selection}" in history:
                     kept = history[history[f"kept_{selection}"].astype(bool)]
                     label = selection if fold == 0 and column == "val_auc" else None

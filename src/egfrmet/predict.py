@@ -1,9 +1,12 @@
-"""Prediction for patients never trained on (split test, or no label): the K fold models'
-ensemble. Each fold model scores a patient by the aggregate of its slices (evaluate.metric);
-the patient's probability is the mean over folds."""
+"""Prediction for patients never trained on (split test, or no label): an ensemble of the K
+fold models (or, for inner_ensemble, of every fold's inner models). Each model scores a
+patient by the aggregate of its slices (evaluate.metric); the patient's probability is the
+mean over models."""
 
 import logging
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,19 +21,28 @@ from egfrmet.summary import bootstrap_auc
 log = logging.getLogger(__name__)
 
 
-def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last):
-    """Per-fold aggregate and their mean for each patient id in `patients`."""
+def model_name(path):
+    """A model's column: fold_2 for results/models/fold2/model.pt, fold_2_inner_1 for an
+    inner model (results/models/fold2/inner1/model.pt)."""
+    parts = [p for p in Path(path).parent.parts if re.fullmatch(r"(fold|inner)\d+", p)]
+    return "_".join(re.sub(r"(\D+)(\d+)", r"\1_\2", p) for p in parts) or Path(path).stem
+
+
+def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last, names=None):
+    """Each model's aggregate (columns `names`, default fold_0, fold_1, ...) and their mean
+    for each patient id in `patients`."""
+    names = names or [f"fold_{k}" for k in range(len(models))]
     stacks = [torch.from_numpy(read_crops(crops, p)).unsqueeze(1) for p in patients]
     x = torch.cat(stacks)
     owner = np.repeat(patients, [len(s) for s in stacks])
     table = pd.DataFrame({"patient_id": patients})
-    for fold, model in enumerate(models):
+    for name, model in zip(names, models, strict=True):
         probs = predict_probabilities(
             model, x, device, batch_size=batch_size, bf16=bf16, channels_last=channels_last
         ).numpy()
         per_patient = pd.Series(probs).groupby(owner).agg(aggregate)
-        table[f"fold_{fold}"] = per_patient.loc[patients].to_numpy()
-    table.insert(1, "probability", table[[f"fold_{k}" for k in range(len(models))]].mean(axis=1))
+        table[name] = per_patient.loc[patients].to_numpy()
+    table.insert(1, "probability", table[names].mean(axis=1))
     return table
 
 
@@ -76,14 +88,15 @@ def run(
         aggregate=evaluate_settings["metric"],
         device=device,
         batch_size=settings["batch_size"],
+        names=[model_name(path) for path in models],
         **run_options(inference, device),
     )
     table.insert(2, "predicted", (table.probability >= settings["threshold"]).astype(int))
     table.insert(3, "label", pd.array([patients[p] for p in ids], dtype="Int64"))
-    table.insert(4, "models", f"{selection} fold models")
+    table.insert(4, "models", f"{selection}: {len(models)} models")
     bootstrap = bootstrap_settings(evaluate_settings)
     metrics = prediction_metrics(table, threshold=settings["threshold"], bootstrap=bootstrap)
-    metrics.insert(0, "models", f"{selection} fold models")
+    metrics.insert(0, "models", f"{selection}: {len(models)} models")
     with atomic_output(out) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(out_metrics) as tmp:

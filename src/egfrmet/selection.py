@@ -6,6 +6,9 @@
   each train the same recipe and validate on their own held-out part; the epoch whose
   `inner.metric`, averaged over the inner folds, is best is the one kept from the outer run.
   Nothing that chooses reads an outer-validation patient.
+- `inner_ensemble`, leak-free: the same inner trainings, each kept at the epoch of its own
+  best inner-validation `inner.metric`; the outer-validation patients are scored by the
+  mean of the k inner models' probabilities (egfrmet.ensemble). No outer training is used.
 - `last`: the last epoch; nothing is chosen.
 """
 
@@ -20,19 +23,36 @@ from egfrmet.folds import assign
 
 log = logging.getLogger(__name__)
 
-SELECTIONS = ("best_val_accuracy", "inner_cv", "last")
+SELECTIONS = ("best_val_accuracy", "inner_cv", "inner_ensemble", "last")
+# What each inner training keeps for inner_ensemble: not a selection of outer models.
+INNER_BEST = "best_inner_metric"
+# Selections whose models come from the outer training of each fold.
+OUTER = ("best_val_accuracy", "inner_cv", "last")
 LOWER_IS_BETTER = {"val_loss"}
 
 
-def keeps(selection, row, kept, chosen_epoch):
+def better(value, than, metric):
+    """Strictly better (NaN never is): ties keep the earlier epoch."""
+    return value < than if metric in LOWER_IS_BETTER else value > than
+
+
+def keeps(selection, row, kept, chosen_epoch, metric="val_auc"):
     """Whether `selection` keeps this epoch's model (`kept`: what it holds so far, or None)."""
     if selection == "best_val_accuracy":
-        return kept is None or row["val_acc"] > kept["val_acc"]
+        return kept is None or row["val_acc"] > kept["row"]["val_acc"]
     if selection == "last":
         return True
     if selection == "inner_cv":
         return row["epoch"] == chosen_epoch
+    if selection == INNER_BEST:
+        return kept is None or better(row[metric], kept["row"][metric], metric)
     raise ValueError(f"unknown selection {selection!r} (one of {', '.join(SELECTIONS)})")
+
+
+def outer_model_selection(select, predict_with):
+    """Whose model an outer training writes as model.pt: `predict_with`'s, or where that is
+    inner_ensemble (whose models are the inner ones) the first outer selection of `select`."""
+    return predict_with if predict_with in OUTER else next(name for name in select if name in OUTER)
 
 
 def inner_folds(table, *, outer_fold, k, seed):

@@ -32,7 +32,7 @@ from egfrmet.model import (
     predict_probabilities,
     use_bf16,
 )
-from egfrmet.selection import inner_folds, keeps
+from egfrmet.selection import INNER_BEST, OUTER, inner_folds, keeps, outer_model_selection
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def train_fold(
     every_s=0,
 ):
     """Train one fold. Returns the per-epoch history and, for each of `selections`
-    (egfrmet.selection), the model it kept: {"epoch", "val_acc", "state", "probs"} with the
+    (egfrmet.selection), the model it kept: {"epoch", "row", "state", "probs"} with the
     validation probabilities of that model. `chosen_epoch`: the inner folds' choice, for
     `inner_cv`.
 
@@ -257,11 +257,12 @@ def train_fold(
         history.append(row)
         log.info(format_epoch(row))
 
-        changed = [name for name in selections if keeps(name, row, kept.get(name), chosen_epoch)]
+        metric = settings["inner"]["metric"]
+        changed = [name for name in selections if keeps(name, row, kept.get(name), chosen_epoch, metric)]
         if changed:
             state = copy_state(model)  # one copy, shared by the selections that keep it
         for name in changed:
-            kept[name] = {"epoch": epoch, "val_acc": row["val_acc"], "state": state, "probs": probs}
+            kept[name] = {"epoch": epoch, "row": row, "state": state, "probs": probs}
         last = epoch + 1 == settings["epochs"]
         if checkpoint and not last and time.monotonic() - saved >= every_s:
             save_checkpoint(checkpoint, fingerprint, model, optimizer, scheduler, generator, history, kept, changed)
@@ -404,7 +405,9 @@ def run(
         "%s: %d training slices (%d positive), %d validation slices", name, len(y_train), int(y_train.sum()), len(y_val)
     )
 
-    selections = [] if inner >= 0 else settings["select"]
+    # an inner training keeps its own best epoch (for inner_ensemble); an outer one, every
+    # selection made from the outer run
+    selections = [INNER_BEST] if inner >= 0 else [name for name in settings["select"] if name in OUTER]
     chosen = json.loads(Path(choice).read_text(encoding="utf-8"))["epoch"] if choice else None
     if "inner_cv" in selections and not (chosen is not None and 0 <= chosen < settings["epochs"]):
         raise InputError(f"train.select has inner_cv: --choice must give an epoch in 0..{settings['epochs'] - 1}")
@@ -431,18 +434,20 @@ def run(
 
 
 def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, fold):
-    """history.csv; for an outer fold also model.pt (the `predict_with` selection's model) and
-    val_slices.csv (each selection's validation probabilities, a `selection` column apart)."""
+    """history.csv and model.pt: for an inner fold the model of its best epoch; for an outer
+    fold the model of egfrmet.selection.outer_model_selection, and val_slices.csv (each
+    selection's validation probabilities, a `selection` column apart)."""
     from egfrmet.files import atomic_output
 
-    if kept:
-        history["selected"] = history[f"kept_{settings['predict_with']}"]
+    inner = INNER_BEST in kept
+    chosen = INNER_BEST if inner else outer_model_selection(settings["select"], settings["predict_with"])
+    history["selected"] = history[f"kept_{chosen}"]
     with atomic_output(out_history) as tmp:
         history.to_csv(tmp, index=False)
-    if not kept:
-        return
     with atomic_output(out_model) as tmp:
-        torch.save(kept[settings["predict_with"]]["state"], tmp)
+        torch.save(kept[chosen]["state"], tmp)
+    if inner:
+        return
     slices = pd.concat(
         pd.DataFrame(
             {

@@ -98,9 +98,10 @@ check_files_at_parse_time()
 FOLDS = list(range(config["folds"]["k"]))
 INNER_FOLDS = (
     list(range(config["train"]["inner"]["k"]))
-    if "inner_cv" in config["train"]["select"]
+    if {"inner_cv", "inner_ensemble"} & set(config["train"]["select"])
     else []
 )
+ENSEMBLE = "inner_ensemble" in config["train"]["select"]
 
 
 @functools.cache
@@ -142,7 +143,7 @@ def inner_choice(wildcards):
     """The inner folds' choice, for an outer training when inner_cv is a selection."""
     return (
         {"choice": f"results/models/fold{wildcards.fold}/inner_choice.json"}
-        if INNER_FOLDS
+        if "inner_cv" in config["train"]["select"]
         else {}
     )
 
@@ -150,9 +151,47 @@ def inner_choice(wildcards):
 def choice_option(wildcards):
     return (
         f"--choice results/models/fold{wildcards.fold}/inner_choice.json"
-        if INNER_FOLDS
+        if "inner_cv" in config["train"]["select"]
         else ""
     )
+
+
+def inner_models(wildcards):
+    """One fold's inner models, each at its own best inner-validation epoch."""
+    return expand(
+        "results/models/fold{fold}/inner{inner}/model.pt",
+        fold=wildcards.fold,
+        inner=INNER_FOLDS,
+    )
+
+
+def outer_validation_crops(wildcards):
+    """Crops of one fold's validation patients, which the inner ensemble scores."""
+    table = fold_table()
+    patients = table.patient_id[table.fold == int(wildcards.fold)]
+    return expand("results/crops/{patient}.npz", patient=patients)
+
+
+def validation_slices(wildcards=None):
+    """Every fold's validation slice probabilities: the outer training's selections and,
+    with inner_ensemble, the inner models' mean."""
+    return expand("results/models/fold{fold}/val_slices.csv", fold=FOLDS) + (
+        expand("results/models/fold{fold}/inner_ensemble_slices.csv", fold=FOLDS)
+        if ENSEMBLE
+        else []
+    )
+
+
+def prediction_models(wildcards=None):
+    """Whose models score new patients: train.predict_with's fold models, or for
+    inner_ensemble every fold's inner models."""
+    if config["train"]["predict_with"] == "inner_ensemble":
+        return expand(
+            "results/models/fold{fold}/inner{inner}/model.pt",
+            fold=FOLDS,
+            inner=INNER_FOLDS,
+        )
+    return expand("results/models/fold{fold}/model.pt", fold=FOLDS)
 
 
 # Device, precision and memory format: prediction computes as validation did.

@@ -5,7 +5,7 @@
 
 rule evaluate:
     input:
-        val=expand("results/models/fold{fold}/val_slices.csv", fold=FOLDS),
+        val=validation_slices,
         histories=expand("results/models/fold{fold}/history.csv", fold=FOLDS),
         crops=training_crops,
     output:

@@ -1,10 +1,10 @@
-# Patients never trained on (split test, or no label): the mean of the fold models that
-# train.predict_with kept (by default the leak-free inner_cv selection's).
+# Patients never trained on (split test, or no label): the mean of the models that
+# train.predict_with kept (fold models; for inner_ensemble, every fold's inner models).
 
 
 rule predict:
     input:
-        models=expand("results/models/fold{fold}/model.pt", fold=FOLDS),
+        models=prediction_models,
         crops=prediction_crops,
     output:
         predictions=report(

@@ -1,8 +1,9 @@
 # One training job per fold; `gpu` lets a cluster give each its own card. A job killed
 # mid-way (walltime, pre-emption) resumes from results/checkpoints/ when run again: not an
-# output, so Snakemake leaves it; it goes when the fold is done. For the leak-free inner_cv
-# selection, each fold's training patients are split into inner folds first: one training
-# job per inner fold (its history is all it keeps), then the epoch they choose together.
+# output, so Snakemake leaves it; it goes when the fold is done. For the leak-free selections
+# (inner_cv, inner_ensemble), each fold's training patients are split into inner folds
+# first: one training job per inner fold, which keeps its history and its model at its own
+# best inner-validation epoch; inner_cv's epoch is the one they choose together.
 
 
 rule train_inner:
@@ -10,6 +11,7 @@ rule train_inner:
         folds="results/folds.tsv",
         crops=outer_training_crops,
     output:
+        model="results/models/fold{fold}/inner{inner}/model.pt",
         history="results/models/fold{fold}/inner{inner}/history.csv",
     log:
         "logs/train/fold{fold}_inner{inner}.log",
@@ -28,7 +30,7 @@ rule train_inner:
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
         " --checkpoint results/checkpoints/fold{wildcards.fold}_inner{wildcards.inner}.pt"
         " --checkpoint-seconds {resources.checkpoint_seconds}"
-        " --out-history {output.history:q} 2> {log:q}"
+        " --out-model {output.model:q} --out-history {output.history:q} 2> {log:q}"
 
 
 rule choose_epoch:

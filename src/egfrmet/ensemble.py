@@ -1,0 +1,54 @@
+"""The leak-free `inner_ensemble` selection's scores: one outer fold's validation patients
+scored by the mean probability of its inner models, each kept at the epoch of its own best
+inner validation (egfrmet.selection). Nothing here chooses: the choices were made inside the
+outer fold's training patients, so the outer-validation crops are read only to be scored."""
+
+import logging
+import os
+
+import pandas as pd
+import torch
+
+from egfrmet.files import atomic_output
+from egfrmet.model import inference, load_model, pick_device, predict_probabilities
+from egfrmet.train import load_slices
+
+log = logging.getLogger(__name__)
+
+SELECTION = "inner_ensemble"
+
+
+def mean_probabilities(models, x, device, *, batch_size, bf16, channels_last):
+    """Each slice's positive-class probability averaged over `models`."""
+    runs = [
+        predict_probabilities(model, x, device, batch_size=batch_size, bf16=bf16, channels_last=channels_last)
+        for model in models
+    ]
+    return torch.stack(runs).mean(0)
+
+
+def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
+    """The `egfrmet ensemble` subcommand: val_slices rows (selection inner_ensemble) of outer
+    fold `fold` of `folds` (.tsv) from the inner `models` (.pt)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from files
+    torch.set_num_threads(threads)
+    device = pick_device(settings["device"])
+    table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
+    x, y, patients, positions = load_slices(crops, table[table.fold == fold])
+    inner_models = [load_model(path, model_settings, device) for path in models]
+    probs = mean_probabilities(
+        inner_models, x, device, batch_size=2 * settings["batch_size"], **inference(settings, device)
+    )
+    slices = pd.DataFrame(
+        {
+            "selection": SELECTION,
+            "patient_id": patients,
+            "slice": positions,
+            "probability": probs.numpy(),
+            "label": y.numpy(),
+            "fold": fold,
+        }
+    )
+    with atomic_output(out) as tmp:
+        slices.to_csv(tmp, index=False)
+    log.info("fold %d: %d validation slices scored by the mean of %d inner models", fold, len(slices), len(models))
