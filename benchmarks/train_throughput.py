@@ -67,17 +67,17 @@ def main():
 
     x = torch.randn(args.samples, 1, args.size, args.size, device=device)
     y = (torch.rand(args.samples) < 0.27).long()  # the paper's share of positives
-    generator = torch.Generator().manual_seed(0)
-    model, optimizer, scheduler = train.build_training(model_settings, settings, steps, device)
+    state = train.build_training(model_settings, settings, steps, device)
+    model, optimizer = state.model, state.optimizer
 
     # warm-up: one epoch of the real loop (allocators, cuDNN autotuning, lazy init)
-    train.train_epoch(model, optimizer, scheduler, x, y, generator, settings, device, bf16)
+    train.train_epoch(state, x, y, settings, device, bf16)
     fixed_x, fixed_targets = x[:batch], F.one_hot(y[:batch], 2).float().to(device)
     bare_steps(model, optimizer, fixed_x, fixed_targets, settings, bf16, 2)
 
     rounds = []
     for _ in range(args.epochs):  # interleaved, so drift in machine load hits both alike
-        loop = timed(lambda: train.train_epoch(model, optimizer, scheduler, x, y, generator, settings, device, bf16))
+        loop = timed(lambda: train.train_epoch(state, x, y, settings, device, bf16))
         bare = timed(lambda: bare_steps(model, optimizer, fixed_x, fixed_targets, settings, bf16, steps))
         rounds.append((loop, bare))
     loop_s = sum(r[0] for r in rounds)

@@ -144,3 +144,36 @@ def test_run_writes_every_output(tmp_path):
     assert np.allclose(merged.pooled_auc_low, merged.auc_low) and np.allclose(merged.pooled_auc_high, merged.auc_high)
     # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
     assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]
+
+
+def test_held_out_folds_get_their_own_summary_rows():
+    """Leave-centre-out: each held-out centre's rows score its own patients alone."""
+    scores = {"last": {0: evaluate.patient_scores(slice_table())}}
+    settings = {"threshold": 0.5, "bootstrap": 100, "ci_level": 0.95, "seed": 0}
+    rows = evaluate.summary_rows(scores, settings, held_out={"0": "centre A", "1": "centre B"})
+    assert list(rows.subset) == ["all"] * 4 + ["centre A"] * 4 + ["centre B"] * 4
+    assert rows.n_patients.tolist() == [8] * 4 + [4] * 8
+    # centre B (fold 1) by median: positives E .7, H .9 above negatives F .2, G .1
+    assert rows.auc[(rows.subset == "centre B") & (rows["aggregate"] == "median")].item() == 1.0
+    markdown = summary.summary_markdown(rows, level=0.95)
+    assert "| last | median | centre B | 4 (2) |" in markdown
+
+
+def test_repeats_get_their_own_rows_and_all_patients_once_averaged_over_repeats():
+    first = evaluate.patient_scores(slice_table())
+    second = evaluate.patient_scores(
+        slice_table().assign(probability=lambda t: 1 - t.probability, fold=lambda t: t.fold + 2)
+    )
+    settings = {"threshold": 0.5, "bootstrap": 100, "ci_level": 0.95, "seed": 0}
+    rows = evaluate.summary_rows({"last": {0: first, 1: second}}, settings)
+    assert list(rows.subset) == ["all"] * 4 + ["repeat 0"] * 4 + ["repeat 1"] * 4
+    assert (rows.n_patients == 8).all()  # each patient once in every row, repeats or not
+    median = rows[rows["aggregate"] == "median"].set_index("subset").auc
+    assert median["repeat 0"] == pytest.approx(1 - median["repeat 1"])
+    assert median["all"] == 0.5  # every patient's mean over the two repeats is 0.5
+    markdown = summary.summary_markdown(rows, level=0.95)
+    mean, sd = (
+        np.mean([median["repeat 0"], median["repeat 1"]]),
+        np.std([median["repeat 0"], median["repeat 1"]], ddof=1),
+    )
+    assert f"- last, median: {mean:.3f} ± {sd:.3f}" in markdown and "| last | median | repeat 1 | 8 (4) |" in markdown

@@ -135,3 +135,51 @@ def test_egfrmet_folds_works_from_a_non_editable_install(tmp_path):
         ).stdout
     )
     assert len((tmp_path / "folds.tsv").read_text(encoding="utf-8").splitlines()) == 7
+
+
+def test_leave_centre_out_holds_out_each_centre_once_and_never_splits_one():
+    table = folds.by_centre(cohort(n=30, positives=12, centers=("C", "A", "B")))
+    assert table.groupby("center").fold.nunique().eq(1).all()  # a centre is never on both sides
+    assert dict(zip(table.center, table.fold)) == {"A": 0, "B": 1, "C": 2}  # sorted by name
+    for fold in range(3):
+        held_out, rest = table[table.fold == fold], table[table.fold != fold]
+        assert set(held_out.label) == set(rest.label) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "labels, words",
+    [
+        ({"A": [0, 1, 0], "B": [0, 0]}, "centre 'B' has no positive"),
+        ({"A": [1, 1], "B": [0, 1, 0]}, "centre 'A' has no negative"),
+    ],
+)
+def test_leave_centre_out_refuses_a_centre_without_both_classes_naming_it(labels, words):
+    rows = [
+        {"patient_id": f"{centre}{i}", "label": label, "center": centre, "fold": pd.NA}
+        for centre, values in labels.items()
+        for i, label in enumerate(values)
+    ]
+    with pytest.raises(InputError, match=words):
+        folds.by_centre(pd.DataFrame(rows))
+
+
+def test_leave_centre_out_needs_two_centres():
+    with pytest.raises(InputError, match="at least 2 centres"):
+        folds.by_centre(cohort(centers=("A",)))
+
+
+def test_repeats_are_independent_assignments_numbered_on_with_pins_in_the_first():
+    patients = cohort()
+    patients.loc[0, "fold"] = 4  # pinned
+    table = folds.repeated(patients, k=5, seed=0, repeats=2)
+    first, second = table[table.repeat == 0], table[table.repeat == 1]
+    assert sorted(first.fold.unique()) == [0, 1, 2, 3, 4] and sorted(second.fold.unique()) == [5, 6, 7, 8, 9]
+    assert set(first.patient_id) == set(second.patient_id) == set(patients.patient_id)
+    assert first.set_index("patient_id").fold[patients.patient_id[0]] == 4
+    pairs = first.merge(second, on="patient_id")
+    assert (pairs.fold_x + 5 != pairs.fold_y).any()  # not the same assignment twice
+    pd.testing.assert_frame_equal(
+        first.drop(columns="repeat"), folds.assign(patients, k=5, seed=0)
+    )  # the first repeat is the plain one
+    assert set(folds.of_repeat(table, 7).patient_id) == set(patients.patient_id)
+    assert (folds.of_repeat(table, 7).repeat == 1).all()

@@ -86,7 +86,8 @@ def test_build_training_cycles_lr_and_momentum_as_fastai(config):
     settings = config["train"]
     model_settings = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
     steps_per_epoch = 5
-    model, optimizer, scheduler = train.build_training(model_settings, settings, steps_per_epoch, torch.device("cpu"))
+    state = train.build_training(model_settings, settings, steps_per_epoch, torch.device("cpu"))
+    optimizer, scheduler = state.optimizer, state.scheduler
     steps = settings["epochs"] * steps_per_epoch
     lrs, beta1s = [], []
     for _ in range(steps):
@@ -112,7 +113,8 @@ def test_one_cycle_schedule_runs_with_very_few_steps(config, steps):
     which PyTorch's one-cycle cannot divide by."""
     settings = config["train"] | {"epochs": 1}
     model_settings = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
-    _, optimizer, scheduler = train.build_training(model_settings, settings, steps, torch.device("cpu"))
+    state = train.build_training(model_settings, settings, steps, torch.device("cpu"))
+    optimizer, scheduler = state.optimizer, state.scheduler
     for _ in range(steps):
         optimizer.step()
         scheduler.step()
@@ -252,7 +254,7 @@ def test_a_pickle_with_a_code_payload_is_refused(tmp_path, loader):
     load = {
         "model.weights": lambda: create_model(weights=str(path), **settings),
         "fold model": lambda: load_model(str(path), settings | {"weights": "none"}, "cpu"),
-        "checkpoint": lambda: train.resume(str(path), "fingerprint", None, None, None, None),
+        "checkpoint": lambda: train.resume(str(path), "fingerprint", None),
     }[loader]
     with pytest.raises(Exception, match="(?i)weights.only") as error:
         load()

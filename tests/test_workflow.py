@@ -4,6 +4,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,9 +115,9 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         "training_curves.png",
     ):
         assert (results / "evaluation" / name).stat().st_size > 0
-    selections = ["best_val_accuracy", "inner_cv", "last"]
+    selections = ["best_val_accuracy", "inner_cv", "inner_ensemble", "last"]
     table = pd.read_csv(results / "evaluation" / "table2.csv")
-    assert list(table["aggregate"]) == 3 * ["min", "max", "median", "mean"]
+    assert list(table["aggregate"]) == 4 * ["min", "max", "median", "mean"]
     assert list(table.selection) == [name for name in selections for _ in range(4)]
     scores = pd.read_csv(results / "evaluation" / "patient_scores.csv")
     for name in selections:  # every cv patient validated once, by each selection
@@ -124,12 +125,16 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     summary = pd.read_csv(results / "evaluation" / "summary.csv")
     assert list(summary.columns[:4]) == ["selection", "aggregate", "n_patients", "n_positive"]
     assert list(summary.selection) == list(table.selection) and (summary.n_patients == 8).all()
+    assert (summary.subset == "all").all()
     assert (summary.auc_low <= summary.auc).all() and (summary.auc <= summary.auc_high).all()
     for fold in (0, 1):
         choice = json.loads((results / "models" / f"fold{fold}" / "inner_choice.json").read_text(encoding="utf-8"))
         history = pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")
         assert history.epoch[history.kept_inner_cv].tolist() == [choice["epoch"]]
         assert len(pd.read_csv(results / "models" / f"fold{fold}" / "inner1" / "history.csv")) == 2
+        assert (results / "models" / f"fold{fold}" / "inner1" / "model.pt").stat().st_size > 0
+        ensemble = pd.read_csv(results / "models" / f"fold{fold}" / "inner_ensemble_slices.csv")
+        assert set(ensemble.patient_id) == set(folds.patient_id[folds.fold == fold])
     predictions = pd.read_csv(results / "predictions" / "predictions.csv")
     assert list(predictions.patient_id) == ["T001", "T002"]
     assert predictions.probability.between(0, 1).all() and {"fold_0", "fold_1"} <= set(predictions.columns)
@@ -292,7 +297,7 @@ def chain(patient, stages=PREPROCESSING):
 
 TRAINING = (
     {("folds", ""), ("evaluate", ""), ("predict", "")}
-    | {(rule, f"fold={fold}") for rule in ("train", "choose_epoch") for fold in (0, 1)}
+    | {(rule, f"fold={fold}") for rule in ("train", "choose_epoch", "ensemble") for fold in (0, 1)}
     | {("train_inner", f"fold={fold}, inner={inner}") for fold in (0, 1) for inner in (0, 1)}
 )
 
@@ -408,3 +413,72 @@ def test_a_preprocessing_only_run_needs_no_feasible_folds(tmp_path, cfg):
     run_snakemake(tmp_path, "--cores", "2", "results/crops/S1.npz", "results/qc/S2.png", *sheet)
     assert (tmp_path / "results" / "crops" / "S1.npz").exists() and (tmp_path / "results" / "qc" / "S2.png").exists()
     assert not (tmp_path / "results" / "folds.tsv").exists()
+
+
+@pytest.mark.slow
+def test_repeats_plan_a_second_assignment_with_its_own_trainings(tiny_run):
+    workdir, overlay = tiny_run
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "folds={k: 2, repeats: 2}")
+    for rule, per_fold in (("train", 1), ("ensemble", 1), ("choose_epoch", 1), ("train_inner", 2)):
+        planned = [w for r, w in jobs if r == rule]
+        assert len(planned) == 4 * per_fold, (rule, planned)  # twice the one-repeat run's
+    assert {w for r, w in jobs if r == "train"} == {f"fold={f}" for f in range(4)}
+    # repeat 0 is the run already made: its trainings rerun only because folds.tsv changes
+    assert ("folds", "") in jobs
+
+
+@pytest.mark.slow
+def test_leave_centre_out_refuses_a_one_class_centre_by_name_before_any_job(tiny_run):
+    workdir, overlay = tiny_run
+    result = run_snakemake(
+        workdir, "--dry-run", "--configfile", overlay, "--config", "folds={scheme: centre}", check=False
+    )
+    assert result.returncode != 0
+    assert "centre 'B' has no negative (label 0) patient" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_leave_centre_out_plans_one_training_per_centre(tiny_run):
+    workdir, overlay = tiny_run
+    sheet = grown_sheet(workdir, patient_id="P009", label="0", split="cv", center="B")
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", sheet, "folds={scheme: centre}")
+    assert {w for r, w in jobs if r == "train"} == {"fold=0", "fold=1"}
+
+
+@pytest.mark.slow
+def test_one_scan_from_the_command_line_scores_as_the_workflow_did(tiny_run, tmp_path):
+    """`egfrmet scan` runs the workflow's preprocessing code with its config: a test patient
+    scored alone gets the probability the workflow's prediction gave it."""
+    workdir, overlay = tiny_run
+    sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    for pid in ("T001", "T002"):
+        row = sheet.set_index("patient_id").loc[pid]
+        brain = ["--brain-mask", str(workdir / "cohort" / row.brain_mask)] if row.brain_mask else []
+        out = tmp_path / f"{pid}.csv"
+        command = [
+            *(sys.executable, "-m", "egfrmet", "scan", "--patient", pid),
+            *("--image", str(workdir / "cohort" / row.image), "--mask", str(workdir / "cohort" / row["mask"])),
+            *brain,
+            *("--configfile", str(REPO / "config" / "config.yaml"), overlay),
+            *("--out", str(out), "--qc", str(tmp_path / f"{pid}.png")),
+        ]
+        subprocess.run(command, cwd=workdir, check=True, capture_output=True, text=True, encoding="utf-8")
+        scored = pd.read_csv(out).iloc[0]
+        workflow = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv").set_index("patient_id").loc[pid]
+        assert scored.probability == pytest.approx(workflow.probability, abs=1e-6)
+        assert scored.fold_0 == pytest.approx(workflow.fold_0, abs=1e-6) and scored.models.startswith("2 models")
+        assert (tmp_path / f"{pid}.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_one_scan_without_models_says_what_to_do(tmp_path):
+    result = subprocess.run(
+        [sys.executable, *("-m", "egfrmet", "scan", "--image", "x.nii.gz", "--mask", "y.nii.gz", "--out", "o.csv")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=os.environ | {"PYTHONPATH": str(REPO / "src")},
+    )
+    assert result.returncode == 2 and "config/config.yaml" in result.stderr and "not found" in result.stderr
+    assert not (tmp_path / "o.csv").exists()

@@ -209,6 +209,10 @@ def build_parser():
         SETTINGS,
         required("--predict-with", "the selection whose ROC and slice figures are drawn"),
         required("--out-dir", "folder to write into"),
+        (
+            ["--held-out"],
+            {"type": json.loads, "default": None, "help": "JSON {fold: name}: summarise each fold on its own too"},
+        ),
     )
     add(
         sub,
@@ -230,6 +234,35 @@ def build_parser():
         THREADS,
         required("--out", "predictions to write (.csv)"),
         required("--out-metrics", "metrics to write (.csv)"),
+    )
+    add(
+        sub,
+        "scan",
+        "egfrmet.scan:run",
+        "score one new scan and lesion mask: the workflow's preprocessing and config, then trained models",
+        required("--image", "post-contrast T1 (NIfTI, or a DICOM folder)"),
+        required("--mask", "lesion mask on the image's grid"),
+        optional("--brain-mask", "brain mask (default: computed as preprocess.brain_mask says)"),
+        (["--patient"], {"default": "scan", "help": "a name for messages and the output (default: scan)"}),
+        (
+            ["--configfile"],
+            {
+                "nargs": "+",
+                "default": ["config/config.yaml"],
+                "help": "the workflow's config files, later ones over earlier (default: config/config.yaml)",
+            },
+        ),
+        (
+            ["--models"],
+            {
+                "nargs": "*",
+                "default": [],
+                "help": "models (.pt); default: the ones train.predict_with names in results/",
+            },
+        ),
+        THREADS,
+        required("--out", "prediction to write (.csv)"),
+        optional("--qc", "QC picture of the crops to write (.png)"),
     )
     return parser
 

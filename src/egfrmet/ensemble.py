@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from egfrmet.files import atomic_output
+from egfrmet.folds import of_repeat, read_folds
 from egfrmet.model import inference, load_model, pick_device, predict_probabilities
 from egfrmet.train import load_slices
 
@@ -33,7 +34,7 @@ def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
     os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from files
     torch.set_num_threads(threads)
     device = pick_device(settings["device"])
-    table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
+    table = of_repeat(read_folds(folds), fold)
     x, y, patients, positions = load_slices(crops, table[table.fold == fold])
     inner_models = [load_model(path, model_settings, device) for path in models]
     probs = mean_probabilities(
@@ -47,6 +48,7 @@ def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
             "probability": probs.numpy(),
             "label": y.numpy(),
             "fold": fold,
+            "repeat": int(table.repeat.iloc[0]) if "repeat" in table else 0,
         }
     )
     with atomic_output(out) as tmp:

@@ -259,11 +259,47 @@ def by_selection(slices):
     return {name: slices[slices.selection == name] for name in SELECTIONS if name in present}
 
 
-def run(*, val_slices, histories, crops, settings, predict_with, out_dir):
+def pooled_over_repeats(per_repeat):
+    """One row per patient: its aggregates averaged over the repeats (each out-of-fold)."""
+    if len(per_repeat) == 1:
+        return next(iter(per_repeat.values()))
+    both = pd.concat(per_repeat.values())
+    how = {"label": "first", "fold": "first"} | {aggregate: "mean" for aggregate in AGGREGATES}
+    return both.groupby("patient_id").agg(how).reset_index()
+
+
+def summary_rows(per_repeat, settings, held_out=None):
+    """summary.csv from {method: {repeat: patient scores}}: each method's rows over all
+    patients (with repeats, each patient's scores averaged over them), each repeat's rows,
+    and with `held_out` ({fold: name}, e.g. the centre a leave-centre-out fold holds out)
+    each held-out part's rows."""
+    options = {"aggregates": AGGREGATES, "threshold": settings["threshold"]} | bootstrap_settings(settings)
+    pooled = {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()}
+    rows = [summarise(part, selection=name, **options) for name, part in pooled.items()]
+    for fold, label in (held_out or {}).items():
+        rows += [
+            summarise(part[part.fold == int(fold)], selection=name, subset=label, **options)
+            for name, part in pooled.items()
+        ]
+    for name, repeats in per_repeat.items():
+        if len(repeats) > 1:
+            rows += [summarise(part, selection=name, subset=f"repeat {r}", **options) for r, part in repeats.items()]
+    return pd.concat(rows, ignore_index=True)
+
+
+def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_out=None):
     """The `egfrmet evaluate` subcommand: every selection's figures from the folds'
-    validation slices; the figures of one patient set (ROC, slices) for `predict_with`."""
+    validation slices; the figures of one patient set (ROC, slices) for `predict_with`.
+    `held_out`: {fold: what it holds out}, to report each fold on its own as well."""
     slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
-    scores = {name: patient_scores(part) for name, part in by_selection(slices).items()}
+    slices = slices.assign(repeat=slices.get("repeat", 0))
+    per_repeat = {
+        name: {r: patient_scores(rows) for r, rows in part.groupby("repeat")}
+        for name, part in by_selection(slices).items()
+    }
+    # Table 2 and the figures: the first repeat, one cross-validation as in the paper
+    slices = slices[slices.repeat == slices.repeat.min()]
+    scores = {name: repeats[min(repeats)] for name, repeats in per_repeat.items()}
     bootstrap = bootstrap_settings(settings)
     tables = {name: table2(part, threshold=settings["threshold"], bootstrap=bootstrap) for name, part in scores.items()}
     histories = [pd.read_csv(path) for path in histories]
@@ -274,10 +310,7 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir):
         )
         for name, table in tables.items()
     )
-    rows = pd.concat(
-        summarise(part, selection=name, aggregates=AGGREGATES, threshold=settings["threshold"], **bootstrap)
-        for name, part in scores.items()
-    )
+    rows = summary_rows(per_repeat, settings, held_out)
     os.makedirs(out_dir, exist_ok=True)
     for name, table in (("patient_scores.csv", scores), ("table2.csv", tables)):
         with atomic_output(os.path.join(out_dir, name)) as tmp:

@@ -18,6 +18,9 @@ from egfrmet.errors import InputError
 log = logging.getLogger(__name__)
 
 COLUMNS = ["patient_id", "label", "center", "fold"]
+# folds.tsv: each repeat's assignment; fold numbers run on across repeats (repeat r holds
+# folds r*k .. r*k + k - 1), so that one number names one training everywhere.
+TABLE_COLUMNS = COLUMNS + ["repeat"]
 
 
 def order_key(seed, patient_id):
@@ -55,6 +58,48 @@ def assign(patients, *, k, seed):
     return table.sort_values(["fold", "patient_id"]).reset_index(drop=True)
 
 
+def repeated(patients, *, k, seed, repeats):
+    """`repeats` independent assignments (seeds seed, seed + 1, ...); pinned folds apply to
+    the first. Repeat r's folds are numbered r*k .. r*k + k - 1."""
+    tables = []
+    for r in range(repeats):
+        unpinned = patients if r == 0 else patients.assign(fold=pd.array([pd.NA] * len(patients), dtype="Int64"))
+        table = assign(unpinned, k=k, seed=seed + r)
+        tables.append(table.assign(fold=table.fold + r * k, repeat=r))
+    return pd.concat(tables, ignore_index=True)
+
+
+def of_repeat(table, fold):
+    """The rows of the repeat that `fold` belongs to (a table without repeats: all)."""
+    if "repeat" not in table:
+        return table
+    repeat = table.repeat[table.fold == fold]
+    if repeat.empty:
+        raise InputError(f"fold {fold} is not in the folds table")
+    return table[table.repeat == repeat.iloc[0]]
+
+
+def by_centre(patients):
+    """Leave-centre-out folds: fold i holds out the i-th centre (sorted by name). Pinned
+    folds do not apply. Every centre needs both classes (held out, and left to train on)."""
+    table = patients[COLUMNS].copy().reset_index(drop=True)
+    centres = sorted(table.center.unique())
+    if len(centres) < 2:
+        raise InputError(f"folds.scheme centre needs at least 2 centres; the sheet has {centres}", column="center")
+    # a centre with both classes leaves both to the others too (there are at least two)
+    for centre in centres:
+        missing = {0, 1} - set(table.label[table.center == centre])
+        if missing:
+            name = "positive (label 1)" if 1 in missing else "negative (label 0)"
+            raise InputError(
+                f"folds.scheme centre: centre {centre!r} has no {name} patient, so held out it has no AUC; "
+                "leave-centre-out needs both classes in every centre (merge it with another or use scheme stratified)",
+                column="center",
+            )
+    table["fold"] = table.center.map({centre: i for i, centre in enumerate(centres)}).astype(int)
+    return table.sort_values(["fold", "patient_id"]).reset_index(drop=True).assign(repeat=0)
+
+
 def count(in_stratum, of_label, size, row, fold):
     in_stratum.setdefault((row.label, row.center), [0] * len(size))[fold] += 1
     of_label.setdefault(row.label, [0] * len(size))[fold] += 1
@@ -75,18 +120,23 @@ def check_both_classes(table, k):
                 )
 
 
+def read_folds(path):
+    """folds.tsv as written by the folds rule."""
+    return pd.read_csv(path, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
+
+
 def write(table, out):
     from egfrmet.files import atomic_output
 
     with atomic_output(out) as tmp:
-        table[COLUMNS].to_csv(tmp, sep="\t", index=False)
+        table.assign(repeat=table.get("repeat", 0))[TABLE_COLUMNS].to_csv(tmp, sep="\t", index=False)
 
 
 def write_records(records, out, log_path):
     """The folds rule: write the table assigned while the DAG was built, a per-fold summary to the log."""
-    table = pd.DataFrame(records, columns=COLUMNS)
+    table = pd.DataFrame(records, columns=TABLE_COLUMNS)
     write(table, out)
-    summary = table.groupby("fold").label.agg(patients="size", positives="sum")
+    summary = table.groupby(["repeat", "fold"]).label.agg(patients="size", positives="sum")
     with open(log_path, "w", encoding="utf-8") as log_file:
         log_file.write(summary.to_string() + "\n")
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from egfrmet.files import atomic_output
-from egfrmet.folds import assign
+from egfrmet.folds import assign, of_repeat
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ def outer_model_selection(select, predict_with):
 
 
 def inner_folds(table, *, outer_fold, k, seed):
-    """The outer fold's training patients (`table`: folds.tsv) in `k` stratified inner folds;
-    the outer-validation patients are not in it at all."""
-    outer_train = table[table.fold != outer_fold].drop(columns="fold").assign(fold=pd.NA)
+    """The outer fold's training patients (`table`: folds.tsv, of its repeat) in `k`
+    stratified inner folds; the outer-validation patients are not in it at all."""
+    table = of_repeat(table, outer_fold)
+    outer_train = table[table.fold != outer_fold].drop(columns=["fold", "repeat"], errors="ignore").assign(fold=pd.NA)
     return assign(outer_train.astype({"fold": "Int64"}), k=k, seed=seed)
 
 

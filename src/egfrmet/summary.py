@@ -30,6 +30,7 @@ COLUMNS = [
     "accuracy_low",
     "accuracy_high",
     "brier",
+    "subset",
 ]
 
 
@@ -95,11 +96,13 @@ def summary_row(labels, scores, *, threshold, resamples, level, seed):
     return row
 
 
-def summarise(scores, *, selection, aggregates, threshold, resamples, level, seed):
-    """Summary rows of one method: `scores` has `label` and a column per aggregate."""
+def summarise(scores, *, selection, aggregates, threshold, resamples, level, seed, subset="all"):
+    """Summary rows of one method: `scores` has `label` and a column per aggregate.
+    `subset` names the patients scored: all, or e.g. one held-out centre."""
     rows = [
         {"selection": selection, "aggregate": aggregate}
         | summary_row(scores.label, scores[aggregate], threshold=threshold, resamples=resamples, level=level, seed=seed)
+        | {"subset": subset}
         for aggregate in aggregates
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -107,17 +110,34 @@ def summarise(scores, *, selection, aggregates, threshold, resamples, level, see
 
 def summary_markdown(table, *, level):
     """summary.csv for people: each figure with its interval."""
-    header = ["Selection", "Aggregate", "Patients (positive)", f"AUC ({level:.0%} CI)", "Sensitivity", "Specificity"]
-    header += ["Accuracy", "Brier"]
+    subsets = set(table.subset) != {"all"}  # a column only when some rows are not pooled over all
+    header = ["Selection", "Aggregate"] + (["Patients"] if subsets else []) + ["Patients (positive)"]
+    header += [f"AUC ({level:.0%} CI)", "Sensitivity", "Specificity", "Accuracy", "Brier"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.itertuples():
-        cells = [row.selection, row.aggregate, f"{row.n_patients} ({row.n_positive})"]
+        cells = [row.selection, row.aggregate] + ([row.subset] if subsets else [])
+        cells.append(f"{row.n_patients} ({row.n_positive})")
         cells.append(f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})")
         for name in ("sensitivity", "specificity", "accuracy"):
             value, low, high = (getattr(row, f"{name}{end}") for end in ("", "_low", "_high"))
             cells.append(f"{value:.1%} ({low:.1%}–{high:.1%})")
         cells.append("" if pd.isna(row.brier) else f"{row.brier:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n" + repeats_markdown(table)
+
+
+def repeats_markdown(table):
+    """With repeated cross-validation: each method's AUC over the repeats, mean ± SD."""
+    repeats = table[table.subset.str.startswith("repeat ")]
+    if repeats.empty:
+        return ""
+    lines = [
+        "",
+        f"AUC over {repeats.subset.nunique()} repeats of the cross-validation (mean ± SD of each repeat's pooled AUC):",
+        "",
+    ]
+    for (selection, aggregate), part in repeats.groupby(["selection", "aggregate"], sort=False):
+        lines.append(f"- {selection}, {aggregate}: {part.auc.mean():.3f} ± {part.auc.std(ddof=1):.3f}")
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 from egfrmet.errors import InputError
 from egfrmet.files import read_crops
+from egfrmet.folds import of_repeat, read_folds
 from egfrmet.model import (
     create_model,
     device_name,
@@ -147,8 +149,39 @@ def set_deterministic(on):
     torch.backends.cudnn.benchmark = False
 
 
+@dataclass
+class TrainingState:
+    """What travels together through a training: the model, AdamW, the one-cycle schedule
+    and the sampler's generator. Its state dict adds the global RNGs (mixup's lambda, dropout),
+    so that a run resumed from it continues as if never stopped."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+
+    def state_dict(self):
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
 def build_training(model_settings, settings, steps_per_epoch, device):
-    """Model, AdamW and the one-cycle schedule, with fastai's semantics."""
+    """Model, AdamW, the one-cycle schedule (fastai's semantics) and a seeded generator."""
     model = create_model(**model_settings).to(device)
     if settings["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
@@ -177,11 +210,13 @@ def build_training(model_settings, settings, steps_per_epoch, device):
         base_momentum=settings["moms"][1],
         max_momentum=settings["moms"][0],
     )
-    return model, optimizer, scheduler
+    return TrainingState(model, optimizer, scheduler, torch.Generator().manual_seed(settings["seed"]))
 
 
-def train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, progress=None):
-    """One epoch: weighted sampling, augmentation, mixup, soft-F1 loss, AdamW step. Losses."""
+def train_epoch(state, x_train, y_train, settings, device, bf16, progress=None):
+    """One epoch of `state` (a TrainingState): weighted sampling, augmentation, mixup,
+    soft-F1 loss, AdamW step. Losses."""
+    model, optimizer, scheduler, generator = state.model, state.optimizer, state.scheduler, state.generator
     model.train()
     labels = y_train.to(device)
     channels_last = settings["channels_last"]
@@ -236,22 +271,22 @@ def train_fold(
     when the fold is done.
     """
     torch.manual_seed(settings["seed"])
-    generator = torch.Generator().manual_seed(settings["seed"])
     run_options = inference(settings, device)  # validation computes as prediction will
     bf16 = run_options["bf16"]
     steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
-    model, optimizer, scheduler = build_training(model_settings, settings, steps_per_epoch, device)
+    state = build_training(model_settings, settings, steps_per_epoch, device)
+    model = state.model
     x_train = x_train.to(device)
     fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch)
-    history, kept = resume(checkpoint, fingerprint, model, optimizer, scheduler, generator) if checkpoint else ([], {})
+    history, kept = resume(checkpoint, fingerprint, state) if checkpoint else ([], {})
     saved = time.monotonic()
 
     for epoch in range(len(history), settings["epochs"]):
         start = time.perf_counter()
         bar = progress(epoch) if progress else None
-        losses = train_epoch(model, optimizer, scheduler, x_train, y_train, generator, settings, device, bf16, bar)
+        losses = train_epoch(state, x_train, y_train, settings, device, bf16, bar)
         probs = predict_probabilities(model, x_val, device, batch_size=2 * settings["batch_size"], **run_options)
-        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
+        row = {"epoch": epoch, "lr": state.scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
         row |= validation_metrics(probs, y_val, settings["f1_average"])
         row["seconds"] = time.perf_counter() - start
         history.append(row)
@@ -260,12 +295,12 @@ def train_fold(
         metric = settings["inner"]["metric"]
         changed = [name for name in selections if keeps(name, row, kept.get(name), chosen_epoch, metric)]
         if changed:
-            state = copy_state(model)  # one copy, shared by the selections that keep it
+            weights = copy_state(model)  # one copy, shared by the selections that keep it
         for name in changed:
-            kept[name] = {"epoch": epoch, "row": row, "state": state, "probs": probs}
+            kept[name] = {"epoch": epoch, "row": row, "state": weights, "probs": probs}
         last = epoch + 1 == settings["epochs"]
         if checkpoint and not last and time.monotonic() - saved >= every_s:
-            save_checkpoint(checkpoint, fingerprint, model, optimizer, scheduler, generator, history, kept, changed)
+            save_checkpoint(checkpoint, fingerprint, state, history, kept, changed)
             saved = time.monotonic()
 
     if checkpoint:
@@ -284,51 +319,40 @@ def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, setting
     return digest.hexdigest()
 
 
-def save_checkpoint(path, fingerprint, model, optimizer, scheduler, generator, history, kept, changed):
-    """Model, optimiser, schedule, RNG states and history: all a resumed run needs. Each kept
-    model's weights go to a file of their own, rewritten only when they change."""
+def save_checkpoint(path, fingerprint, state, history, kept, changed):
+    """The training state and history: all a resumed run needs. Each kept model's weights
+    go to a file of their own, rewritten only when they change."""
     from egfrmet.files import atomic_output
 
     for name, entry in kept.items():
         if name in changed or not os.path.exists(f"{path}.{name}"):
             with atomic_output(f"{path}.{name}") as tmp:
                 torch.save(entry["state"], tmp)
-    state = {
+    checkpoint = {
         "fingerprint": fingerprint,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(),
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "state": state.state_dict(),
         "history": history,
         "kept": {name: {k: v for k, v in entry.items() if k != "state"} for name, entry in kept.items()},
     }
     with atomic_output(path) as tmp:
-        torch.save(state, tmp)
+        torch.save(checkpoint, tmp)
 
 
-def resume(path, fingerprint, model, optimizer, scheduler, generator):
-    """Restore a checkpoint made from the same data and settings; else start afresh."""
+def resume(path, fingerprint, state):
+    """Restore a checkpoint made from the same data and settings into `state`; else start afresh."""
     if not os.path.exists(path):
         return [], {}
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["fingerprint"] != fingerprint:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint["fingerprint"] != fingerprint:
         log.info("checkpoint %s is from other data or settings: starting afresh", path)
         return [], {}
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    generator.set_state(state["generator"])
-    torch.set_rng_state(state["rng"])
-    if state["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    state.load_state_dict(checkpoint["state"])
     kept = {
         name: entry | {"state": torch.load(f"{path}.{name}", map_location="cpu", weights_only=True)}
-        for name, entry in state["kept"].items()
+        for name, entry in checkpoint["kept"].items()
     }
-    log.info("resuming from %s after epoch %d", path, len(state["history"]) - 1)
-    return state["history"], kept
+    log.info("resuming from %s after epoch %d", path, len(checkpoint["history"]) - 1)
+    return checkpoint["history"], kept
 
 
 def remove_checkpoint(path, selections):
@@ -394,7 +418,8 @@ def run(
         threads,
         "bf16 autocast" if precision == "bf16" else "float32",
     )
-    table = pd.read_csv(folds, sep="\t", dtype={"patient_id": str, "center": str}, keep_default_na=False)
+    table = of_repeat(read_folds(folds), fold)
+    repeat = int(table.repeat.iloc[0]) if "repeat" in table else 0
     if inner >= 0:
         table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
     held_out = inner if inner >= 0 else fold
@@ -430,10 +455,11 @@ def run(
     for selection, entry in kept.items():
         history[f"kept_{selection}"] = history.epoch == entry["epoch"]
         log.info("%s: %s kept epoch %d", name, selection, entry["epoch"])
-    write_outputs(history, kept, settings, out_model, out_history, out_val, val_patients, val_positions, y_val, fold)
+    where = {"fold": fold, "repeat": repeat}
+    write_outputs(history, kept, settings, out_model, out_history, out_val, val_patients, val_positions, y_val, where)
 
 
-def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, fold):
+def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, where):
     """history.csv and model.pt: for an inner fold the model of its best epoch; for an outer
     fold the model of egfrmet.selection.outer_model_selection, and val_slices.csv (each
     selection's validation probabilities, a `selection` column apart)."""
@@ -456,8 +482,8 @@ def write_outputs(history, kept, settings, out_model, out_history, out_val, pati
                 "slice": positions,
                 "probability": entry["probs"].numpy(),
                 "label": labels.numpy(),
-                "fold": fold,
             }
+            | where
         )
         for selection, entry in kept.items()
     )

@@ -33,8 +33,11 @@ shell.prefix(
 )
 
 from egfrmet.errors import InputError
-from egfrmet.folds import assign as assign_folds
+from egfrmet.folds import by_centre as folds_by_centre
+from egfrmet.folds import of_repeat
+from egfrmet.folds import repeated as repeated_folds
 from egfrmet.selection import inner_folds
+import egfrmet.settings as derived
 from egfrmet.sheet import (
     PATH_COLUMNS,
     load_schema,
@@ -95,7 +98,6 @@ def check_files_at_parse_time():
 
 
 check_files_at_parse_time()
-FOLDS = list(range(config["folds"]["k"]))
 INNER_FOLDS = (
     list(range(config["train"]["inner"]["k"]))
     if {"inner_cv", "inner_ensemble"} & set(config["train"]["select"])
@@ -108,11 +110,31 @@ ENSEMBLE = "inner_ensemble" in config["train"]["select"]
 def fold_table():
     """Folds assigned from the sheet; a fold without positives is an error naming it."""
     try:
-        return assign_folds(
-            training_rows(SHEET), k=config["folds"]["k"], seed=config["folds"]["seed"]
+        if config["folds"]["scheme"] == "centre":
+            return folds_by_centre(training_rows(SHEET))
+        return repeated_folds(
+            training_rows(SHEET),
+            k=config["folds"]["k"],
+            seed=config["folds"]["seed"],
+            repeats=config["folds"]["repeats"],
         )
     except InputError as error:
         raise error.about(path=config["samples"]) from None
+
+
+# Leave-centre-out: one fold per centre, so the folds (and a centre that cannot be held
+# out) are known, and refused, as the workflow is read.
+if config["folds"]["scheme"] == "centre" and config["folds"]["repeats"] > 1:
+    raise InputError(
+        "folds.repeats > 1 with folds.scheme centre: leave-centre-out has one assignment"
+    )
+FOLDS = list(
+    range(
+        fold_table().fold.nunique()
+        if config["folds"]["scheme"] == "centre" and TRAINING
+        else config["folds"]["k"] * config["folds"]["repeats"]
+    )
+)
 
 
 def fold_check(wildcards):
@@ -134,7 +156,7 @@ def fold_check(wildcards):
 
 def outer_training_crops(wildcards):
     """Crops of the patients an inner training may read: the fold's training patients."""
-    table = fold_table()
+    table = of_repeat(fold_table(), int(wildcards.fold))
     patients = table.patient_id[table.fold != int(wildcards.fold)]
     return expand("results/crops/{patient}.npz", patient=patients)
 
@@ -175,11 +197,17 @@ def outer_validation_crops(wildcards):
 def validation_slices(wildcards=None):
     """Every fold's validation slice probabilities: the outer training's selections and,
     with inner_ensemble, the inner models' mean."""
-    return expand("results/models/fold{fold}/val_slices.csv", fold=FOLDS) + (
-        expand("results/models/fold{fold}/inner_ensemble_slices.csv", fold=FOLDS)
-        if ENSEMBLE
-        else []
-    )
+    names = ["val_slices"] + (["inner_ensemble_slices"] if ENSEMBLE else [])
+    return expand("results/models/fold{fold}/{name}.csv", fold=FOLDS, name=names)
+
+
+def held_out_option(wildcards=None):
+    """Under leave-centre-out, the centre each fold holds out, for per-centre summary rows."""
+    if config["folds"]["scheme"] != "centre":
+        return ""
+    table = fold_table()
+    centres = {str(f): f"centre {c}" for f, c in zip(table.fold, table.center)}
+    return f"--held-out {shlex.quote(json.dumps(centres, sort_keys=True))}"
 
 
 def prediction_models(wildcards=None):
@@ -194,31 +222,11 @@ def prediction_models(wildcards=None):
     return expand("results/models/fold{fold}/model.pt", fold=FOLDS)
 
 
-# Device, precision and memory format: prediction computes as validation did.
-INFERENCE_SETTINGS = json.dumps(
-    {k: config["train"][k] for k in ("device", "precision", "channels_last")},
-    sort_keys=True,
-)
+# Stage settings derived from config, shared with `egfrmet scan` (egfrmet.settings).
+INFERENCE_SETTINGS = derived.as_json(derived.inference_settings(config))
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
-# Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.
-BRAIN_MASK_KEYS = {"deepbet": ["device", "threshold"], "morphology": ["erode_mm"]}
-BRAIN_MASK_SETTINGS = json.dumps(
-    {
-        key: config["preprocess"]["brain_mask"][key]
-        for key in ["method"]
-        + BRAIN_MASK_KEYS[config["preprocess"]["brain_mask"]["method"]]
-    },
-    sort_keys=True,
-)
-# The crop section plus which lesions get crops: one param, so either change re-runs crops.
-CROP_SETTINGS = json.dumps(
-    config["preprocess"]["crop"]
-    | {
-        "lesions_mode": config["preprocess"]["lesions"],
-        "min_lesion_mm3": config["preprocess"]["min_lesion_mm3"],
-    },
-    sort_keys=True,
-)
+BRAIN_MASK_SETTINGS = derived.as_json(derived.brain_mask_settings(config))
+CROP_SETTINGS = derived.as_json(derived.crop_settings(config))
 
 
 def synth_label(wildcards):

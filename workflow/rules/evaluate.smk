@@ -50,8 +50,9 @@ rule evaluate:
     params:
         settings=settings("evaluate"),
         predict_with=config["train"]["predict_with"],
+        held_out=held_out_option,
     shell:
         "python -m egfrmet evaluate --val-slices {input.val:q} --histories {input.histories:q}"
         " --crops results/crops"
         " --settings {params.settings:q} --predict-with {params.predict_with}"
-        " --out-dir results/evaluation 2> {log:q}"
+        " {params.held_out} --out-dir results/evaluation 2> {log:q}"

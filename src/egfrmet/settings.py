@@ -1,0 +1,55 @@
+"""The workflow config, read outside Snakemake, and the stage settings derived from it.
+
+The rules (workflow/rules/common.smk) and `egfrmet scan` take the settings of a stage from
+these functions, so that one scan is preprocessed with exactly the workflow's numbers.
+"""
+
+import json
+from pathlib import Path
+
+import yaml
+
+from egfrmet.errors import InputError
+from egfrmet.sheet import load_schema, validate_config
+
+# Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.
+BRAIN_MASK_KEYS = {"deepbet": ["device", "threshold"], "morphology": ["erode_mm"]}
+
+
+def merged(base, overlay):
+    """`overlay` on `base`, nested sections merged key by key (as Snakemake's --configfile)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config(paths):
+    """The config files in order, each over the ones before, checked against the schema."""
+    config = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise InputError("config file not found", path=path)
+        config = merged(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    validate_config(config, load_schema("config"))
+    return config
+
+
+def brain_mask_settings(config):
+    section = config["preprocess"]["brain_mask"]
+    return {key: section[key] for key in ["method"] + BRAIN_MASK_KEYS[section["method"]]}
+
+
+def crop_settings(config):
+    """The crop section plus which lesions get crops: one param, so either change re-runs crops."""
+    preprocess = config["preprocess"]
+    return preprocess["crop"] | {"lesions_mode": preprocess["lesions"], "min_lesion_mm3": preprocess["min_lesion_mm3"]}
+
+
+def inference_settings(config):
+    """Device, precision and memory format: prediction computes as validation did."""
+    return {k: config["train"][k] for k in ("device", "precision", "channels_last")}
+
+
+def as_json(settings):
+    return json.dumps(settings, sort_keys=True)
