@@ -19,6 +19,7 @@ include: "workflow/rules/crop.smk"
 include: "workflow/rules/folds.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ensemble.smk"
+include: "workflow/rules/final.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/predict.smk"
 
@@ -31,3 +32,4 @@ rule all:
         preprocessed(PATIENTS),
         rules.evaluate.output if TRAINING else [],
         rules.predict.output if TRAINING and PREDICTING else [],
+        rules.train_final.output if TRAINING and config["train"]["final"] else [],

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import train
+from egfrmet import checkpoints, train
 from egfrmet.errors import InputError
 from egfrmet.model import create_model, freeze_body, load_model, parameter_groups
 
@@ -254,7 +254,7 @@ def test_a_pickle_with_a_code_payload_is_refused(tmp_path, loader):
     load = {
         "model.weights": lambda: create_model(weights=str(path), **settings),
         "fold model": lambda: load_model(str(path), settings | {"weights": "none"}, "cpu"),
-        "checkpoint": lambda: train.resume(str(path), "fingerprint", None),
+        "checkpoint": lambda: checkpoints.resume(str(path), "fingerprint", None),
     }[loader]
     with pytest.raises(Exception, match="(?i)weights.only") as error:
         load()

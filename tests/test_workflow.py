@@ -482,3 +482,31 @@ def test_one_scan_without_models_says_what_to_do(tmp_path):
     )
     assert result.returncode == 2 and "config/config.yaml" in result.stderr and "not found" in result.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.slow
+def test_the_final_model_trains_on_every_cv_patient_for_the_inner_folds_length(tiny_run, tmp_path):
+    workdir, overlay = tiny_run
+    final = workdir / "results" / "models" / "final"
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "train={final: true}")
+    assert jobs == {("train_final", "")}  # nothing else re-runs for it
+    run_snakemake(workdir, "--cores", "2", "--configfile", overlay, "--config", "train={final: true}")
+    choices = [
+        json.loads((workdir / "results" / "models" / f"fold{f}" / "inner_choice.json").read_text(encoding="utf-8"))
+        for f in (0, 1)
+    ]
+    history = pd.read_csv(final / "history.csv")
+    assert len(history) == int(np.median([c["epoch"] for c in choices])) + 1
+    assert history.selected.tolist() == [False] * (len(history) - 1) + [True] and "val_auc" not in history
+    log = (workdir / "logs" / "train" / "final.log").read_text(encoding="utf-8")
+    assert "final model: 8 patients, 40 slices" in log
+    row = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False).iloc[-1]
+    command = [
+        *(sys.executable, "-m", "egfrmet", "scan", "--patient", row.patient_id),
+        *("--image", str(workdir / "cohort" / row.image), "--mask", str(workdir / "cohort" / row["mask"])),
+        *("--configfile", str(REPO / "config" / "config.yaml"), overlay, "--models", str(final / "model.pt")),
+        *("--out", str(tmp_path / "final.csv")),
+    ]
+    subprocess.run(command, cwd=workdir, check=True, capture_output=True, text=True, encoding="utf-8")
+    scored = pd.read_csv(tmp_path / "final.csv").iloc[0]
+    assert 0 <= scored.probability <= 1 and scored.models == "1 model (--models)" and "final" in scored

@@ -177,6 +177,20 @@ def build_parser():
     )
     add(
         sub,
+        "train-final",
+        "egfrmet.final:run",
+        "train the final model on every cross-validation patient for the length the inner folds chose",
+        required("--folds", "folds table (.tsv)"),
+        required("--crops", "folder of the patients' crops (.npz)"),
+        (["--choices"], {"nargs": "+", "required": True, "help": "every fold's inner_choice.json"}),
+        required("--model-settings", "the model config section, as JSON", type=settings),
+        SETTINGS,
+        THREADS,
+        required("--out-model", "state dict to write (.pt)"),
+        required("--out-history", "per-epoch log to write (.csv)"),
+    )
+    add(
+        sub,
         "choose-epoch",
         "egfrmet.selection:run",
         "the epoch the inner folds choose for one outer fold (leak-free selection)",

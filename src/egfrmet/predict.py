@@ -25,7 +25,8 @@ def model_name(path):
     """A model's column: fold_2 for results/models/fold2/model.pt, fold_2_inner_1 for an
     inner model (results/models/fold2/inner1/model.pt)."""
     parts = [p for p in Path(path).parent.parts if re.fullmatch(r"(fold|inner)\d+", p)]
-    return "_".join(re.sub(r"(\D+)(\d+)", r"\1_\2", p) for p in parts) or Path(path).stem
+    named = Path(path).parent.name if Path(path).name == "model.pt" else Path(path).stem  # e.g. final
+    return "_".join(re.sub(r"(\D+)(\d+)", r"\1_\2", p) for p in parts) or named
 
 
 def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last, names=None):

@@ -108,7 +108,7 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
                 shutil.copyfile(Path(folder) / "qc.png", tmp)
     threshold = config["predict"]["threshold"]
     table.insert(2, "predicted", (table.probability >= threshold).astype(int))
-    table.insert(3, "models", f"{len(models)} models ({source})")
+    table.insert(3, "models", f"{len(models)} model{'s' * (len(models) > 1)} ({source})")
     table.insert(4, "image", image)
     with atomic_output(out) as tmp:
         table.to_csv(tmp, index=False)

@@ -6,7 +6,6 @@ The fastai semantics the paper's learning rate relies on (README, "The method"):
 except BatchNorm, a fastai head, AdamW with one-cycle to 4e-2 from lr/25 down to lr/1e5.
 """
 
-import hashlib
 import json
 import logging
 import math
@@ -21,6 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from egfrmet.checkpoints import remove_checkpoint, resume, save_checkpoint, training_fingerprint
 from egfrmet.errors import InputError
 from egfrmet.files import read_crops
 from egfrmet.folds import of_repeat, read_folds
@@ -285,9 +285,11 @@ def train_fold(
         start = time.perf_counter()
         bar = progress(epoch) if progress else None
         losses = train_epoch(state, x_train, y_train, settings, device, bf16, bar)
-        probs = predict_probabilities(model, x_val, device, batch_size=2 * settings["batch_size"], **run_options)
         row = {"epoch": epoch, "lr": state.scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
-        row |= validation_metrics(probs, y_val, settings["f1_average"])
+        probs = torch.empty(0)
+        if len(y_val):  # a final model has no validation patients
+            probs = predict_probabilities(model, x_val, device, batch_size=2 * settings["batch_size"], **run_options)
+            row |= validation_metrics(probs, y_val, settings["f1_average"])
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         log.info(format_epoch(row))
@@ -308,65 +310,12 @@ def train_fold(
     return pd.DataFrame(history), kept
 
 
-# --------------------------------------------------------------------------- checkpoints
-
-
-def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch=None):
-    """What a checkpoint must have been made from to be resumed: data, settings and choice."""
-    digest = hashlib.sha256(json.dumps([model_settings, settings, chosen_epoch], sort_keys=True).encode())
-    for tensor in (x_train, y_train, x_val, y_val):
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def save_checkpoint(path, fingerprint, state, history, kept, changed):
-    """The training state and history: all a resumed run needs. Each kept model's weights
-    go to a file of their own, rewritten only when they change."""
-    from egfrmet.files import atomic_output
-
-    for name, entry in kept.items():
-        if name in changed or not os.path.exists(f"{path}.{name}"):
-            with atomic_output(f"{path}.{name}") as tmp:
-                torch.save(entry["state"], tmp)
-    checkpoint = {
-        "fingerprint": fingerprint,
-        "state": state.state_dict(),
-        "history": history,
-        "kept": {name: {k: v for k, v in entry.items() if k != "state"} for name, entry in kept.items()},
-    }
-    with atomic_output(path) as tmp:
-        torch.save(checkpoint, tmp)
-
-
-def resume(path, fingerprint, state):
-    """Restore a checkpoint made from the same data and settings into `state`; else start afresh."""
-    if not os.path.exists(path):
-        return [], {}
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint["fingerprint"] != fingerprint:
-        log.info("checkpoint %s is from other data or settings: starting afresh", path)
-        return [], {}
-    state.load_state_dict(checkpoint["state"])
-    kept = {
-        name: entry | {"state": torch.load(f"{path}.{name}", map_location="cpu", weights_only=True)}
-        for name, entry in checkpoint["kept"].items()
-    }
-    log.info("resuming from %s after epoch %d", path, len(checkpoint["history"]) - 1)
-    return checkpoint["history"], kept
-
-
-def remove_checkpoint(path, selections):
-    for name in [path] + [f"{path}.{selection}" for selection in selections]:
-        if os.path.exists(name):
-            os.remove(name)
-
-
 def format_epoch(row):
-    return (
-        f"epoch {row['epoch']:3d}  lr {row['lr']:.2e}  train_loss {row['train_loss']:.4f}  "
-        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.3f}  val_f1 {row['val_f1']:.3f}  "
-        f"val_auc {row['val_auc']:.3f}  {row['seconds']:.1f}s"
-    )
+    text = f"epoch {row['epoch']:3d}  lr {row['lr']:.2e}  train_loss {row['train_loss']:.4f}  "
+    if "val_loss" in row:
+        text += f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.3f}  val_f1 {row['val_f1']:.3f}  "
+        text += f"val_auc {row['val_auc']:.3f}  "
+    return text + f"{row['seconds']:.1f}s"
 
 
 def terminal_progress(epochs):
@@ -382,6 +331,25 @@ def terminal_progress(epochs):
         return show
 
     return for_epoch
+
+
+def prepare(name, model_settings, settings, threads):
+    """Threads, determinism, device and precision of a training, logged. (device, precision)"""
+    if model_settings["weights"] != "imagenet":
+        os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
+    torch.set_num_threads(threads)
+    set_deterministic(settings["deterministic"])
+    device = pick_device(settings["device"])
+    precision = "bf16" if use_bf16(settings, device) else "fp32"
+    log.info(
+        "%s on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
+        name,
+        device_name(device),
+        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+        threads,
+        "bf16 autocast" if precision == "bf16" else "float32",
+    )
+    return device, precision
 
 
 def run(
@@ -403,21 +371,8 @@ def run(
     """The `egfrmet train` subcommand: outer fold `fold` of `folds` (.tsv), crops from
     `crops`/; or with `inner` >= 0, that inner fold of the fold's training patients (its
     history is all the inner choice needs)."""
-    if model_settings["weights"] != "imagenet":
-        os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
-    torch.set_num_threads(threads)
-    set_deterministic(settings["deterministic"])
-    device = pick_device(settings["device"])
-    precision = "bf16" if use_bf16(settings, device) else "fp32"
     name = f"fold {fold}" + (f", inner fold {inner}" if inner >= 0 else "")
-    log.info(
-        "%s on %s (CUDA_VISIBLE_DEVICES=%s, %d threads, %s)",
-        name,
-        device_name(device),
-        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
-        threads,
-        "bf16 autocast" if precision == "bf16" else "float32",
-    )
+    device, precision = prepare(name, model_settings, settings, threads)
     table = of_repeat(read_folds(folds), fold)
     repeat = int(table.repeat.iloc[0]) if "repeat" in table else 0
     if inner >= 0:
@@ -462,7 +417,8 @@ def run(
 def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, where):
     """history.csv and model.pt: for an inner fold the model of its best epoch; for an outer
     fold the model of egfrmet.selection.outer_model_selection, and val_slices.csv (each
-    selection's validation probabilities, a `selection` column apart)."""
+    selection's validation probabilities, a `selection` column apart) unless `out_val` is
+    empty (a final model, which validates on no one)."""
     from egfrmet.files import atomic_output
 
     inner = INNER_BEST in kept
@@ -472,7 +428,7 @@ def write_outputs(history, kept, settings, out_model, out_history, out_val, pati
         history.to_csv(tmp, index=False)
     with atomic_output(out_model) as tmp:
         torch.save(kept[chosen]["state"], tmp)
-    if inner:
+    if inner or not out_val:
         return
     slices = pd.concat(
         pd.DataFrame(

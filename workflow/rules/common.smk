@@ -75,6 +75,13 @@ def settings(*keys):
     return json.dumps(section, sort_keys=True)
 
 
+# The train section as the training jobs see it: whether a final model is wanted changes
+# none of them (train_final reads it from the DAG, not from this param).
+TRAIN_SETTINGS = json.dumps(
+    {k: v for k, v in config["train"].items() if k != "final"}, sort_keys=True
+)
+
+
 def synthesised(path):
     return config["synth"]["enabled"] and os.path.dirname(path) == SYNTH_DIR
 
@@ -104,6 +111,10 @@ INNER_FOLDS = (
     else []
 )
 ENSEMBLE = "inner_ensemble" in config["train"]["select"]
+if config["train"]["final"] and not INNER_FOLDS:
+    raise InputError(
+        "train.final needs the inner folds' choice: put inner_cv or inner_ensemble in train.select"
+    )
 
 
 @functools.cache
@@ -199,6 +210,14 @@ def validation_slices(wildcards=None):
     with inner_ensemble, the inner models' mean."""
     names = ["val_slices"] + (["inner_ensemble_slices"] if ENSEMBLE else [])
     return expand("results/models/fold{fold}/{name}.csv", fold=FOLDS, name=names)
+
+
+def first_repeat_choices(wildcards=None):
+    """The inner folds' choices of the first repeat's folds, for the final model."""
+    return expand(
+        "results/models/fold{fold}/inner_choice.json",
+        fold=FOLDS[: len(FOLDS) // config["folds"]["repeats"]],
+    )
 
 
 def held_out_option(wildcards=None):

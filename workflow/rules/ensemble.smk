@@ -17,7 +17,7 @@ rule ensemble:
     threads: config["resources"]["predict"]["threads"]
     params:
         model=settings("model"),
-        train=settings("train"),
+        train=TRAIN_SETTINGS,
     shell:
         "python -m egfrmet ensemble --fold {wildcards.fold} --folds {input.folds:q}"
         " --crops results/crops --models {input.models:q}"

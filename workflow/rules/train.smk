@@ -23,7 +23,7 @@ rule train_inner:
         checkpoint_seconds=config["resources"]["train"]["checkpoint_seconds"],
     params:
         model=settings("model"),
-        train=settings("train"),
+        train=TRAIN_SETTINGS,
     shell:
         "python -m egfrmet train --fold {wildcards.fold} --inner {wildcards.inner}"
         " --folds {input.folds:q} --crops results/crops"
@@ -76,7 +76,7 @@ rule train:
         checkpoint_seconds=config["resources"]["train"]["checkpoint_seconds"],
     params:
         model=settings("model"),
-        train=settings("train"),
+        train=TRAIN_SETTINGS,
         choice=choice_option,
     shell:
         "python -m egfrmet train --fold {wildcards.fold} --folds {input.folds:q} --crops results/crops"

@@ -1,0 +1,54 @@
+"""The final model (`train.final: true`): one network trained on every cross-validation
+patient (of the first repeat) with the leak-free choice of training length, for
+`egfrmet scan` and `egfrmet predict` to apply once the method is validated.
+
+The length is what the inner folds chose: the median over the folds of the epoch each fold's
+inner folds chose, plus one, as the number of epochs; the one-cycle schedule runs over that
+length and the last epoch is kept. No patient is held out, so the model has no figure of its
+own: the cross-validation's figures are the ones to report for it.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from egfrmet.errors import InputError
+from egfrmet.folds import read_folds
+from egfrmet.model import device_name
+from egfrmet.train import load_slices, prepare, terminal_progress, train_fold, write_outputs
+
+log = logging.getLogger(__name__)
+
+
+def final_epochs(choices):
+    """The number of epochs for the final model from the folds' inner choices (.json)."""
+    epochs = [json.loads(Path(path).read_text(encoding="utf-8"))["epoch"] for path in choices]
+    if not epochs:
+        raise InputError("train.final needs the inner folds' choices (train.select with inner_cv or inner_ensemble)")
+    return int(np.median(epochs)) + 1
+
+
+def run(*, folds, crops, choices, model_settings, settings, threads, out_model, out_history):
+    """The `egfrmet train-final` subcommand."""
+    epochs = final_epochs(choices)
+    settings = settings | {"epochs": epochs, "select": ["last"], "predict_with": "last"}
+    device, precision = prepare(f"final model ({epochs} epochs)", model_settings, settings, threads)
+    table = read_folds(folds)
+    table = table[table.repeat == table.repeat.min()] if "repeat" in table else table
+    x, y, _, _ = load_slices(crops, table)
+    log.info("final model: %d patients, %d slices (%d positive), %d epochs", len(table), len(y), int(y.sum()), epochs)
+    history, kept = train_fold(
+        x,
+        y,
+        x[:0],
+        y[:0],
+        model_settings=model_settings,
+        settings=settings,
+        device=device,
+        selections=["last"],
+        progress=terminal_progress(epochs),
+    )
+    history = history.assign(precision=precision, device=device_name(device), kept_last=history.epoch == epochs - 1)
+    write_outputs(history, kept, settings, out_model, out_history, "", [], [], None, {})
