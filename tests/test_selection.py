@@ -91,6 +91,30 @@ def training_settings(config):
     }
 
 
+def train_inner_folds(folder, config):
+    """Both inner folds of outer fold 0 of folder/folds.tsv, as the train_inner jobs run them:
+    their histories and models."""
+    histories = [str(folder / f"inner{inner}.csv") for inner in (0, 1)]
+    models = [str(folder / f"inner{inner}.pt") for inner in (0, 1)]
+    for inner in (0, 1):
+        train.run(
+            fold=0,
+            inner=inner,
+            folds=str(folder / "folds.tsv"),
+            crops=str(folder / "crops"),
+            choice="",
+            model_settings=MODEL,
+            settings=training_settings(config),
+            threads=1,
+            checkpoint="",
+            checkpoint_seconds=0,
+            out_model=models[inner],
+            out_history=histories[inner],
+            out_val="",
+        )
+    return histories, models
+
+
 @pytest.mark.slow
 def test_nothing_that_selects_reads_an_outer_validation_patient(tmp_path, config, monkeypatch):
     """Instrumented: every crop file the inner trainings read, and every file the choice reads."""
@@ -102,26 +126,7 @@ def test_nothing_that_selects_reads_an_outer_validation_patient(tmp_path, config
     monkeypatch.setattr(
         train, "read_crops", lambda folder, patient: read.append(patient) or real_read_crops(folder, patient)
     )
-    settings = training_settings(config)
-    histories, models = [], []
-    for inner in (0, 1):
-        histories.append(tmp_path / f"inner{inner}.csv")
-        models.append(tmp_path / f"inner{inner}.pt")
-        train.run(
-            fold=0,
-            inner=inner,
-            folds=str(tmp_path / "folds.tsv"),
-            crops=str(tmp_path / "crops"),
-            choice="",
-            model_settings=MODEL,
-            settings=settings,
-            threads=1,
-            checkpoint="",
-            checkpoint_seconds=0,
-            out_model=str(models[-1]),
-            out_history=str(histories[-1]),
-            out_val="",
-        )
+    histories, _ = train_inner_folds(tmp_path, config)
     outer_validation = set(table.patient_id[table.fold == 0])
     assert read and not outer_validation & set(read)
     assert set(read) == set(table.patient_id) - outer_validation
@@ -211,23 +216,7 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
     write_crops(tmp_path / "crops", table)
     settings = training_settings(config)
-    models = [str(tmp_path / f"inner{inner}.pt") for inner in (0, 1)]
-    for inner, model in enumerate(models):
-        train.run(
-            fold=0,
-            inner=inner,
-            folds=str(tmp_path / "folds.tsv"),
-            crops=str(tmp_path / "crops"),
-            choice="",
-            model_settings=MODEL,
-            settings=settings,
-            threads=1,
-            checkpoint="",
-            checkpoint_seconds=0,
-            out_model=model,
-            out_history=str(tmp_path / f"inner{inner}.csv"),
-            out_val="",
-        )
+    _, models = train_inner_folds(tmp_path, config)
     out = tmp_path / "inner_ensemble_slices.csv"
     ensemble.run(
         fold=0,

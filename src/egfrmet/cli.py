@@ -49,6 +49,7 @@ def optional(flag, help, **options):
     return ([flag], {"default": "", "help": help, **options})
 
 
+MODEL_SETTINGS = required("--model-settings", "the model config section, as JSON", type=settings)
 SERIES_UID = optional("--series-uid", "DICOM series to read when the image folder holds several")
 
 
@@ -163,7 +164,7 @@ def build_parser():
         required("--folds", "folds table (.tsv)"),
         required("--crops", "folder of the patients' crops (.npz)"),
         optional("--choice", "the inner folds' choice (.json), for the inner_cv selection"),
-        required("--model-settings", "the model config section, as JSON", type=settings),
+        MODEL_SETTINGS,
         SETTINGS,
         THREADS,
         optional("--checkpoint", "where to keep the state between epochs, to resume a killed run"),
@@ -183,7 +184,7 @@ def build_parser():
         required("--folds", "folds table (.tsv)"),
         required("--crops", "folder of the patients' crops (.npz)"),
         (["--choices"], {"nargs": "+", "required": True, "help": "every fold's inner_choice.json"}),
-        required("--model-settings", "the model config section, as JSON", type=settings),
+        MODEL_SETTINGS,
         SETTINGS,
         THREADS,
         required("--out-model", "state dict to write (.pt)"),
@@ -207,7 +208,7 @@ def build_parser():
         required("--folds", "folds table (.tsv)"),
         required("--crops", "folder of the patients' crops (.npz)"),
         (["--models"], {"nargs": "+", "required": True, "help": "the fold's inner models (.pt)"}),
-        required("--model-settings", "the model config section, as JSON", type=settings),
+        MODEL_SETTINGS,
         SETTINGS,
         THREADS,
         required("--out", "validation slice probabilities to write (.csv)"),
@@ -237,7 +238,7 @@ def build_parser():
         required("--selection", "which selection kept them (train.predict_with), for the tables"),
         required("--crops", "folder of the patients' crops (.npz)"),
         required("--patients", "JSON object: patient_id -> label (0, 1 or null)", type=json.loads),
-        required("--model-settings", "the model config section, as JSON", type=settings),
+        MODEL_SETTINGS,
         SETTINGS,
         required("--evaluate-settings", "the evaluate config section, as JSON", type=settings),
         required(
