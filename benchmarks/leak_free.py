@@ -23,19 +23,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 
 from egfrmet import ensemble, selection, train
 from egfrmet.evaluate import AGGREGATES, bootstrap_settings, patient_scores
 from egfrmet.model import device_name
+from egfrmet.settings import read_config
 from egfrmet.summary import summarise
-
-
-def load_config(overlay):
-    config = yaml.safe_load(Path("config/config.yaml").read_text(encoding="utf-8"))
-    for key, value in (yaml.safe_load(Path(overlay).read_text(encoding="utf-8")) or {}).items():
-        config[key] = config[key] | value if isinstance(value, dict) else value
-    return config
 
 
 def train_once(**options):
@@ -115,7 +108,7 @@ def main():
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ["HF_HUB_OFFLINE"] = "1"
-    config = load_config(args.configfile)
+    config = read_config(["config/config.yaml", args.configfile])
     results, out = Path(args.results), Path(args.out)
     folds = sorted(int(p.name[4:]) for p in (results / "models").glob("fold*"))
     paths = [results / "models" / f"fold{f}" / "val_slices.csv" for f in folds]

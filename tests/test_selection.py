@@ -97,22 +97,25 @@ def train_inner_folds(folder, config):
     histories = [str(folder / f"inner{inner}.csv") for inner in (0, 1)]
     models = [str(folder / f"inner{inner}.pt") for inner in (0, 1)]
     for inner in (0, 1):
-        train.run(
-            fold=0,
-            inner=inner,
-            folds=str(folder / "folds.tsv"),
-            crops=str(folder / "crops"),
-            choice="",
-            model_settings=MODEL,
-            settings=training_settings(config),
-            threads=1,
-            checkpoint="",
-            checkpoint_seconds=0,
-            out_model=models[inner],
-            out_history=histories[inner],
-            out_val="",
-        )
+        run_training(folder, config, inner=inner, out_model=models[inner], out_history=histories[inner], out_val="")
     return histories, models
+
+
+def run_training(folder, config, **options):
+    """`egfrmet train` on outer fold 0 of folder/folds.tsv with the tiny settings; `options`:
+    inner and the outputs."""
+    train.run(
+        fold=0,
+        folds=str(folder / "folds.tsv"),
+        crops=str(folder / "crops"),
+        choice="",
+        model_settings=MODEL,
+        settings=training_settings(config),
+        threads=1,
+        checkpoint="",
+        checkpoint_seconds=0,
+        **options,
+    )
 
 
 @pytest.mark.slow
@@ -187,17 +190,10 @@ def test_inner_cv_without_a_choice_is_an_input_error(tmp_path, config):
     table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
     write_crops(tmp_path / "crops", table)
     with pytest.raises(InputError, match="inner_cv: --choice"):
-        train.run(
-            fold=0,
+        run_training(
+            tmp_path,
+            config,
             inner=-1,
-            folds=str(tmp_path / "folds.tsv"),
-            crops=str(tmp_path / "crops"),
-            choice="",
-            model_settings=MODEL,
-            settings=training_settings(config),
-            threads=1,
-            checkpoint="",
-            checkpoint_seconds=0,
             out_model=str(tmp_path / "m.pt"),
             out_history=str(tmp_path / "h.csv"),
             out_val=str(tmp_path / "v.csv"),

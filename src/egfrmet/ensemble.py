@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from egfrmet.files import atomic_output
-from egfrmet.folds import of_repeat, read_folds
+from egfrmet.folds import of_repeat, read_folds, repeat_number
 from egfrmet.model import inference, load_model, pick_device, predict_probabilities
 from egfrmet.train import load_slices
 
@@ -48,7 +48,7 @@ def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
             "probability": probs.numpy(),
             "label": y.numpy(),
             "fold": fold,
-            "repeat": int(table.repeat.iloc[0]) if "repeat" in table else 0,
+            "repeat": repeat_number(table),
         }
     )
     with atomic_output(out) as tmp:

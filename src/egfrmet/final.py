@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from egfrmet.errors import InputError
-from egfrmet.folds import read_folds
-from egfrmet.model import device_name
-from egfrmet.train import load_slices, prepare, terminal_progress, train_fold, write_outputs
+from egfrmet.folds import of_repeat, read_folds
+from egfrmet.train import annotate, load_slices, prepare, terminal_progress, train_fold, write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +33,9 @@ def run(*, folds, crops, choices, model_settings, settings, threads, out_model, 
     """The `egfrmet train-final` subcommand."""
     epochs = final_epochs(choices)
     settings = settings | {"epochs": epochs, "select": ["last"], "predict_with": "last"}
-    device, precision = prepare(f"final model ({epochs} epochs)", model_settings, settings, threads)
-    table = read_folds(folds)
-    table = table[table.repeat == table.repeat.min()] if "repeat" in table else table
+    name = f"final model ({epochs} epochs)"
+    device, precision = prepare(name, model_settings, settings, threads)
+    table = of_repeat(read_folds(folds), 0)  # the first repeat's folds start at 0
     x, y, _, _ = load_slices(crops, table)
     log.info("final model: %d patients, %d slices (%d positive), %d epochs", len(table), len(y), int(y.sum()), epochs)
     history, kept = train_fold(
@@ -50,5 +49,5 @@ def run(*, folds, crops, choices, model_settings, settings, threads, out_model, 
         selections=["last"],
         progress=terminal_progress(epochs),
     )
-    history = history.assign(precision=precision, device=device_name(device), kept_last=history.epoch == epochs - 1)
+    history = annotate(history, kept, precision, device, name)
     write_outputs(history, kept, settings, out_model, out_history, "", [], [], None, {})

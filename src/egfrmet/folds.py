@@ -79,6 +79,11 @@ def of_repeat(table, fold):
     return table[table.repeat == repeat.iloc[0]]
 
 
+def repeat_number(table):
+    """The repeat a one-repeat table (as of_repeat gives) belongs to: 0 without repeats."""
+    return int(table.repeat.iloc[0]) if "repeat" in table else 0
+
+
 def by_centre(patients):
     """Leave-centre-out folds: fold i holds out the i-th centre (sorted by name). Pinned
     folds do not apply. Every centre needs both classes (held out, and left to train on)."""

@@ -47,6 +47,25 @@ def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size, b
     return table
 
 
+def score(models, crops, patients, *, model_settings, aggregate, threshold, batch_size, inference):
+    """Patients scored by the model files `models`: each model's aggregate, their mean
+    (`probability`) and the class at `threshold` (`predicted`). `inference`: device,
+    precision and channels_last, as validation used them."""
+    device = pick_device(inference["device"])
+    table = ensemble_scores(
+        [load_model(path, model_settings, device) for path in models],
+        crops,
+        patients,
+        aggregate=aggregate,
+        device=device,
+        batch_size=batch_size,
+        names=[model_name(path) for path in models],
+        **run_options(inference, device),
+    )
+    table.insert(2, "predicted", (table.probability >= threshold).astype(int))
+    return table
+
+
 def prediction_metrics(table, *, threshold, bootstrap):
     labelled = table[table.label.notna()]
     row = {"n_patients": len(table), "n_labelled": len(labelled), "n_positive": int((labelled.label == 1).sum())}
@@ -79,20 +98,17 @@ def run(
     `inference`: device, precision and channels_last, as validation used them."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # fold weights come from files
     torch.set_num_threads(threads)
-    device = pick_device(inference["device"])
-    fold_models = [load_model(path, model_settings, device) for path in models]
     ids = sorted(patients)
-    table = ensemble_scores(
-        fold_models,
+    table = score(
+        models,
         crops,
         ids,
+        model_settings=model_settings,
         aggregate=evaluate_settings["metric"],
-        device=device,
+        threshold=settings["threshold"],
         batch_size=settings["batch_size"],
-        names=[model_name(path) for path in models],
-        **run_options(inference, device),
+        inference=inference,
     )
-    table.insert(2, "predicted", (table.probability >= settings["threshold"]).astype(int))
     table.insert(3, "label", pd.array([patients[p] for p in ids], dtype="Int64"))
     table.insert(4, "models", f"{selection}: {len(models)} models")
     bootstrap = bootstrap_settings(evaluate_settings)

@@ -18,8 +18,7 @@ import torch
 from egfrmet import bias, check, crop, normalise
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
-from egfrmet.model import inference, load_model, pick_device
-from egfrmet.predict import ensemble_scores, model_name
+from egfrmet.predict import score
 from egfrmet.settings import brain_mask_settings, crop_settings, inference_settings, read_config
 
 log = logging.getLogger(__name__)
@@ -92,22 +91,20 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
         crops = preprocess(
             patient, image=image, mask=mask, brain_mask=brain_mask, config=config, folder=folder, threads=threads
         )
-        device = pick_device(config["train"]["device"])
-        table = ensemble_scores(
-            [load_model(path, config["model"], device) for path in models],
+        table = score(
+            models,
             str(crops),
             [patient],
+            model_settings=config["model"],
             aggregate=config["evaluate"]["metric"],
-            device=device,
-            batch_size=config["train"]["batch_size"],
-            names=[model_name(path) for path in models],
-            **inference(inference_settings(config), device),
+            threshold=config["predict"]["threshold"],
+            batch_size=config["predict"]["batch_size"],
+            inference=inference_settings(config),
         )
         if qc:
             with atomic_output(qc) as tmp:
                 shutil.copyfile(Path(folder) / "qc.png", tmp)
     threshold = config["predict"]["threshold"]
-    table.insert(2, "predicted", (table.probability >= threshold).astype(int))
     table.insert(3, "models", f"{len(models)} model{'s' * (len(models) > 1)} ({source})")
     table.insert(4, "image", image)
     with atomic_output(out) as tmp:

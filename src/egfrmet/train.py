@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from egfrmet.checkpoints import remove_checkpoint, resume, save_checkpoint, training_fingerprint
 from egfrmet.errors import InputError
 from egfrmet.files import read_crops
-from egfrmet.folds import of_repeat, read_folds
+from egfrmet.folds import of_repeat, read_folds, repeat_number
 from egfrmet.model import (
     create_model,
     device_name,
@@ -374,7 +374,7 @@ def run(
     name = f"fold {fold}" + (f", inner fold {inner}" if inner >= 0 else "")
     device, precision = prepare(name, model_settings, settings, threads)
     table = of_repeat(read_folds(folds), fold)
-    repeat = int(table.repeat.iloc[0]) if "repeat" in table else 0
+    repeat = repeat_number(table)
     if inner >= 0:
         table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
     held_out = inner if inner >= 0 else fold
@@ -405,13 +405,19 @@ def run(
         checkpoint=checkpoint or None,
         every_s=checkpoint_seconds,
     )
-    # precision and device: figures repeat bit for bit only where both are the same
+    history = annotate(history, kept, precision, device, name)
+    where = {"fold": fold, "repeat": repeat}
+    write_outputs(history, kept, settings, out_model, out_history, out_val, val_patients, val_positions, y_val, where)
+
+
+def annotate(history, kept, precision, device, name):
+    """history.csv's columns beyond the epochs: precision and device (figures repeat bit for
+    bit only where both are the same) and `kept_<selection>` marking each kept epoch."""
     history = history.assign(precision=precision, device=device_name(device))
     for selection, entry in kept.items():
         history[f"kept_{selection}"] = history.epoch == entry["epoch"]
         log.info("%s: %s kept epoch %d", name, selection, entry["epoch"])
-    where = {"fold": fold, "repeat": repeat}
-    write_outputs(history, kept, settings, out_model, out_history, out_val, val_patients, val_positions, y_val, where)
+    return history
 
 
 def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, where):

@@ -110,6 +110,7 @@ INNER_FOLDS = (
     if {"inner_cv", "inner_ensemble"} & set(config["train"]["select"])
     else []
 )
+INNER_CV = "inner_cv" in config["train"]["select"]
 ENSEMBLE = "inner_ensemble" in config["train"]["select"]
 if config["train"]["final"] and not INNER_FOLDS:
     raise InputError(
@@ -176,7 +177,7 @@ def inner_choice(wildcards):
     """The inner folds' choice, for an outer training when inner_cv is a selection."""
     return (
         {"choice": f"results/models/fold{wildcards.fold}/inner_choice.json"}
-        if "inner_cv" in config["train"]["select"]
+        if INNER_CV
         else {}
     )
 
@@ -184,7 +185,7 @@ def inner_choice(wildcards):
 def choice_option(wildcards):
     return (
         f"--choice results/models/fold{wildcards.fold}/inner_choice.json"
-        if "inner_cv" in config["train"]["select"]
+        if INNER_CV
         else ""
     )
 
