@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[dev,cluster,ants]'
 	$(BIN)/pip install --no-deps antspyx==0.6.3  # see pyproject.toml: its numpy cap is not ours
 	$(BIN)/pip install --no-deps deepbet==1.0.2  # its run-time needs are ours; not its GUI
+	$(BIN)/pip install --no-deps --no-build-isolation pyradiomics==3.0.1  # builds against our numpy
 	touch $(STAMP)
 
 install: $(STAMP)

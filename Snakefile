@@ -20,7 +20,9 @@ include: "workflow/rules/folds.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/final.smk"
+include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/explain.smk"
 include: "workflow/rules/predict.smk"
 
 
@@ -33,3 +35,4 @@ rule all:
         rules.evaluate.output if TRAINING else [],
         rules.predict.output if TRAINING and PREDICTING else [],
         rules.train_final.output if TRAINING and config["train"]["final"] else [],
+        rules.explain_figure.output if TRAINING and config["explain"]["enabled"] else [],

@@ -122,6 +122,8 @@ def test_run_writes_every_output(tmp_path):
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == [
         "calibration.png",
+        "comparison.csv",
+        "comparison.md",
         "patient_scores.csv",
         "roc.pdf",
         "roc.png",

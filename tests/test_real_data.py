@@ -5,6 +5,7 @@ real brain metastasis."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -122,3 +123,30 @@ def test_real_metastasis_crops_are_centred_in_the_lesion(workflow_on_the_metasta
     summary = normalised_summary(workflow_on_the_metastasis, "met1")
     assert summary["lesion_coverage"] == 1.0 and summary["brain_mask_method"] == "deepbet"
     assert summary["lesion_coverage_by_method"] > 0.9  # deepbet itself holds nearly all of it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("region", ["lesion", "slices"])
+def test_radiomics_features_of_the_real_metastasis_are_finite(workflow_on_the_metastasis, config, region, tmp_path):
+    """The baselines' features from the workflow's own normalised image and crops of met1
+    (mask_labels [2]): every PyRadiomics feature finite, the volume the lesion's."""
+    from egfrmet import features
+
+    normalised = workflow_on_the_metastasis / "results" / "normalised"
+    settings = {**config["baselines"], "radiomics": config["baselines"]["radiomics"] | {"region": region}}
+    out = tmp_path / "met1.csv"
+    features.run(
+        "met1",
+        image=str(normalised / "met1.nii.gz"),
+        lesion=str(normalised / "met1_lesion.nii.gz"),
+        crops=str(workflow_on_the_metastasis / "results" / "crops" / "met1.npz"),
+        settings=settings,
+        out=str(out),
+    )
+    row = pd.read_csv(out).iloc[0]
+    values = row.drop("patient_id").astype(float)
+    assert len(values) > 100 and np.isfinite(values).all()
+    volume = normalised_summary(workflow_on_the_metastasis, "met1")["lesion_volumes_mm3"][0]
+    assert row.volume_mm3 == pytest.approx(volume)
+    shape_volume = row.original_shape_VoxelVolume
+    assert (shape_volume == pytest.approx(volume, rel=0.05)) == (region == "lesion")  # slices: 5 of 51

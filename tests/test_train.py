@@ -137,6 +137,29 @@ def test_state_dict_file_loads_with_its_imagenet_head_replaced(tmp_path):
     assert model(torch.randn(2, 1, 64, 64)).shape == (2, 2)
 
 
+def test_imagenet_input_feeds_the_pretrained_rgb_filters_as_fastai_fed_the_papers_pictures(tmp_path):
+    """model.input imagenet: the crop min-max scaled to [0, 1] (a PNG's grey levels), three
+    equal channels normalised with ImageNet's mean and SD, into the unsummed RGB filters."""
+    import timm
+
+    source = timm.create_model("resnet10t", num_classes=1000)
+    path = tmp_path / "resnet10t_imagenet.pth"
+    torch.save(source.state_dict(), path)
+    options = {"arch": "resnet10t", "pretrained_tag": "", "head_hidden": 16, "dropout": [0.25, 0.5]}
+    model = create_model(weights=str(path), input="imagenet", **options)
+    prepare, body = model[0]
+    assert torch.equal(body.state_dict()["conv1.0.weight"], source.state_dict()["conv1.0.weight"])
+    x = torch.randn(2, 1, 32, 32) * 3 + 1
+    grey = (x - x.amin((1, 2, 3), keepdim=True)) / (x.amax((1, 2, 3), keepdim=True) - x.amin((1, 2, 3), keepdim=True))
+    expected = torch.cat([(grey - m) / s for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))], 1)
+    assert torch.allclose(prepare(x), expected, atol=1e-5)
+    assert torch.allclose(prepare(2 * x + 5), prepare(x), atol=1e-5)  # any z-score gives one picture
+    saved = tmp_path / "fold.pt"
+    torch.save(model.state_dict(), saved)
+    again = load_model(str(saved), options | {"weights": "none", "input": "imagenet"}, "cpu")
+    assert torch.equal(again.eval()(x), model.eval()(x))
+
+
 def test_missing_weights_file_says_what_to_do():
     with pytest.raises(InputError, match="model.weights: no such file"):
         create_model(arch="resnet10t", weights="/no/such.pth", pretrained_tag="", head_hidden=8, dropout=[0, 0])
@@ -274,7 +297,8 @@ def test_deterministic_switch_sets_torch_cudnn_and_cublas(monkeypatch):
 
 
 def test_the_torch_stages_import_no_imaging_library():
-    """train, evaluate and predict run in envs/torch.yaml, which holds no SimpleITK."""
-    code = "import sys, egfrmet.train, egfrmet.evaluate, egfrmet.predict; print('SimpleITK' in sys.modules)"
+    """train, evaluate, predict, ensemble, baseline and explain run in envs/torch.yaml, which holds no SimpleITK."""
+    modules = "egfrmet.train, egfrmet.evaluate, egfrmet.predict, egfrmet.ensemble, egfrmet.baselines, egfrmet.explain"
+    code = f"import sys, {modules}; print('SimpleITK' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr

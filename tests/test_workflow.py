@@ -32,6 +32,7 @@ TINY_TRAINING = {
     "model": {"arch": "resnet10t", "weights": "none", "head_hidden": 16},
     "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu", "inner": {"k": 2, "metric": "val_auc"}},
     "evaluate": {"bootstrap": 50, "figure_patients_per_class": 1},
+    "explain": {"patients_per_class": 1},
     "resources": {"train": {"threads": 1, "gpu": 0}},
 }
 
@@ -124,9 +125,27 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         assert sorted(scores.patient_id[scores.selection == name]) == patients[:8]
     summary = pd.read_csv(results / "evaluation" / "summary.csv")
     assert list(summary.columns[:4]) == ["selection", "aggregate", "n_patients", "n_positive"]
-    assert list(summary.selection) == list(table.selection) and (summary.n_patients == 8).all()
-    assert (summary.subset == "all").all()
+    baselines = ["radiomics", "volume", "intensity"]
+    assert list(summary.selection) == list(table.selection) + baselines and (summary.n_patients == 8).all()
+    assert list(summary["aggregate"][-3:]) == ["patient"] * 3 and (summary.subset == "all").all()
     assert (summary.auc_low <= summary.auc).all() and (summary.auc <= summary.auc_high).all()
+    for fold in (0, 1):  # each baseline scores the fold's validation patients, fitted on the others
+        scored = pd.read_csv(results / "baselines" / f"fold{fold}.csv")
+        for name in baselines:
+            assert set(scored.patient_id[scored.selection == name]) == set(folds.patient_id[folds.fold == fold])
+    assert sorted(p.stem for p in (results / "features").glob("*.csv")) == patients[:8]  # not the test patients
+    comparison = pd.read_csv(results / "evaluation" / "comparison.csv")
+    assert list(comparison.network) == [name for name in selections for _ in baselines]
+    assert list(comparison.baseline) == baselines * len(selections)
+    assert comparison.delong_p.between(0, 1).all() and (comparison.n_patients == 8).all()
+    assert "DeLong p" in (results / "evaluation" / "comparison.md").read_text(encoding="utf-8")
+    for pid in patients[:8]:  # Grad-CAM of every cross-validation patient by its fold's model
+        maps = np.load(results / "explain" / f"{pid}.npz")
+        assert maps["cams"].shape == (5, 96, 96) and int(maps["fold"]) == int(
+            folds.fold[folds.patient_id == pid].iloc[0]
+        )
+        assert (results / "explain" / f"{pid}.png").stat().st_size > 1000
+    assert (results / "evaluation" / "explanations.png").stat().st_size > 1000
     for fold in (0, 1):
         choice = json.loads((results / "models" / f"fold{fold}" / "inner_choice.json").read_text(encoding="utf-8"))
         history = pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")
@@ -148,7 +167,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
 
     run_snakemake(tmp_path, "--configfile", overlay, "--report", "results/report.html")
     report = (results / "report.html").read_text(encoding="utf-8")
-    for item in ("table2.csv", "roc.png", "training_curves.png", "P001.png", "predictions.csv"):
+    for item in ("table2.csv", "roc.png", "training_curves.png", "P001.png", "predictions.csv", "comparison.csv"):
         assert item in report
 
 
@@ -295,11 +314,18 @@ def chain(patient, stages=PREPROCESSING):
     return {(stage, f"patient={patient}") for stage in stages}
 
 
+def chain_of(patients, stages):
+    return set().union(*(chain(p, stages) for p in patients))
+
+
+CV_PATIENTS = [f"P00{i}" for i in range(1, 9)]
 TRAINING = (
-    {("folds", ""), ("evaluate", ""), ("predict", "")}
+    {("folds", ""), ("evaluate", ""), ("predict", ""), ("explain_figure", "")}
     | {(rule, f"fold={fold}") for rule in ("train", "choose_epoch", "ensemble") for fold in (0, 1)}
     | {("train_inner", f"fold={fold}, inner={inner}") for fold in (0, 1) for inner in (0, 1)}
+    | {("explain_fold0", ""), ("explain_fold1", "")}  # new models, new maps
 )
+BASELINE_FITS = {("baseline", "fold=0"), ("baseline", "fold=1")}
 
 
 def grown_sheet(workdir, **row):
@@ -322,7 +348,7 @@ def test_adding_a_cv_patient_runs_its_chain_the_folds_trainings_and_evaluation_o
     jobs = planned_jobs(
         workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="P009", label="0", split="cv")
     )
-    assert jobs == chain("P009") | TRAINING
+    assert jobs == chain("P009", [*PREPROCESSING, "features"]) | TRAINING | BASELINE_FITS
 
 
 @pytest.mark.slow
@@ -341,6 +367,15 @@ def test_changing_a_training_setting_reruns_training_and_evaluation_not_preproce
         workdir, "--configfile", overlay, "--config", "train={epochs: 3, batch_size: 8, lr: 0.003, device: cpu}"
     )
     assert jobs == TRAINING - {("folds", "")}
+
+
+@pytest.mark.slow
+def test_changing_how_baselines_fit_refits_them_without_extracting_features_again(tiny_run):
+    workdir, overlay = tiny_run
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "baselines={radiomics: {c_values: [1.0]}}")
+    assert jobs == BASELINE_FITS | {("evaluate", ""), ("explain_figure", "")}
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "baselines={radiomics: {bin_width: 0.2}}")
+    assert jobs == chain_of(CV_PATIENTS, ["features"]) | BASELINE_FITS | {("evaluate", ""), ("explain_figure", "")}
 
 
 @pytest.mark.slow
@@ -363,7 +398,8 @@ def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, set
         patients = list(sheet.patient_id[sheet.brain_mask == ""])
     else:
         patients = [f"P00{i}" for i in range(1, 9)] + ["T001", "T002"]
-    expected = set().union(*(chain(p, stages) for p in patients)) | TRAINING - {("folds", "")}
+    expected = chain_of(patients, stages) | TRAINING - {("folds", "")} | BASELINE_FITS
+    expected |= chain_of(set(patients) & set(CV_PATIENTS), ["features"])  # features read the crops
     assert jobs == expected
 
 

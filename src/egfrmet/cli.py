@@ -142,6 +142,29 @@ def build_parser():
     )
     add(
         sub,
+        "features",
+        "egfrmet.features:run",
+        "the baselines' features of one patient: PyRadiomics, lesion volume and intensity",
+        PATIENT,
+        required("--image", "normalised LPS image"),
+        required("--lesion", "LPS numbered lesion mask"),
+        required("--crops", "the patient's crops (.npz): which lesions and slices they took"),
+        SETTINGS,
+        required("--out", "features to write (.csv, one row)"),
+    )
+    add(
+        sub,
+        "baseline",
+        "egfrmet.baselines:run",
+        "fit the baselines on one fold's training patients and score its validation patients",
+        required("--fold", "the outer fold whose validation patients are scored", type=int),
+        required("--folds", "folds table (.tsv)"),
+        (["--features"], {"nargs": "+", "required": True, "help": "the patients' features (.csv)"}),
+        SETTINGS,
+        required("--out", "validation patients' probabilities to write (.csv)"),
+    )
+    add(
+        sub,
         "folds",
         "egfrmet.folds:run",
         "assign patient-level stratified folds for a sample sheet (and optionally pin them into it)",
@@ -228,6 +251,32 @@ def build_parser():
             ["--held-out"],
             {"type": json.loads, "default": None, "help": "JSON {fold: name}: summarise each fold on its own too"},
         ),
+        (["--baseline-scores"], {"nargs": "*", "default": [], "help": "each fold's baseline scores (.csv)"}),
+    )
+    add(
+        sub,
+        "explain",
+        "egfrmet.explain:run",
+        "Grad-CAM maps of a fold's validation patients by the fold's model",
+        required("--fold", "the fold (for the titles)", type=int),
+        required("--model", "the fold's model (.pt)"),
+        MODEL_SETTINGS,
+        (["--crops"], {"nargs": "+", "required": True, "help": "the fold's validation patients' crops (.npz)"}),
+        required("--layer", "the model's module whose activations make the map (e.g. layer4)"),
+        THREADS,
+        required("--out-dir", "folder for {patient}.npz and {patient}.png"),
+    )
+    add(
+        sub,
+        "explain-figure",
+        "egfrmet.explain:run_figure",
+        "Grad-CAM of typical patients per class in one figure",
+        required("--scores", "patient_scores.csv of evaluate"),
+        required("--selection", "whose scores choose the typical patients"),
+        required("--aggregate", "slice aggregate of the scores (evaluate.metric)"),
+        (["--explained"], {"nargs": "+", "required": True, "help": "the patients' Grad-CAM maps (.npz)"}),
+        required("--per-class", "patients per class", type=int),
+        required("--out", "figure to write (.png)"),
     )
     add(
         sub,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
+from egfrmet.compare import comparison_markdown, comparison_table
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.plots import pyplot, save
 from egfrmet.selection import SELECTIONS
@@ -259,13 +260,33 @@ def by_selection(slices):
     return {name: slices[slices.selection == name] for name in SELECTIONS if name in present}
 
 
+def aggregates_of(scores):
+    """The score columns of a method: the slice aggregates, or a baseline's one `patient`."""
+    return [name for name in (*AGGREGATES, "patient") if name in scores]
+
+
 def pooled_over_repeats(per_repeat):
     """One row per patient: its aggregates averaged over the repeats (each out-of-fold)."""
     if len(per_repeat) == 1:
         return next(iter(per_repeat.values()))
     both = pd.concat(per_repeat.values())
-    how = {"label": "first", "fold": "first"} | {aggregate: "mean" for aggregate in AGGREGATES}
+    how = {"label": "first", "fold": "first"} | {aggregate: "mean" for aggregate in aggregates_of(both)}
     return both.groupby("patient_id").agg(how).reset_index()
+
+
+def baseline_repeats(paths):
+    """{method: {repeat: patient scores}} of the baselines' fold files (egfrmet.baselines):
+    one score per patient, in a column `patient`."""
+    if not paths:
+        return {}
+    rows = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in paths], ignore_index=True)
+    return {
+        method: {
+            r: part[["patient_id", "label", "fold", "probability"]].rename(columns={"probability": "patient"})
+            for r, part in by_method.groupby("repeat")
+        }
+        for method, by_method in rows.groupby("selection", sort=False)
+    }
 
 
 def summary_rows(per_repeat, settings, held_out=None):
@@ -273,35 +294,49 @@ def summary_rows(per_repeat, settings, held_out=None):
     patients (with repeats, each patient's scores averaged over them), each repeat's rows,
     and with `held_out` ({fold: name}, e.g. the centre a leave-centre-out fold holds out)
     each held-out part's rows."""
-    options = {"aggregates": AGGREGATES, "threshold": settings["threshold"]} | bootstrap_settings(settings)
+    options = {"threshold": settings["threshold"]} | bootstrap_settings(settings)
+
+    def rows_of(name, part, subset="all"):
+        return summarise(part, selection=name, aggregates=aggregates_of(part), subset=subset, **options)
+
     pooled = {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()}
-    rows = [summarise(part, selection=name, **options) for name, part in pooled.items()]
+    rows = [rows_of(name, part) for name, part in pooled.items()]
     for fold, label in (held_out or {}).items():
-        rows += [
-            summarise(part[part.fold == int(fold)], selection=name, subset=label, **options)
-            for name, part in pooled.items()
-        ]
+        rows += [rows_of(name, part[part.fold == int(fold)], label) for name, part in pooled.items()]
     for name, repeats in per_repeat.items():
         if len(repeats) > 1:
-            rows += [summarise(part, selection=name, subset=f"repeat {r}", **options) for r, part in repeats.items()]
+            rows += [rows_of(name, part, f"repeat {r}") for r, part in repeats.items()]
     return pd.concat(rows, ignore_index=True)
 
 
-def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_out=None):
+def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_out=None, baseline_scores=()):
     """The `egfrmet evaluate` subcommand: every selection's figures from the folds'
     validation slices; the figures of one patient set (ROC, slices) for `predict_with`.
-    `held_out`: {fold: what it holds out}, to report each fold on its own as well."""
+    `held_out`: {fold: what it holds out}, to report each fold on its own as well.
+    `baseline_scores`: the baselines' fold files, for their summary rows and comparison.csv."""
     slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
     slices = slices.assign(repeat=slices.get("repeat", 0))
     per_repeat = {
         name: {r: patient_scores(rows) for r, rows in part.groupby("repeat")}
         for name, part in by_selection(slices).items()
     }
+    baselines = baseline_repeats(baseline_scores)
+    comparison = comparison_table(
+        {name: pooled_over_repeats(repeats) for name, repeats in (per_repeat | baselines).items()},
+        networks=list(per_repeat),
+        baselines=list(baselines),
+        aggregate=settings["metric"],
+        bootstrap=bootstrap_settings(settings),
+    )
+    per_repeat |= baselines
     # Table 2 and the figures: the first repeat, one cross-validation as in the paper
     slices = slices[slices.repeat == slices.repeat.min()]
     scores = {name: repeats[min(repeats)] for name, repeats in per_repeat.items()}
     bootstrap = bootstrap_settings(settings)
-    tables = {name: table2(part, threshold=settings["threshold"], bootstrap=bootstrap) for name, part in scores.items()}
+    networks = {name: part for name, part in scores.items() if name not in baselines}
+    tables = {
+        name: table2(part, threshold=settings["threshold"], bootstrap=bootstrap) for name, part in networks.items()
+    }
     histories = [pd.read_csv(path) for path in histories]
     note = training_note(histories)
     markdown = "\n".join(
@@ -321,8 +356,13 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
         rows.to_csv(tmp, index=False)
     with atomic_output(os.path.join(out_dir, "summary.md")) as tmp:
         tmp.write_text(summary_markdown(rows, level=settings["ci_level"]), encoding="utf-8")
+    with atomic_output(os.path.join(out_dir, "comparison.csv")) as tmp:
+        comparison.to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
+        tmp.write_text(comparison_markdown(comparison, level=settings["ci_level"]), encoding="utf-8")
     metric = settings["metric"]
-    calibration_figure(scores, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))
+    calibrated = networks | {name: scores[name].rename(columns={"patient": metric}) for name in baselines}
+    calibration_figure(calibrated, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))
     shown = scores[predict_with]
     roc = roc_figure(shown, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")], predict_with)
     patients = example_patients(shown, metric, settings["figure_patients_per_class"])

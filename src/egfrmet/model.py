@@ -38,8 +38,26 @@ def fastai_head(n_features, hidden, dropout, n_classes=2):
     return head
 
 
-def create_body(arch, weights, pretrained_tag):
-    """The timm backbone without its classifier, 1 input channel (pretrained conv1 summed).
+class ImagenetInput(nn.Module):
+    """The input fastai gave the paper's pretrained network: the slice as a grey picture
+    ([0, 1] by the crop's own minimum and maximum, as a PNG export would), three equal
+    channels, each normalised with ImageNet's mean and SD."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x):
+        low = x.amin(dim=(1, 2, 3), keepdim=True)
+        high = x.amax(dim=(1, 2, 3), keepdim=True)
+        grey = (x - low) / (high - low).clamp_min(1e-6)
+        return (grey.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+
+def create_body(arch, weights, pretrained_tag, in_chans=1):
+    """The timm backbone without its classifier, 1 input channel (pretrained conv1 summed)
+    or 3 (model.input imagenet).
 
     `weights`: "imagenet" (timm's pretrained tag from the hub), "none", or a path to a state
     dict (its ImageNet classifier, if any, is dropped). Files load through timm's own
@@ -47,7 +65,7 @@ def create_body(arch, weights, pretrained_tag):
     """
     import timm
 
-    options = {"num_classes": 0, "global_pool": "", "in_chans": 1}
+    options = {"num_classes": 0, "global_pool": "", "in_chans": in_chans}
     if weights == "none":
         return timm.create_model(arch, pretrained=False, **options)
     if weights == "imagenet":
@@ -66,9 +84,14 @@ def create_body(arch, weights, pretrained_tag):
     return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": weights}, **options)
 
 
-def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout):
-    body = create_body(arch, weights, pretrained_tag)
-    return nn.Sequential(body, fastai_head(body.num_features, head_hidden, dropout))
+def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout, input="zscore"):
+    """Body and head. `input`: zscore feeds the z-scored slice to a 1-channel body;
+    imagenet feeds it as fastai fed the paper's pictures (ImagenetInput)."""
+    body = create_body(arch, weights, pretrained_tag, in_chans=3 if input == "imagenet" else 1)
+    head = fastai_head(body.num_features, head_hidden, dropout)
+    if input == "imagenet":
+        body = nn.Sequential(ImagenetInput(), body)
+    return nn.Sequential(body, head)
 
 
 def freeze_body(model):

@@ -46,6 +46,15 @@ def crop_settings(config):
     return preprocess["crop"] | {"lesions_mode": preprocess["lesions"], "min_lesion_mm3": preprocess["min_lesion_mm3"]}
 
 
+def feature_settings(config):
+    """What the features rule extracts: not the fitting settings, so that changing how the
+    baselines fit re-extracts nothing."""
+    baselines = config["baselines"]
+    extraction = ("region", "bin_width", "resampled_spacing", "feature_classes")
+    radiomics = {key: baselines["radiomics"][key] for key in extraction}
+    return {"radiomics": radiomics, "intensity_percentile": baselines["intensity_percentile"]}
+
+
 def inference_settings(config):
     """Device, precision and memory format: prediction computes as validation did."""
     return {k: config["train"][k] for k in ("device", "precision", "channels_last")}

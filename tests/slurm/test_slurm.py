@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO
 from test_workflow import TINY_SHEET, tiny_cohort
@@ -73,6 +74,10 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
     overlay = tiny_cohort(
         tmp_path, config, train={"select": ["best_val_accuracy", "last"], "predict_with": "last"}, **SHEET
     )
+    # nor can they choose a radiomics model's C by inner folds: the one-number baselines run
+    settings = yaml.safe_load((tmp_path / overlay).read_text(encoding="utf-8"))
+    settings["baselines"] = {"methods": ["volume", "intensity"]}
+    (tmp_path / overlay).write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     before = {job[0] for job in slurm_jobs()}
     run_on_slurm(tmp_path, overlay)
 
@@ -80,6 +85,7 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
     patients = 5
     expected = {rule: patients for rule in ("synth", "check", "bias", "normalise", "crop")}
     expected |= {"folds": 1, "train": 2, "evaluate": 1, "predict": 1}
+    expected |= {"features": 4, "baseline": 2, "explain_fold0": 1, "explain_fold1": 1, "explain_figure": 1}
     assert Counter(rule for _, rule, _, _ in jobs) == expected
     assert {state for *_, state in jobs} == {"COMPLETED"}
 

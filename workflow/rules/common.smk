@@ -36,7 +36,7 @@ from egfrmet.errors import InputError
 from egfrmet.folds import by_centre as folds_by_centre
 from egfrmet.folds import of_repeat
 from egfrmet.folds import repeated as repeated_folds
-from egfrmet.selection import inner_folds
+from egfrmet.selection import inner_folds, outer_model_selection
 import egfrmet.settings as derived
 from egfrmet.sheet import (
     PATH_COLUMNS,
@@ -240,6 +240,57 @@ def prediction_models(wildcards=None):
             inner=INNER_FOLDS,
         )
     return expand("results/models/fold{fold}/model.pt", fold=FOLDS)
+
+
+BASELINES = config["baselines"]["methods"]
+FEATURE_SETTINGS = derived.as_json(derived.feature_settings(config))
+
+
+def fold_features(wildcards):
+    """Features of the patients of the fold's repeat: the baseline fits on its training
+    patients and scores its validation patients."""
+    table = of_repeat(fold_table(), int(wildcards.fold))
+    return expand("results/features/{patient}.csv", patient=table.patient_id)
+
+
+def baseline_scores(wildcards=None):
+    return expand("results/baselines/fold{fold}.csv", fold=FOLDS) if BASELINES else []
+
+
+# Grad-CAM explains each fold's model.pt: the selection whose model that is.
+EXPLAINED_SELECTION = outer_model_selection(
+    config["train"]["select"], config["train"]["predict_with"]
+)
+
+
+def first_repeat_table():
+    table = fold_table()
+    return table if "repeat" not in table else table[table.repeat == table.repeat.min()]
+
+
+def explained_patients(fold):
+    """The patients fold `fold` validated in the first repeat."""
+    table = first_repeat_table()
+    return list(table.patient_id[table.fold == fold])
+
+
+def explained_folds():
+    """The first repeat's folds, each one Grad-CAM rule. None when the folds cannot be
+    assigned: a run that needs them stops with the folds' own error (explained_maps)."""
+    if not (TRAINING and config["explain"]["enabled"]):
+        return []
+    try:
+        return sorted(set(first_repeat_table().fold))
+    except InputError:
+        return []
+
+
+EXPLAINED_FOLDS = explained_folds()
+
+
+def explained_maps(wildcards):
+    fold_table()  # infeasible folds: their error, rather than a missing rule's
+    return expand("results/explain/{patient}.npz", patient=TRAINING)
 
 
 # Stage settings derived from config, shared with `egfrmet scan` (egfrmet.settings).

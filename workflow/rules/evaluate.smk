@@ -1,6 +1,6 @@
 # Cross-validation results: the paper's Table 2, Fig. 1 (slice scores) and Fig. 2 (ROC), and
 # beyond the paper the summary table (pooled figures with stratified bootstrap intervals) and
-# a calibration figure.
+# a calibration figure; with baselines, their summary rows and the paired comparison.
 
 
 rule evaluate:
@@ -8,6 +8,7 @@ rule evaluate:
         val=validation_slices,
         histories=expand("results/models/fold{fold}/history.csv", fold=FOLDS),
         crops=training_crops,
+        baselines=baseline_scores,
     output:
         table=report(
             "results/evaluation/table2.csv",
@@ -21,6 +22,12 @@ rule evaluate:
             category="Cross-validation",
         ),
         summary_markdown="results/evaluation/summary.md",
+        comparison=report(
+            "results/evaluation/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Cross-validation",
+        ),
+        comparison_markdown="results/evaluation/comparison.md",
         calibration=report(
             "results/evaluation/calibration.png",
             caption="../report/calibration.rst",
@@ -55,4 +62,5 @@ rule evaluate:
         "python -m egfrmet evaluate --val-slices {input.val:q} --histories {input.histories:q}"
         " --crops results/crops"
         " --settings {params.settings:q} --predict-with {params.predict_with}"
-        " {params.held_out} --out-dir results/evaluation 2> {log:q}"
+        " {params.held_out} --baseline-scores {input.baselines:q}"
+        " --out-dir results/evaluation 2> {log:q}"

@@ -1,0 +1,116 @@
+"""Grad-CAM: where in its crops the fold model looked when it scored a patient.
+
+Captum's LayerGradCam (PyTorch's own attribution library, pure Python) rather than the
+`grad-cam` package, which would add OpenCV for what is here one interpolation. The map is
+the ReLU of the channel-weighted activations of `explain.layer` (gradients of the EGFR+
+logit averaged over space give the weights), upsampled bilinearly to the crop.
+"""
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+
+from egfrmet.evaluate import example_patients
+from egfrmet.files import atomic_output
+from egfrmet.model import load_model
+from egfrmet.plots import pyplot, save
+
+log = logging.getLogger(__name__)
+
+
+def find_layer(model, name):
+    """The model's module called `name` (timm's names, e.g. layer4), wherever the body sits."""
+    for full, module in model.named_modules():
+        if full == name or full.endswith(f".{name}"):
+            return module
+    raise ValueError(f"explain.layer: the model has no module named {name!r}")
+
+
+def grad_cam(model, layer, x):
+    """(n, h, w) Grad-CAM maps of class 1 (EGFR+) for images x (n, 1, h, w), each scaled to
+    a maximum of 1 (an all-zero map stays zero)."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    model.eval()
+    attribution = LayerGradCam(model, layer).attribute(x, target=1, relu_attributions=True)
+    maps = LayerAttribution.interpolate(attribution, tuple(x.shape[-2:]), "bilinear")[:, 0].detach()
+    peak = maps.flatten(1).amax(1).clamp_min(1e-12)
+    return (maps / peak[:, None, None]).numpy()
+
+
+def explain_patient(model, crops, layer):
+    """The crops, lesion masks, Grad-CAM maps and slice probabilities of one patient."""
+    with np.load(crops) as data:
+        slices, masks = data["slices"], data["masks"]
+    x = torch.from_numpy(slices[:, None]).float()
+    with torch.no_grad():
+        probability = torch.softmax(model.eval()(x), 1)[:, 1].numpy()
+    return {"slices": slices, "masks": masks, "cams": grad_cam(model, layer, x), "probability": probability}
+
+
+def patient_figure(result, patient, title, path):
+    plt = pyplot()
+    n = len(result["slices"])
+    fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.4), squeeze=False)
+    for ax, image, mask, cam, p in zip(
+        axes[0], result["slices"], result["masks"], result["cams"], result["probability"]
+    ):
+        overlay(ax, image, mask, cam)
+        ax.set_title(f"P(EGFR+) {p:.2f}", fontsize=8)
+    fig.suptitle(f"{patient}: {title}", fontsize=9)
+    fig.tight_layout()
+    save(fig, [path], dpi=90)
+
+
+def overlay(ax, image, mask, cam):
+    ax.imshow(image, cmap="gray", vmin=np.percentile(image, 1), vmax=np.percentile(image, 99))
+    ax.imshow(cam, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+    if mask.any():
+        ax.contour(mask, levels=[0.5], colors="white", linewidths=0.6)
+    ax.axis("off")
+
+
+def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
+    """The `egfrmet explain` subcommand: Grad-CAM maps (.npz) and picture (.png) of each
+    patient whose crops are given, all by one fold's model (loaded once: one job per fold)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from files
+    torch.set_num_threads(threads)
+    network = load_model(model, model_settings, torch.device("cpu"))
+    target = find_layer(network, layer)
+    title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
+    for path in crops:
+        patient = os.path.basename(path).removesuffix(".npz")
+        result = explain_patient(network, path, target)
+        with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
+            np.savez_compressed(tmp, patient_id=patient, fold=fold, **result)
+        patient_figure(result, patient, title, os.path.join(out_dir, f"{patient}.png"))
+        log.info(
+            "patient %s (fold %d): slice probabilities %s", patient, fold, np.round(result["probability"], 3).tolist()
+        )
+
+
+def run_figure(*, scores, selection, aggregate, explained, per_class, out):
+    """The `egfrmet explain-figure` subcommand: typical patients of each class (evenly spaced
+    quantiles of `selection`'s scores), one row each."""
+    table = pd.read_csv(scores, dtype={"patient_id": str})
+    table = table[table.selection == selection]
+    patients = example_patients(table, aggregate, per_class)
+    files = {os.path.basename(path).removesuffix(".npz"): path for path in explained}
+    plt = pyplot()
+    rows = [np.load(files[p]) for p in patients]
+    n = max(len(r["slices"]) for r in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(2.0 * n, 2.1 * len(rows)), squeeze=False)
+    for row_axes, patient, result in zip(axes, patients, rows):
+        for ax in row_axes:
+            ax.axis("off")
+        for ax, image, mask, cam in zip(row_axes, result["slices"], result["masks"], result["cams"]):
+            overlay(ax, image, mask, cam)
+        label = int(table.set_index("patient_id").loc[patient, "label"])
+        score = float(table.set_index("patient_id").loc[patient, aggregate])
+        row_axes[0].set_title(f"{patient} EGFR{'+' if label else '−'}, {aggregate} {score:.2f}", fontsize=8, loc="left")
+    fig.suptitle(f"Grad-CAM of typical patients per class ({selection}'s scores; own fold's model)", fontsize=9)
+    fig.tight_layout()
+    save(fig, [out], dpi=90)

@@ -1,0 +1,85 @@
+"""Per-patient features for the baselines (egfrmet.baselines): PyRadiomics features of the
+lesion on the normalised (z-scored) image, the lesion volume, and a high percentile of the
+lesion's intensity. The lesions are the ones the crops took (results/crops), so every method
+looks at the same lesion of a patient.
+"""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from egfrmet.errors import InputError
+from egfrmet.files import atomic_output
+from egfrmet.images import read_image
+
+log = logging.getLogger(__name__)
+
+
+def lesion_region(lesions, crops, region):
+    """The voxels (z, y, x bool) the features describe: the crops' lesions whole, or with
+    region `slices` only their crop slices (axial indices of the normalised image)."""
+    mask = np.zeros(lesions.shape, dtype=bool)
+    for lesion in crops["lesions_taken"]:
+        whole = lesions == lesion
+        if region == "slices":
+            rows = crops["slice_index"][crops["lesion"] == lesion]
+            keep = np.zeros(len(whole), dtype=bool)
+            keep[[k for k in rows if 0 <= k < len(whole)]] = True
+            whole &= keep[:, None, None]
+        mask |= whole
+    return mask
+
+
+def radiomics_features(image, mask, settings):
+    """PyRadiomics features ("original" image type) of `mask` (z, y, x bool) on `image`."""
+    import radiomics
+    from radiomics import featureextractor
+
+    # its INFO lines, and a warning on every call that GLCM's Sum Average equals twice its
+    # Joint Average, would flood the job log
+    radiomics.setVerbosity(logging.ERROR)
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    spacing = settings["resampled_spacing"] or None
+    extractor = featureextractor.RadiomicsFeatureExtractor(
+        binWidth=settings["bin_width"], resampledPixelSpacing=spacing, interpolator="sitkBSpline", label=1
+    )
+    extractor.disableAllFeatures()
+    for name in settings["feature_classes"]:
+        extractor.enableFeatureClassByName(name)
+    roi = sitk.GetImageFromArray(mask.astype(np.uint8))
+    roi.CopyInformation(image)
+    result = extractor.execute(image, roi)
+    return {name: float(value) for name, value in result.items() if not name.startswith("diagnostics_")}
+
+
+def extract(image, lesions, crops, settings):
+    """One patient's features: volume_mm3 and intensity of the crops' whole lesions, and the
+    radiomics features of the configured region."""
+    whole = lesion_region(lesions, crops, "lesion")
+    values = sitk.GetArrayViewFromImage(image)[whole]
+    row = {
+        "volume_mm3": float(whole.sum() * np.prod(image.GetSpacing())),
+        "intensity": float(np.percentile(values, settings["intensity_percentile"])),
+    }
+    region = lesion_region(lesions, crops, settings["radiomics"]["region"])
+    return row | radiomics_features(image, region, settings["radiomics"])
+
+
+def run(patient, *, image, lesion, crops, settings, out):
+    """The `egfrmet features` subcommand: one row of features (.csv) for one patient."""
+    image = read_image(image)
+    lesions = sitk.GetArrayFromImage(read_image(lesion))
+    with np.load(crops) as data:
+        crops = {key: data[key] for key in ("lesions_taken", "lesion", "slice_index")}
+    if not np.isin(crops["lesions_taken"], lesions).all():
+        taken = crops["lesions_taken"].tolist()
+        raise InputError(f"the crops' lesions {taken} are not all in the lesion mask", patient=patient, path=lesion)
+    row = {"patient_id": patient} | extract(image, lesions, crops, settings)
+    missing = [name for name, value in row.items() if name != "patient_id" and not np.isfinite(value)]
+    if missing:
+        log.warning("patient %s: %d features not finite (imputed when fitted): %s", patient, len(missing), missing)
+    log.info("patient %s: %d features; volume %.0f mm3", patient, len(row) - 1, row["volume_mm3"])
+    with atomic_output(out) as tmp:
+        pd.DataFrame([row]).to_csv(tmp, index=False)

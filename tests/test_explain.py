@@ -1,0 +1,56 @@
+"""Grad-CAM: a tiny network trained to find a bright blob looks at the blob."""
+
+import numpy as np
+import pytest
+import torch
+
+from egfrmet.explain import find_layer, grad_cam
+from egfrmet.model import create_model
+
+SIZE = 64
+
+
+def blob_images(n, seed):
+    """Noise images; the positives (every other) carry a bright disc somewhere, whose
+    centres are returned."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(n, 1, SIZE, SIZE)).astype(np.float32)
+    labels = np.arange(n) % 2
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    centres = rng.integers(12, SIZE - 12, size=(n, 2))
+    for i in np.flatnonzero(labels):
+        images[i, 0][(yy - centres[i, 0]) ** 2 + (xx - centres[i, 1]) ** 2 <= 25] += 3.0
+    return torch.from_numpy(images), torch.from_numpy(labels), centres
+
+
+@pytest.mark.slow
+def test_grad_cam_of_a_blob_detector_puts_most_of_its_mass_on_the_blob():
+    torch.manual_seed(0)
+    model = create_model(arch="resnet10t", weights="none", pretrained_tag="", head_hidden=16, dropout=[0.0, 0.0])
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y, _ = blob_images(256, seed=0)
+    model.train()
+    for _ in range(4):
+        for batch in torch.randperm(len(x)).split(32):
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimiser.step()
+    test_x, test_y, centres = blob_images(20, seed=1)
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(test_x).argmax(1) == test_y).float().mean()
+    assert accuracy >= 0.9  # it did learn the blob
+    maps = grad_cam(model, find_layer(model, "layer3"), test_x)
+    assert maps.shape == (20, SIZE, SIZE) and maps.min() >= 0 and maps.max() <= 1
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    shares = []
+    for i in np.flatnonzero(test_y.numpy()):
+        near = (yy - centres[i, 0]) ** 2 + (xx - centres[i, 1]) ** 2 <= 12**2  # 11 % of the image
+        shares.append(maps[i][near].sum() / maps[i].sum())
+    assert np.mean(shares) > 0.5, shares
+
+
+def test_an_unknown_layer_is_named():
+    model = create_model(arch="resnet10t", weights="none", pretrained_tag="", head_hidden=8, dropout=[0.0, 0.0])
+    with pytest.raises(ValueError, match="no module named 'layer9'"):
+        find_layer(model, "layer9")

@@ -1,0 +1,61 @@
+# Grad-CAM (README, "The method"): the crops of each cross-validation patient with the heat
+# map of the model of the fold that validated it (first repeat), and typical patients per
+# class. One job per fold, so that each model loads once; a rule per fold because each
+# writes its own patients' files (results/explain/{patient}.png).
+
+
+for fold in EXPLAINED_FOLDS:
+
+    rule:
+        name:
+            f"explain_fold{fold}"
+        input:
+            model=f"results/models/fold{fold}/model.pt",
+            crops=expand(
+                "results/crops/{patient}.npz", patient=explained_patients(fold)
+            ),
+        output:
+            maps=expand(
+                "results/explain/{patient}.npz", patient=explained_patients(fold)
+            ),
+            pictures=expand(
+                "results/explain/{patient}.png", patient=explained_patients(fold)
+            ),
+        log:
+            f"logs/explain/fold{fold}.log",
+        conda:
+            "../../envs/torch.yaml"
+        threads: config["resources"]["predict"]["threads"]
+        params:
+            model=settings("model"),
+            fold=fold,
+            layer=config["explain"]["layer"],
+        shell:
+            "python -m egfrmet explain --fold {params.fold} --model {input.model:q}"
+            " --model-settings {params.model:q} --crops {input.crops:q}"
+            " --layer {params.layer:q} --threads {threads}"
+            " --out-dir results/explain 2> {log:q}"
+
+
+rule explain_figure:
+    input:
+        scores=rules.evaluate.output.scores,
+        maps=explained_maps,
+    output:
+        report(
+            "results/evaluation/explanations.png",
+            caption="../report/explanations.rst",
+            category="Explanations",
+        ),
+    log:
+        "logs/explain/figure.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        selection=EXPLAINED_SELECTION,
+        aggregate=config["evaluate"]["metric"],
+        per_class=config["explain"]["patients_per_class"],
+    shell:
+        "python -m egfrmet explain-figure --scores {input.scores:q} --selection {params.selection}"
+        " --aggregate {params.aggregate} --explained {input.maps:q}"
+        " --per-class {params.per_class} --out {output:q} 2> {log:q}"
