@@ -156,8 +156,9 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         assert set(ensemble.patient_id) == set(folds.patient_id[folds.fold == fold])
     predictions = pd.read_csv(results / "predictions" / "predictions.csv")
     assert list(predictions.patient_id) == ["T001", "T002"]
-    assert predictions.probability.between(0, 1).all() and {"fold_0", "fold_1"} <= set(predictions.columns)
-    assert (predictions.probability - predictions[["fold_0", "fold_1"]].mean(axis=1)).abs().max() < 1e-6
+    models = [f"fold_{fold}_inner_{inner}" for fold in (0, 1) for inner in (0, 1)]  # predict_with inner_ensemble
+    assert predictions.probability.between(0, 1).all() and set(models) <= set(predictions.columns)
+    assert (predictions.probability - predictions[models].mean(axis=1)).abs().max() < 1e-6
     metrics = pd.read_csv(results / "predictions" / "metrics.csv")
     assert metrics.n_labelled[0] == 2 and "auc" in metrics
 
@@ -502,7 +503,8 @@ def test_one_scan_from_the_command_line_scores_as_the_workflow_did(tiny_run, tmp
         scored = pd.read_csv(out).iloc[0]
         workflow = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv").set_index("patient_id").loc[pid]
         assert scored.probability == pytest.approx(workflow.probability, abs=1e-6)
-        assert scored.fold_0 == pytest.approx(workflow.fold_0, abs=1e-6) and scored.models.startswith("2 models")
+        assert scored.fold_1_inner_0 == pytest.approx(workflow.fold_1_inner_0, abs=1e-6)
+        assert scored.models == "4 models (train.predict_with inner_ensemble)"
         assert (tmp_path / f"{pid}.png").stat().st_size > 1000
 
 

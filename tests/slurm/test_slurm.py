@@ -3,6 +3,7 @@
 tests/slurm/start.sh starts the cluster and prints the SLURM_CONF this test needs.
 """
 
+import math
 import os
 import re
 import signal
@@ -15,18 +16,19 @@ import pytest
 import yaml
 
 from conftest import REPO
-from test_workflow import TINY_SHEET, tiny_cohort
+from test_workflow import TINY_SHEET, grown_sheet, tiny_cohort
 
 pytestmark = pytest.mark.skipif(
     "SLURM_CONF" not in os.environ,
     reason="needs the single-node Slurm of tests/slurm/start.sh: run `make test-slurm`",
 )
 PROFILE = REPO / "tests" / "slurm" / "profile"
-SHEET = TINY_SHEET | {"n_patients": 4, "n_positive": 2, "n_test": 1, "n_test_positive": 0}
-TIMEOUT = 480
+SHEET = TINY_SHEET | {"n_patients": 12, "n_positive": 6, "n_test": 1, "n_test_positive": 0}
+BATCH = 6  # group-components of tests/slurm/profile: patients per preprocessing job
+TIMEOUT = 900
 
 
-def run_on_slurm(workdir, overlay):
+def run_on_slurm(workdir, overlay, *extra):
     """Snakemake through the SLURM profile; stopped with SIGINT (on SIGTERM it would wait)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     command = [
@@ -41,6 +43,7 @@ def run_on_slurm(workdir, overlay):
         str(PROFILE),
         "--configfile",
         overlay,
+        *extra,
     ]
     job = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -54,7 +57,9 @@ def run_on_slurm(workdir, overlay):
 
 
 def slurm_jobs():
-    """(job id, rule, wildcards, state) of every job Snakemake submitted (comment rule_...)."""
+    """(job id, rule, wildcards, state) of every job Snakemake submitted, from Slurm's own
+    record (squeue; comment rule_..., or for a batch of the preprocess group
+    rule_preprocess_<its rules>: named `preprocess` here)."""
     lines = subprocess.run(
         ["squeue", "--states=all", "-h", "-o", "%i|%k|%T"], capture_output=True, text=True, check=True
     ).stdout
@@ -62,7 +67,9 @@ def slurm_jobs():
     for line in lines.splitlines():
         job_id, comment, state = line.split("|")
         match = re.fullmatch(r"rule_(\w+?)(?:_wildcards_(.*))?", comment)
-        if match:
+        if comment.startswith("rule_preprocess_"):
+            jobs.append((job_id, "preprocess", "", state))
+        elif match:
             jobs.append((job_id, match.group(1), match.group(2) or "", state))
     return jobs
 
@@ -82,10 +89,10 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
     run_on_slurm(tmp_path, overlay)
 
     jobs = [job for job in slurm_jobs() if job[0] not in before]
-    patients = 5
-    expected = {rule: patients for rule in ("synth", "check", "bias", "normalise", "crop")}
-    expected |= {"folds": 1, "train": 2, "evaluate": 1, "predict": 1}
-    expected |= {"features": 4, "baseline": 2, "explain_fold0": 1, "explain_fold1": 1, "explain_figure": 1}
+    patients = SHEET["n_patients"] + SHEET["n_test"]
+    # each patient's chain (synth, check, N4, normalise, crop, features) in batches of BATCH
+    expected = {"preprocess": math.ceil(patients / BATCH), "folds": 1, "train": 2, "evaluate": 1, "predict": 1}
+    expected |= {"baseline": 2, "explain_fold0": 1, "explain_fold1": 1, "explain_figure": 1}
     assert Counter(rule for _, rule, _, _ in jobs) == expected
     assert {state for *_, state in jobs} == {"COMPLETED"}
 
@@ -99,3 +106,11 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
             assert visible in ("0", "1"), log[:500]  # set by Slurm for the job's card
     assert (tmp_path / "results" / "evaluation" / "table2.csv").exists()
     assert (tmp_path / "results" / "predictions" / "predictions.csv").exists()
+    assert len(list((tmp_path / "results" / "crops").glob("*.npz"))) == patients
+
+    # one more patient: one preprocessing job (then the folds, trainings and evaluation again)
+    before = {job[0] for job in slurm_jobs()}
+    run_on_slurm(tmp_path, overlay, "--config", grown_sheet(tmp_path, patient_id="P013", label="0", split="cv"))
+    again = Counter(rule for job_id, rule, _, _ in slurm_jobs() if job_id not in before)
+    assert again["preprocess"] == 1, again
+    assert (tmp_path / "results" / "crops" / "P013.npz").exists()
