@@ -158,6 +158,10 @@ def test_imagenet_input_feeds_the_pretrained_rgb_filters_as_fastai_fed_the_paper
     torch.save(model.state_dict(), saved)
     again = load_model(str(saved), options | {"weights": "none", "input": "imagenet"}, "cpu")
     assert torch.equal(again.eval()(x), model.eval()(x))
+    # input auto: imagenet for a pretrained body (as the fold model was trained), zscore from scratch
+    auto = load_model(str(saved), options | {"weights": str(path), "input": "auto"}, "cpu")
+    assert torch.equal(auto.eval()(x), model.eval()(x))
+    assert create_model(weights="none", input="auto", **options)[0].conv1[0].in_channels == 1
 
 
 def test_missing_weights_file_says_what_to_do():

@@ -84,9 +84,19 @@ def create_body(arch, weights, pretrained_tag, in_chans=1):
     return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": weights}, **options)
 
 
+def input_mode(model_settings):
+    """model.input, with auto resolved: imagenet for a pretrained body, else zscore."""
+    mode = model_settings.get("input", "zscore")
+    if mode == "auto":
+        return "zscore" if model_settings["weights"] == "none" else "imagenet"
+    return mode
+
+
 def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout, input="zscore"):
     """Body and head. `input`: zscore feeds the z-scored slice to a 1-channel body;
-    imagenet feeds it as fastai fed the paper's pictures (ImagenetInput)."""
+    imagenet feeds it as fastai fed the paper's pictures (ImagenetInput); auto: imagenet
+    when the body is pretrained."""
+    input = input_mode({"input": input, "weights": weights})
     body = create_body(arch, weights, pretrained_tag, in_chans=3 if input == "imagenet" else 1)
     head = fastai_head(body.num_features, head_hidden, dropout)
     if input == "imagenet":
@@ -117,7 +127,8 @@ def parameter_groups(model, weight_decay):
 
 def load_model(path, model_settings, device):
     """A trained model: the architecture from config, the weights from its state dict."""
-    model = create_model(**(model_settings | {"weights": "none"}))
+    # the weights come from the file: decide the input as the training's settings did
+    model = create_model(**(model_settings | {"input": input_mode(model_settings), "weights": "none"}))
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.to(device)
 
