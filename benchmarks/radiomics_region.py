@@ -13,13 +13,10 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
 from egfrmet import baselines, features
 from egfrmet.folds import read_folds
-from egfrmet.images import read_image
 from egfrmet.settings import feature_settings, read_config
 from egfrmet.summary import summarise
 
@@ -27,11 +24,12 @@ from egfrmet.summary import summarise
 def region_features(results, patients, settings):
     rows, start = [], time.perf_counter()
     for patient in patients:
-        image = read_image(str(results / "normalised" / f"{patient}.nii.gz"))
-        lesions = sitk.GetArrayFromImage(read_image(str(results / "normalised" / f"{patient}_lesion.nii.gz")))
-        with np.load(results / "crops" / f"{patient}.npz") as data:
-            crops = {key: data[key] for key in ("lesions_taken", "lesion", "slice_index")}
-        rows.append({"patient_id": patient} | features.extract(image, lesions, crops, settings))
+        files = {
+            "image": str(results / "normalised" / f"{patient}.nii.gz"),
+            "lesion": str(results / "normalised" / f"{patient}_lesion.nii.gz"),
+            "crops": str(results / "crops" / f"{patient}.npz"),
+        }
+        rows.append(features.patient_features(patient, settings=settings, **files))
     seconds = (time.perf_counter() - start) / len(patients)
     return pd.DataFrame(rows).set_index("patient_id"), seconds
 

@@ -27,7 +27,6 @@ from egfrmet.folds import of_repeat, read_folds, repeat_number
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("radiomics", "volume", "intensity")
 SINGLE = {"volume": "volume_mm3", "intensity": "intensity"}
 NOT_RADIOMICS = {"patient_id", *SINGLE.values()}
 

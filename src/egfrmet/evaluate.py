@@ -316,27 +316,24 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     `baseline_scores`: the baselines' fold files, for their summary rows and comparison.csv."""
     slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
     slices = slices.assign(repeat=slices.get("repeat", 0))
-    per_repeat = {
+    networks = {
         name: {r: patient_scores(rows) for r, rows in part.groupby("repeat")}
         for name, part in by_selection(slices).items()
     }
     baselines = baseline_repeats(baseline_scores)
+    per_repeat = networks | baselines  # every method: one summary table
+    bootstrap = bootstrap_settings(settings)
     comparison = comparison_table(
-        {name: pooled_over_repeats(repeats) for name, repeats in (per_repeat | baselines).items()},
-        networks=list(per_repeat),
+        {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()},
+        networks=list(networks),
         baselines=list(baselines),
         aggregate=settings["metric"],
-        bootstrap=bootstrap_settings(settings),
+        bootstrap=bootstrap,
     )
-    per_repeat |= baselines
     # Table 2 and the figures: the first repeat, one cross-validation as in the paper
     slices = slices[slices.repeat == slices.repeat.min()]
     scores = {name: repeats[min(repeats)] for name, repeats in per_repeat.items()}
-    bootstrap = bootstrap_settings(settings)
-    networks = {name: part for name, part in scores.items() if name not in baselines}
-    tables = {
-        name: table2(part, threshold=settings["threshold"], bootstrap=bootstrap) for name, part in networks.items()
-    }
+    tables = {name: table2(scores[name], threshold=settings["threshold"], bootstrap=bootstrap) for name in networks}
     histories = [pd.read_csv(path) for path in histories]
     note = training_note(histories)
     markdown = "\n".join(
@@ -361,7 +358,7 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
         tmp.write_text(comparison_markdown(comparison, level=settings["ci_level"]), encoding="utf-8")
     metric = settings["metric"]
-    calibrated = networks | {name: scores[name].rename(columns={"patient": metric}) for name in baselines}
+    calibrated = {name: scores[name].rename(columns={"patient": metric}) for name in per_repeat}
     calibration_figure(calibrated, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))
     shown = scores[predict_with]
     roc = roc_figure(shown, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")], predict_with)

@@ -98,6 +98,7 @@ def run_figure(*, scores, selection, aggregate, explained, per_class, out):
     table = pd.read_csv(scores, dtype={"patient_id": str})
     table = table[table.selection == selection]
     patients = example_patients(table, aggregate, per_class)
+    table = table.set_index("patient_id")
     files = {os.path.basename(path).removesuffix(".npz"): path for path in explained}
     plt = pyplot()
     rows = [np.load(files[p]) for p in patients]
@@ -108,8 +109,7 @@ def run_figure(*, scores, selection, aggregate, explained, per_class, out):
             ax.axis("off")
         for ax, image, mask, cam in zip(row_axes, result["slices"], result["masks"], result["cams"]):
             overlay(ax, image, mask, cam)
-        label = int(table.set_index("patient_id").loc[patient, "label"])
-        score = float(table.set_index("patient_id").loc[patient, aggregate])
+        label, score = int(table.loc[patient, "label"]), float(table.loc[patient, aggregate])
         row_axes[0].set_title(f"{patient} EGFR{'+' if label else '−'}, {aggregate} {score:.2f}", fontsize=8, loc="left")
     fig.suptitle(f"Grad-CAM of typical patients per class ({selection}'s scores; own fold's model)", fontsize=9)
     fig.tight_layout()

@@ -63,12 +63,13 @@ def extract(image, lesions, crops, settings):
         "volume_mm3": float(whole.sum() * np.prod(image.GetSpacing())),
         "intensity": float(np.percentile(values, settings["intensity_percentile"])),
     }
-    region = lesion_region(lesions, crops, settings["radiomics"]["region"])
-    return row | radiomics_features(image, region, settings["radiomics"])
+    region = settings["radiomics"]["region"]
+    voxels = whole if region == "lesion" else lesion_region(lesions, crops, region)
+    return row | radiomics_features(image, voxels, settings["radiomics"])
 
 
-def run(patient, *, image, lesion, crops, settings, out):
-    """The `egfrmet features` subcommand: one row of features (.csv) for one patient."""
+def patient_features(patient, *, image, lesion, crops, settings):
+    """One patient's row of features from the normalise and crop stages' files."""
     image = read_image(image)
     lesions = sitk.GetArrayFromImage(read_image(lesion))
     with np.load(crops) as data:
@@ -76,7 +77,12 @@ def run(patient, *, image, lesion, crops, settings, out):
     if not np.isin(crops["lesions_taken"], lesions).all():
         taken = crops["lesions_taken"].tolist()
         raise InputError(f"the crops' lesions {taken} are not all in the lesion mask", patient=patient, path=lesion)
-    row = {"patient_id": patient} | extract(image, lesions, crops, settings)
+    return {"patient_id": patient} | extract(image, lesions, crops, settings)
+
+
+def run(patient, *, image, lesion, crops, settings, out):
+    """The `egfrmet features` subcommand: one row of features (.csv) for one patient."""
+    row = patient_features(patient, image=image, lesion=lesion, crops=crops, settings=settings)
     missing = [name for name, value in row.items() if name != "patient_id" and not np.isfinite(value)]
     if missing:
         log.warning("patient %s: %d features not finite (imputed when fitted): %s", patient, len(missing), missing)

@@ -263,29 +263,20 @@ EXPLAINED_SELECTION = outer_model_selection(
 )
 
 
-def first_repeat_table():
-    table = fold_table()
-    return table if "repeat" not in table else table[table.repeat == table.repeat.min()]
-
-
-def explained_patients(fold):
-    """The patients fold `fold` validated in the first repeat."""
-    table = first_repeat_table()
-    return list(table.patient_id[table.fold == fold])
-
-
-def explained_folds():
-    """The first repeat's folds, each one Grad-CAM rule. None when the folds cannot be
-    assigned: a run that needs them stops with the folds' own error (explained_maps)."""
+def explained_patients():
+    """{fold: the patients it validated} for the first repeat's folds, each one Grad-CAM
+    rule; empty when the folds cannot be assigned (a run that needs them then stops with the
+    folds' own error, explained_maps)."""
     if not (TRAINING and config["explain"]["enabled"]):
-        return []
+        return {}
     try:
-        return sorted(set(first_repeat_table().fold))
+        table = of_repeat(fold_table(), 0)  # the first repeat's folds start at 0
     except InputError:
-        return []
+        return {}
+    return {int(f): list(part.patient_id) for f, part in table.groupby("fold")}
 
 
-EXPLAINED_FOLDS = explained_folds()
+EXPLAINED = explained_patients()
 
 
 def explained_maps(wildcards):

@@ -4,23 +4,17 @@
 # writes its own patients' files (results/explain/{patient}.png).
 
 
-for fold in EXPLAINED_FOLDS:
+for fold, patients in EXPLAINED.items():
 
     rule:
         name:
             f"explain_fold{fold}"
         input:
             model=f"results/models/fold{fold}/model.pt",
-            crops=expand(
-                "results/crops/{patient}.npz", patient=explained_patients(fold)
-            ),
+            crops=expand("results/crops/{patient}.npz", patient=patients),
         output:
-            maps=expand(
-                "results/explain/{patient}.npz", patient=explained_patients(fold)
-            ),
-            pictures=expand(
-                "results/explain/{patient}.png", patient=explained_patients(fold)
-            ),
+            maps=expand("results/explain/{patient}.npz", patient=patients),
+            pictures=expand("results/explain/{patient}.png", patient=patients),
         log:
             f"logs/explain/fold{fold}.log",
         conda:
