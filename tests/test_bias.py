@@ -25,10 +25,10 @@ def in_lps(image, patient):
     return values if patient["direction"][4] > 0 else values[:, ::-1]
 
 
-@pytest.mark.parametrize("backend", ["sitk", "ants"])
-def test_n4_restores_white_matter_cv_to_within_10_percent_of_truth(phantom, config, backend):
+@pytest.mark.parametrize(("backend", "region"), [("sitk", "tissue"), ("ants", "tissue"), ("sitk", "all")])
+def test_n4_restores_white_matter_cv_to_within_10_percent_of_truth(phantom, config, backend, region):
     patient, image = phantom
-    settings = config["preprocess"]["n4"] | {"backend": backend}
+    settings = config["preprocess"]["n4"] | {"backend": backend, "fit_region": region}
     corrected, field = bias.correct(image, bias.head_mask(image), threads=2, **settings)
     truth = white_matter_cv(patient["unbiased"], patient)
     raw = white_matter_cv(patient["image"].astype(float), patient)
@@ -51,6 +51,18 @@ def test_nonuniformity_sees_a_field_and_not_a_flat_image(phantom):
     brain = sitk.GetArrayFromImage(synth.to_image(patient["brain"], patient, np.uint8)).astype(bool)
     flat = synth.to_image(patient["unbiased"], patient)
     assert bias.nonuniformity(image, brain) > 3 * bias.nonuniformity(flat, brain)
+
+
+def test_fit_regions_nest_all_head_tissue(phantom):
+    _, image = phantom
+    head = bias.head_mask(image)
+    region = {name: sitk.GetArrayFromImage(bias.fit_mask(image, head, name)) > 0 for name in ("all", "head", "tissue")}
+    assert region["all"].all()
+    assert (region["head"] == head).all()
+    tissue = region["tissue"]
+    assert (tissue <= head).all() and 0.3 * head.sum() < tissue.sum() < head.sum()  # the darkest class left out
+    with pytest.raises(ValueError, match="unknown N4 fit region 'brain'"):
+        bias.fit_mask(image, head, "brain")
 
 
 def test_thick_slices_are_shrunk_in_plane_only():

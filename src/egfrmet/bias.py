@@ -23,29 +23,37 @@ def shrink_factors(spacing, shrink):
     return [max(1, int(round(shrink * finest / s))) for s in spacing]
 
 
-def correct(image, head, *, backend, **n4):
+def correct(image, head, *, backend, fit_region, **n4):
     """Bias-corrected float32 image (same grid) and the multiplicative field.
 
-    `head` is the head mask (z, y, x); `n4` holds the fit settings of `field_sitk` /
-    `field_ants` (config `preprocess.n4`).
+    `head` is the head mask (z, y, x); `fit_region` and `n4`, the fit settings of
+    `field_sitk` / `field_ants`, come from config `preprocess.n4`.
     """
     backends = {"sitk": field_sitk, "ants": field_ants}
     if backend not in backends:
         raise ValueError(f"unknown N4 backend {backend!r} (one of {', '.join(backends)})")
     image = sitk.Cast(image, sitk.sitkFloat32)
-    field = backends[backend](image, fit_mask(image, head), **n4)
+    field = backends[backend](image, fit_mask(image, head, fit_region), **n4)
     return image / field, field
 
 
-def fit_mask(image, head):
-    """The voxels N4 fits: the head without its darkest Otsu class (air, skull, CSF).
+def fit_mask(image, head, region):
+    """The voxels N4 fits: the head's `tissue`, the whole `head`, or `all` (antspyx's default).
 
-    Those voxels carry mostly noise in log intensity; leaving them out makes the fit about a
-    third faster at the same accuracy (benchmarks/n4.py).
+    `tissue` leaves out the head's darkest Otsu class (air, skull, CSF), which carries mostly
+    noise in log intensity. It flattens the real scans most and is fast; `all` at shrink 6
+    fits large generated 1 mm heads closer to their true field (benchmarks/n4.py, README).
     """
+    if region not in ("all", "head", "tissue"):
+        raise ValueError(f"unknown N4 fit region {region!r} (one of all, head, tissue)")
     values = sitk.GetArrayViewFromImage(image)
-    tissue = head & (values > max(0.0, otsu_thresholds(values[head], 3)[0]))
-    mask = sitk.GetImageFromArray(tissue.astype(np.uint8))
+    if region == "all":
+        keep = np.ones(values.shape, bool)
+    elif region == "head":
+        keep = head
+    else:
+        keep = head & (values > max(0.0, otsu_thresholds(values[head], 3)[0]))
+    mask = sitk.GetImageFromArray(keep.astype(np.uint8))
     mask.CopyInformation(image)
     return mask
 
