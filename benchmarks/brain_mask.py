@@ -14,7 +14,6 @@ after that one (the load is printed apart).
 """
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 import yaml
 
 from egfrmet import bias, brainmask, synth
+from egfrmet.model import device_name
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
@@ -31,13 +31,6 @@ REAL = REPO.parent / "shared" / "data" / "real"
 
 def dice(a, b):
     return 2 * (a & b).sum() / (a.sum() + b.sum())
-
-
-def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def images(config, n_patients):
@@ -71,7 +64,7 @@ def main():
         "morphology": {"erode_mm": options["erode_mm"]},
     }
     torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_model()}, {args.threads} threads, torch {torch.__version__}")
+    print(f"CPU: {device_name(torch.device('cpu'))}, {args.threads} threads, torch {torch.__version__}")
     start = time.perf_counter()
     from deepbet import BrainExtraction
 

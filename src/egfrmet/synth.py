@@ -223,6 +223,11 @@ def to_image(array, patient, dtype=None):
     return image
 
 
+def from_stored(values, patient):
+    """An array (z, y, x) read from a `to_image` image, back on the generator's axes."""
+    return values if patient["direction"][4] > 0 else values[:, ::-1]
+
+
 def write_patient(patient, *, image, mask, brain_mask):
     write_image(to_image(patient["image"], patient), image)
     write_image(to_image(patient["lesion"], patient, np.uint8), mask)
