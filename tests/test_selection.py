@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from egfrmet import selection, train
+from egfrmet import data, selection, train
 
 MODEL = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
 
@@ -125,9 +125,9 @@ def test_nothing_that_selects_reads_an_outer_validation_patient(tmp_path, config
     table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
     write_crops(tmp_path / "crops", table)
     read = []
-    real_read_crops = train.read_crops
+    real_read_crops = data.read_crops
     monkeypatch.setattr(
-        train, "read_crops", lambda folder, patient: read.append(patient) or real_read_crops(folder, patient)
+        data, "read_crops", lambda folder, patient: read.append(patient) or real_read_crops(folder, patient)
     )
     histories, _ = train_inner_folds(tmp_path, config)
     outer_validation = set(table.patient_id[table.fold == 0])
@@ -228,7 +228,7 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     validation = table[table.fold == 0]
     assert set(slices.patient_id) == set(validation.patient_id) and len(slices) == 5 * len(validation)
     assert (slices.selection == "inner_ensemble").all() and (slices.fold == 0).all()
-    x, _, _, _ = train.load_slices(str(tmp_path / "crops"), validation)
+    x, _, _, _ = data.load_slices(str(tmp_path / "crops"), validation)
     device = torch.device("cpu")
     each = [
         predict_probabilities(load_model(m, MODEL, device), x, device, batch_size=16, bf16=False, channels_last=True)

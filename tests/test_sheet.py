@@ -1,5 +1,6 @@
 import pytest
 
+from egfrmet import settings
 from egfrmet.errors import InputError
 from egfrmet.sheet import load_schema, prediction_rows, read_sheet, training_rows, validate_config
 
@@ -89,6 +90,7 @@ def test_default_config_is_valid(config):
         (("preprocess", "crop", "size"), 4, "preprocess.crop.size"),
         (("preprocess", "n4", "backend"), "spm", "preprocess.n4.backend"),
         (("preprocess", "n4", "shrink"), "four", "preprocess.n4.shrink"),
+        (("preprocess", "n4", "shrink"), [4, 4], "preprocess.n4.shrink"),
         (("folds", "k"), 1, "folds.k"),
         (("train", "lr"), -0.1, "train.lr"),
         (("preprocess", "mask_labels"), [1, 1], "preprocess.mask_labels"),
@@ -113,6 +115,24 @@ def test_text_from_nested_command_line_config_is_read_as_the_schema_types(cfg):
     assert cfg["train"]["epochs"] == 3 and cfg["train"]["lr"] == 0.002 and cfg["train"]["freeze_body"] is False
     assert cfg["train"]["predict_with"] == "last" and cfg["preprocess"]["mask_labels"] == [1, 4]
     assert cfg["synth"]["sheet"]["centers"] == {"A": 46.0, "B": 13.0}
+    for text, read in (("6", 6), (["4", "4", "4"], [4, 4, 4])):  # a number, or the factors per axis
+        cfg["preprocess"]["n4"]["shrink"] = text
+        validate_config(cfg, CONFIG_SCHEMA)
+        assert cfg["preprocess"]["n4"]["shrink"] == read
     cfg["train"]["epochs"] = "three"
     with pytest.raises(InputError, match="config key train.epochs: 'three' is not of type 'integer'"):
         validate_config(cfg, CONFIG_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, words",
+    [
+        ("train", "select", ["last"], "train.predict_with 'inner_ensemble' is not one of train.select"),
+        ("preprocess", "n4", {"backend": "ants", "shrink": [4, 4, 1]}, "antspyx shrinks every axis by one factor"),
+    ],
+)
+def test_contradicting_settings_are_refused_by_name(cfg, section, key, value, words):
+    cfg[section][key] = cfg[section][key] | value if isinstance(value, dict) else value
+    validate_config(cfg, CONFIG_SCHEMA)  # each key is valid alone
+    with pytest.raises(InputError, match=words):
+        settings.check_config(cfg)

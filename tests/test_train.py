@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import checkpoints, train
+from egfrmet import checkpoints, data, train
 from egfrmet.errors import InputError
 from egfrmet.model import create_model, freeze_body, load_model, parameter_groups
 
@@ -52,7 +52,7 @@ def test_mixup_mixes_inputs_and_targets_with_the_same_lambda_of_at_least_half():
     torch.manual_seed(0)
     x = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 2, 2).clone()
     targets = F.one_hot(torch.tensor([0, 1] * 4), 2).float()
-    mixed_x, mixed_targets, lam = train.mixup(x, targets, torch.Generator().manual_seed(1), alpha=0.4)
+    mixed_x, mixed_targets, lam = data.mixup(x, targets, torch.Generator().manual_seed(1), alpha=0.4)
     assert (lam >= 0.5).all() and (lam <= 1).all() and lam.std() > 0  # one lambda per sample
     for i in range(8):
         # recover the partner from the inputs, then check the targets used the same lambda
@@ -64,18 +64,18 @@ def test_mixup_mixes_inputs_and_targets_with_the_same_lambda_of_at_least_half():
 def test_sampler_balances_the_classes():
     labels = torch.tensor([1] * 20 + [0] * 180)
     generator = torch.Generator().manual_seed(0)
-    drawn = torch.cat([torch.cat(train.epoch_batches(labels, 32, generator)) for _ in range(50)])
+    drawn = torch.cat([torch.cat(data.epoch_batches(labels, 32, generator)) for _ in range(50)])
     share = labels[drawn].float().mean()
     assert abs(float(share) - 0.5) < 0.03
-    batches = train.epoch_batches(labels, 32, generator)
+    batches = data.epoch_batches(labels, 32, generator)
     assert len(batches) == 200 // 32 and all(len(b) == 32 for b in batches)
 
 
 def test_augment_keeps_shape_and_changes_images_and_p0_changes_nothing():
     x = torch.randn(6, 1, 32, 32)
-    out = train.augment(x, torch.Generator().manual_seed(0), p=1.0, rotate_deg=10, zoom_max=1.1, contrast=0.2)
+    out = data.augment(x, torch.Generator().manual_seed(0), p=1.0, rotate_deg=10, zoom_max=1.1, contrast=0.2)
     assert out.shape == x.shape and not torch.allclose(out, x)
-    same = train.augment(x, torch.Generator().manual_seed(0), p=0.0, rotate_deg=10, zoom_max=1.1, contrast=0.2)
+    same = data.augment(x, torch.Generator().manual_seed(0), p=0.0, rotate_deg=10, zoom_max=1.1, contrast=0.2)
     assert torch.allclose(same, x, atol=1e-5)
 
 

@@ -9,10 +9,10 @@ import os
 import pandas as pd
 import torch
 
+from egfrmet.data import load_slices
 from egfrmet.files import atomic_output
 from egfrmet.folds import of_repeat, read_folds, repeat_number
 from egfrmet.model import inference, load_model, pick_device, predict_probabilities
-from egfrmet.train import load_slices
 
 log = logging.getLogger(__name__)
 

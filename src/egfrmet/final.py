@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from egfrmet.data import load_slices
 from egfrmet.errors import InputError
 from egfrmet.folds import of_repeat, read_folds
-from egfrmet.train import annotate, load_slices, prepare, terminal_progress, train_fold, write_outputs
+from egfrmet.train import annotate, prepare, terminal_progress, train_fold, write_outputs
 
 log = logging.getLogger(__name__)
 

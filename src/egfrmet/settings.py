@@ -32,7 +32,21 @@ def read_config(paths):
             raise InputError("config file not found", path=path)
         config = merged(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
     validate_config(config, load_schema("config"))
+    check_config(config)
     return config
+
+
+def check_config(config):
+    """What the schema cannot say: settings that contradict each other."""
+    train = config["train"]
+    if train["predict_with"] not in train["select"]:
+        raise InputError(f"train.predict_with {train['predict_with']!r} is not one of train.select {train['select']}")
+    n4 = config["preprocess"]["n4"]
+    if n4["backend"] == "ants" and isinstance(n4["shrink"], list) and len(set(n4["shrink"])) > 1:
+        raise InputError(
+            f"preprocess.n4.shrink {n4['shrink']}: antspyx shrinks every axis by one factor; "
+            "give one number, or use backend sitk"
+        )
 
 
 def brain_mask_settings(config):

@@ -124,6 +124,10 @@ def coerce(value, schema, root):
     """`value` with text turned into the integers, numbers and booleans `schema` asks for."""
     if "$ref" in schema:
         schema = root["$defs"][schema["$ref"].split("/")[-1]]
+    for option in schema.get("oneOf", []):  # the first reading that changes the text
+        coerced = coerce(value, option, root)
+        if coerced != value or type(coerced) is not type(value):
+            return coerced
     if isinstance(value, dict):
         for key, item in value.items():
             sub = schema.get("properties", {}).get(key) or schema.get("additionalProperties")

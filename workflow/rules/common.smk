@@ -48,11 +48,7 @@ from egfrmet.sheet import (
 )
 
 validate_config(config, load_schema("config"))
-if config["train"]["predict_with"] not in config["train"]["select"]:
-    raise InputError(
-        f"train.predict_with {config['train']['predict_with']!r} is not one of "
-        f"train.select {config['train']['select']}"
-    )
+derived.check_config(config)
 SHEET = read_sheet(config["samples"], load_schema("samples"))
 PATIENTS = list(SHEET.index)
 TRAINING = list(training_rows(SHEET).index)
