@@ -49,33 +49,24 @@ def ants_defaults(image, threads):
 
 
 def setups(ours, threads, sitk_too):
-    """(name, fit(image, head) -> field) for each set-up."""
-    n4 = {k: v for k, v in ours.items() if k not in ("backend", "fit_region")}
+    """(name, fit(image, head) -> field) for each set-up: ours and its variants through
+    `bias.correct`, the workflow's own call (fit region, shrink, backend)."""
 
-    def fitted(backend, region, **changes):
-        field = bias.field_sitk if backend == "sitk" else bias.field_ants
-        return lambda image, head: field(image, bias.fit_mask(image, head, region), threads=threads, **(n4 | changes))
+    def fitted(**changes):
+        return lambda image, head: bias.correct(image, head, threads=threads, **(ours | changes))[1]
 
     chosen = [
-        ("SimpleITK, ours", fitted("sitk", ours["fit_region"])),
-        ("SimpleITK, all s6 b100", fitted("sitk", "all", shrink=6, bins=100)),  # the fastest close to the truth
+        ("SimpleITK, ours", fitted()),
+        ("SimpleITK, all s6 b100", fitted(fit_region="all", shrink=6, bins=100)),  # the fastest close to the truth
         # thick slices shrunk too, as antspyx does (the same as ours on 1 mm heads): faster there
-        ("SimpleITK, ours, s[4,4,4]", fitted("sitk", ours["fit_region"], shrink=[4, 4, 4])),
-        (
-            "SimpleITK, s[4,4,4] 2 lv cp7",
-            fitted("sitk", ours["fit_region"], shrink=[4, 4, 4], iterations=[50, 50], control_points=7),
-        ),
-        ("antspyx, ours", fitted("ants", ours["fit_region"])),
+        ("SimpleITK, ours, s[4,4,4]", fitted(shrink=[4, 4, 4])),
+        ("SimpleITK, s[4,4,4] 2 lv cp7", fitted(shrink=[4, 4, 4], iterations=[50, 50], control_points=7)),
+        ("antspyx, ours", fitted(backend="ants")),
         ("antspyx, defaults", lambda image, head: ants_defaults(image, threads)),
     ]
     if sitk_too:
         chosen.append(("SimpleITK, defaults", lambda image, head: sitk_defaults(image, threads)))
     return chosen
-
-
-def white_matter_cv(values, patient):
-    white = values[patient["white"]]
-    return white.std() / white.mean()
 
 
 def generated(names, shape, config):
@@ -85,9 +76,9 @@ def generated(names, shape, config):
         patient = synth.make_patient(name, label=0, center="A", **settings)
         image = sitk.Cast(synth.to_image(patient["image"], patient), sitk.sitkFloat32)
 
-        def flatness(corrected, patient=patient, truth=white_matter_cv(patient["unbiased"], patient)):
+        def flatness(corrected, patient=patient, truth=synth.white_matter_cv(patient["unbiased"], patient)):
             values = synth.from_stored(sitk.GetArrayFromImage(corrected), patient)
-            return f"WM CV {white_matter_cv(values, patient) / truth - 1:+.1%}"
+            return f"WM CV {synth.white_matter_cv(values, patient) / truth - 1:+.1%}"
 
         yield f"{name} (generated, {'x'.join(map(str, shape))} at 1 mm)", image, bias.head_mask(image), flatness
 
@@ -119,6 +110,8 @@ def main():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     ours = config["preprocess"]["n4"]
     print(f"{device_name(torch.device('cpu'))}, {args.threads} threads; ours: {ours}")
+    import ants  # noqa: F401  antspyx's import (about 1 s) must not land in the first antspyx timing
+
     volumes = generated(args.patients, args.shape, config)  # one volume in memory at a time
     if not args.no_real and REAL.exists():
         volumes = itertools.chain(volumes, real_scans())

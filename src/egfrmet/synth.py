@@ -228,6 +228,13 @@ def from_stored(values, patient):
     return values if patient["direction"][4] > 0 else values[:, ::-1]
 
 
+def white_matter_cv(values, patient):
+    """Coefficient of variation of `values` (generator's axes) in the patient's white matter:
+    how flat a bias correction left it, against the same of patient["unbiased"]."""
+    white = values[patient["white"]]
+    return white.std() / white.mean()
+
+
 def write_patient(patient, *, image, mask, brain_mask):
     write_image(to_image(patient["image"], patient), image)
     write_image(to_image(patient["lesion"], patient, np.uint8), mask)
