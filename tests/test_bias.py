@@ -19,10 +19,18 @@ def in_lps(image, patient):
     return synth.from_stored(sitk.GetArrayFromImage(image), patient)
 
 
-@pytest.mark.parametrize(("backend", "region"), [("sitk", "tissue"), ("ants", "tissue"), ("sitk", "all")])
-def test_n4_restores_white_matter_cv_to_within_10_percent_of_truth(phantom, config, backend, region):
+CUBIC = {"fit_region": "tissue", "spline_order": 3, "iterations": [50] * 4, "control_points": 4}  # before 2026-11-29
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"fit_region": "all"}, CUBIC, CUBIC | {"backend": "ants"}],
+    ids=["default", "all voxels", "cubic", "antspyx cubic"],
+)
+def test_n4_restores_white_matter_cv_to_within_10_percent_of_truth(phantom, config, changes):
     patient, image = phantom
-    settings = config["preprocess"]["n4"] | {"backend": backend, "fit_region": region}
+    settings = config["preprocess"]["n4"] | changes
+    backend = settings["backend"]
     corrected, field = bias.correct(image, bias.head_mask(image), threads=2, **settings)
     truth = synth.white_matter_cv(patient["unbiased"], patient)
     raw = synth.white_matter_cv(patient["image"].astype(float), patient)
@@ -74,13 +82,24 @@ def test_thick_slices_shrunk_too_still_flatten(phantom, config):
     )
     head = bias.head_mask(thick)
     n4 = config["preprocess"]["n4"]
-    in_plane, _ = bias.correct(thick, head, threads=2, **n4)
+    in_plane, _ = bias.correct(thick, head, threads=2, **(n4 | {"shrink": 4}))
     every_axis, _ = bias.correct(thick, head, threads=2, **(n4 | {"shrink": [4, 4, 4]}))
     before = bias.nonuniformity(thick, head)
     assert bias.nonuniformity(every_axis, head) < 0.5 * before and bias.nonuniformity(in_plane, head) < 0.5 * before
     with pytest.raises(ValueError, match=r"antspyx shrinks every axis by one factor, not \[4, 4, 1\]"):
         fit = {k: v for k, v in n4.items() if k not in ("backend", "fit_region")} | {"shrink": [4, 4, 1]}
         bias.field_ants(thick, bias.fit_mask(thick, head, "all"), threads=1, **fit)
+    with pytest.raises(ValueError, match="antspyx fits cubic B-splines only"):
+        fit = {k: v for k, v in n4.items() if k not in ("backend", "fit_region")} | {"spline_order": 2}
+        bias.field_ants(thick, bias.fit_mask(thick, head, "all"), threads=1, **fit)
+
+
+def test_the_lattice_scales_with_the_fit_unless_a_count_is_given():
+    """One span per `span_voxels` of the longest axis, on every axis; a small fit gets fewer."""
+    assert bias.lattice_points((64, 64, 40), span_voxels=9, spline_order=2, control_points=None) == 9
+    assert bias.lattice_points((32, 40, 28), span_voxels=9, spline_order=2, control_points=None) == 6
+    assert bias.lattice_points((5, 6, 4), span_voxels=9, spline_order=3, control_points=None) == 4  # one span at least
+    assert bias.lattice_points((64, 64, 40), span_voxels=9, spline_order=2, control_points=4) == 4
 
 
 def test_unknown_backend_is_refused(phantom, config):

@@ -129,6 +129,8 @@ def test_text_from_nested_command_line_config_is_read_as_the_schema_types(cfg):
     [
         ("train", "select", ["last"], "train.predict_with 'inner_ensemble' is not one of train.select"),
         ("preprocess", "n4", {"backend": "ants", "shrink": [4, 4, 1]}, "antspyx shrinks every axis by one factor"),
+        ("preprocess", "n4", {"backend": "ants", "shrink": 4}, "preprocess.n4.spline_order 2: antspyx fits cubic"),
+        ("preprocess", "n4", {"control_points": 2}, "preprocess.n4.control_points 2 must exceed spline_order 2"),
     ],
 )
 def test_contradicting_settings_are_refused_by_name(cfg, section, key, value, words):

@@ -18,8 +18,8 @@ def shrink_factors(spacing, shrink):
     brings the voxels near `shrink` times the finest spacing.
 
     With a number, a thick-slice scan (0.8 x 0.8 x 6.5 mm) is shrunk in-plane only; [4, 4, 4]
-    shrinks its 25 slices to six planes too, as antspyx does: about 3x faster, less flat on
-    one of our three real scans (benchmarks/n4.py, README).
+    (the default) shrinks its 25 slices to six planes too, as antspyx does: about 3x faster
+    (benchmarks/n4.py, README).
     """
     if isinstance(shrink, (list, tuple)):
         return [int(factor) for factor in shrink]
@@ -44,9 +44,10 @@ def correct(image, head, *, backend, fit_region, **n4):
 def fit_mask(image, head, region):
     """The voxels N4 fits: the head's `tissue`, the whole `head`, or `all` (antspyx's default).
 
-    `tissue` leaves out the head's darkest Otsu class (air, skull, CSF), which carries mostly
-    noise in log intensity. It flattens the real scans most and is fast; `all` at shrink 6
-    fits large generated 1 mm heads closer to their true field (benchmarks/n4.py, README).
+    `head` (the default) fits the generated heads closest to their true field and flattens
+    the real scans more than antspyx's defaults; `tissue` leaves out the head's darkest Otsu
+    class (air, skull, CSF), which carries mostly noise in log intensity, and is a little
+    faster (benchmarks/n4.py, README).
     """
     if region not in ("all", "head", "tissue"):
         raise ValueError(f"unknown N4 fit region {region!r} (one of all, head, tissue)")
@@ -62,25 +63,51 @@ def fit_mask(image, head, region):
     return mask
 
 
-def field_sitk(image, mask, *, shrink, iterations, convergence, control_points, bins, fwhm, threads):
+def lattice_points(fit_size, *, span_voxels, spline_order, control_points):
+    """B-spline control points per axis at the first level: `control_points` when given, else
+    one span per `span_voxels` voxels of the fit's longest axis, the same count on every axis.
+
+    Scaling with the fit keeps a small head's lattice coarse: on 128-voxel generated heads a
+    fixed 9 overfits (WM CV +6.9 % above truth, mean of P001-P003) where 6 give +5.2 %. One
+    count on every axis flattens the 256-voxel heads more than a count per axis (+3.0 %
+    against +3.9 %): their fields, like their anatomy, scale with the field of view.
+    """
+    if control_points:
+        return int(control_points)
+    return max(1, round(max(fit_size) / span_voxels)) + spline_order
+
+
+def field_sitk(
+    image, mask, *, shrink, iterations, convergence, spline_order, span_voxels, control_points, bins, fwhm, threads
+):
     factors = shrink_factors(image.GetSpacing(), shrink)
+    small, small_mask = sitk.Shrink(image, factors), sitk.Shrink(mask, factors)
+    points = lattice_points(
+        small.GetSize(), span_voxels=span_voxels, spline_order=spline_order, control_points=control_points
+    )
     n4 = sitk.N4BiasFieldCorrectionImageFilter()
     n4.SetMaximumNumberOfIterations([int(i) for i in iterations])
     n4.SetConvergenceThreshold(convergence)
-    n4.SetNumberOfControlPoints([control_points] * 3)
+    n4.SetSplineOrder(spline_order)
+    n4.SetNumberOfControlPoints([points] * 3)
     n4.SetNumberOfHistogramBins(bins)
     n4.SetBiasFieldFullWidthAtHalfMaximum(fwhm)
     n4.SetNumberOfThreads(threads)
-    n4.Execute(sitk.Shrink(image, factors), sitk.Shrink(mask, factors))
+    n4.Execute(small, small_mask)
     return sitk.Exp(n4.GetLogBiasFieldAsImage(image))
 
 
-def field_ants(image, mask, *, shrink, iterations, convergence, control_points, bins, fwhm, threads):
-    """The same fit through ANTsPy (antspyx); `bins` and `fwhm` are ANTs' fixed defaults there."""
+def field_ants(
+    image, mask, *, shrink, iterations, convergence, spline_order, span_voxels, control_points, bins, fwhm, threads
+):
+    """The same fit through ANTsPy (antspyx); `bins` and `fwhm` are ANTs' fixed defaults there,
+    and its call fits cubic splines only."""
     if isinstance(shrink, (list, tuple)):  # the workflow refuses unequal ones at parse time
         if len(set(shrink)) > 1:
             raise ValueError(f"antspyx shrinks every axis by one factor, not {list(shrink)}")
         shrink = shrink[0]
+    if spline_order != 3:  # the workflow refuses it at parse time too
+        raise ValueError(f"antspyx fits cubic B-splines only (spline_order 3), not {spline_order}")
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)
     try:
         import ants  # slow to import; only this backend needs it
@@ -89,13 +116,14 @@ def field_ants(image, mask, *, shrink, iterations, convergence, control_points, 
             "preprocess.n4.backend ants needs antspyx: pip install -e '.[ants]' && pip install --no-deps antspyx==0.6.3"
         ) from None
 
-    spline_order = 3
+    fit_size = [max(1, -(-n // int(shrink))) for n in image.GetSize()]
+    points = lattice_points(fit_size, span_voxels=span_voxels, spline_order=3, control_points=control_points)
     field = ants.n4_bias_field_correction(
         to_ants(image),
         mask=to_ants(mask),
         shrink_factor=int(shrink),
         convergence={"iters": [int(i) for i in iterations], "tol": convergence},
-        spline_param=[control_points - spline_order] * 3,
+        spline_param=[points - 3] * 3,  # antspyx takes the mesh: spans, not points
         return_bias_field=True,
     )
     return from_ants(field, image)

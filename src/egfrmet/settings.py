@@ -47,6 +47,15 @@ def check_config(config):
             f"preprocess.n4.shrink {n4['shrink']}: antspyx shrinks every axis by one factor; "
             "give one number, or use backend sitk"
         )
+    if n4["backend"] == "ants" and n4["spline_order"] != 3:
+        raise InputError(
+            f"preprocess.n4.spline_order {n4['spline_order']}: antspyx fits cubic B-splines only; "
+            "set spline_order: 3 with backend ants, or use backend sitk"
+        )
+    if n4["control_points"] is not None and n4["control_points"] <= n4["spline_order"]:
+        raise InputError(
+            f"preprocess.n4.control_points {n4['control_points']} must exceed spline_order {n4['spline_order']}"
+        )
 
 
 def brain_mask_settings(config):
