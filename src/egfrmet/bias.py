@@ -77,6 +77,16 @@ def lattice_points(fit_size, *, span_voxels, spline_order, control_points):
     return max(1, round(max(fit_size) / span_voxels)) + spline_order
 
 
+def log_fit(fit_size, spline_order, points, iterations):
+    log.info(
+        "N4 fit on %s voxels: spline order %d, %d control points per axis at the first of %d levels",
+        "x".join(map(str, fit_size)),
+        spline_order,
+        points,
+        len(iterations),
+    )
+
+
 def field_sitk(
     image, mask, *, shrink, iterations, convergence, spline_order, span_voxels, control_points, bins, fwhm, threads
 ):
@@ -85,6 +95,7 @@ def field_sitk(
     points = lattice_points(
         small.GetSize(), span_voxels=span_voxels, spline_order=spline_order, control_points=control_points
     )
+    log_fit(small.GetSize(), spline_order, points, iterations)
     n4 = sitk.N4BiasFieldCorrectionImageFilter()
     n4.SetMaximumNumberOfIterations([int(i) for i in iterations])
     n4.SetConvergenceThreshold(convergence)
@@ -116,8 +127,9 @@ def field_ants(
             "preprocess.n4.backend ants needs antspyx: pip install -e '.[ants]' && pip install --no-deps antspyx==0.6.3"
         ) from None
 
-    fit_size = [max(1, -(-n // int(shrink))) for n in image.GetSize()]
+    fit_size = [max(1, n // int(shrink)) for n in image.GetSize()]  # as ITK's shrink
     points = lattice_points(fit_size, span_voxels=span_voxels, spline_order=3, control_points=control_points)
+    log_fit(fit_size, 3, points, iterations)
     field = ants.n4_bias_field_correction(
         to_ants(image),
         mask=to_ants(mask),
