@@ -37,9 +37,8 @@ ORDER = ["inner_cv", "inner_ensemble", "last", "best_val_accuracy"]
 CURVES = ["epoch", "train_loss", "val_loss", "val_acc", "val_auc"]  # what a repeated training must repeat
 
 
-def write_inputs(out, n_new, n_new_positive):
+def write_inputs(out, config, n_new, n_new_positive):
     """OUT/samples.tsv (the demo sheet with n_new held-out patients) and the overlay config."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     sheet = synth.make_sheet(**(config["synth"]["sheet"] | {"n_test": n_new, "n_test_positive": n_new_positive}))
     sheet.to_csv(out / "samples.tsv", sep="\t", index=False)
     overlay = {
@@ -124,11 +123,11 @@ def main():
 
     print(device_name(torch.device("cpu")))
     configfiles = [str(Path(p).resolve()) for p in args.configfile]
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     if not args.table_only:
         args.out.mkdir(parents=True, exist_ok=True)
-        write_inputs(args.out.resolve(), args.n_new, args.n_new_positive)
+        write_inputs(args.out.resolve(), config, args.n_new, args.n_new_positive)
         score_every_selection(args.out.resolve(), configfiles, args.cores)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     result = table(args.out, config["evaluate"]["metric"])
     result.to_csv(args.out / "new_patients.csv", index=False)
     print(result.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

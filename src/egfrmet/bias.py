@@ -27,17 +27,30 @@ def shrink_factors(spacing, shrink):
     return [max(1, int(round(shrink * finest / s))) for s in spacing]
 
 
-def correct(image, head, *, backend, fit_region, **n4):
+def correct(image, head, *, backend, fit_region, shrink, spline_order, span_voxels, control_points, **n4):
     """Bias-corrected float32 image (same grid) and the multiplicative field.
 
-    `head` is the head mask (z, y, x); `fit_region` and `n4`, the fit settings of
-    `field_sitk` / `field_ants`, come from config `preprocess.n4`.
+    `head` is the head mask (z, y, x); the settings come from config `preprocess.n4`. The fit's
+    grid (shrink factors, control points) is planned here, once, for either backend.
     """
     backends = {"sitk": field_sitk, "ants": field_ants}
     if backend not in backends:
         raise ValueError(f"unknown N4 backend {backend!r} (one of {', '.join(backends)})")
     image = sitk.Cast(image, sitk.sitkFloat32)
-    field = backends[backend](image, fit_mask(image, head, fit_region), **n4)
+    if backend == "ants" and not isinstance(shrink, (list, tuple)):
+        shrink = [shrink] * 3  # antspyx shrinks every axis by its one factor, thick slices too
+    factors = shrink_factors(image.GetSpacing(), shrink)
+    fit_size = [max(1, n // f) for n, f in zip(image.GetSize(), factors)]  # as sitk.Shrink's
+    points = lattice_points(fit_size, span_voxels=span_voxels, spline_order=spline_order, control_points=control_points)
+    log.info(
+        "N4 fit on %s voxels: spline order %d, %d control points per axis at the first of %d levels",
+        "x".join(map(str, fit_size)),
+        spline_order,
+        points,
+        len(n4["iterations"]),
+    )
+    mask = fit_mask(image, head, fit_region)
+    field = backends[backend](image, mask, factors=factors, spline_order=spline_order, control_points=points, **n4)
     return image / field, field
 
 
@@ -77,47 +90,26 @@ def lattice_points(fit_size, *, span_voxels, spline_order, control_points):
     return max(1, round(max(fit_size) / span_voxels)) + spline_order
 
 
-def log_fit(fit_size, spline_order, points, iterations):
-    log.info(
-        "N4 fit on %s voxels: spline order %d, %d control points per axis at the first of %d levels",
-        "x".join(map(str, fit_size)),
-        spline_order,
-        points,
-        len(iterations),
-    )
-
-
-def field_sitk(
-    image, mask, *, shrink, iterations, convergence, spline_order, span_voxels, control_points, bins, fwhm, threads
-):
-    factors = shrink_factors(image.GetSpacing(), shrink)
-    small, small_mask = sitk.Shrink(image, factors), sitk.Shrink(mask, factors)
-    points = lattice_points(
-        small.GetSize(), span_voxels=span_voxels, spline_order=spline_order, control_points=control_points
-    )
-    log_fit(small.GetSize(), spline_order, points, iterations)
+def field_sitk(image, mask, *, factors, iterations, convergence, spline_order, control_points, bins, fwhm, threads):
     n4 = sitk.N4BiasFieldCorrectionImageFilter()
     n4.SetMaximumNumberOfIterations([int(i) for i in iterations])
     n4.SetConvergenceThreshold(convergence)
     n4.SetSplineOrder(spline_order)
-    n4.SetNumberOfControlPoints([points] * 3)
+    n4.SetNumberOfControlPoints([control_points] * 3)
     n4.SetNumberOfHistogramBins(bins)
     n4.SetBiasFieldFullWidthAtHalfMaximum(fwhm)
     n4.SetNumberOfThreads(threads)
-    n4.Execute(small, small_mask)
+    n4.Execute(sitk.Shrink(image, factors), sitk.Shrink(mask, factors))
     return sitk.Exp(n4.GetLogBiasFieldAsImage(image))
 
 
-def field_ants(
-    image, mask, *, shrink, iterations, convergence, spline_order, span_voxels, control_points, bins, fwhm, threads
-):
-    """The same fit through ANTsPy (antspyx); `bins` and `fwhm` are ANTs' fixed defaults there,
-    and its call fits cubic splines only."""
-    if isinstance(shrink, (list, tuple)):  # the workflow refuses unequal ones at parse time
-        if len(set(shrink)) > 1:
-            raise ValueError(f"antspyx shrinks every axis by one factor, not {list(shrink)}")
-        shrink = shrink[0]
-    if spline_order != 3:  # the workflow refuses it at parse time too
+def field_ants(image, mask, *, factors, iterations, convergence, spline_order, control_points, bins, fwhm, threads):
+    """The same fit through ANTsPy (antspyx); `bins` and `fwhm` are ANTs' fixed defaults there.
+    Its call takes one shrink factor and fits cubic splines only (the workflow refuses other
+    settings at parse time; these checks are for direct callers)."""
+    if len(set(factors)) > 1:
+        raise ValueError(f"antspyx shrinks every axis by one factor, not {list(factors)}")
+    if spline_order != 3:
         raise ValueError(f"antspyx fits cubic B-splines only (spline_order 3), not {spline_order}")
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)
     try:
@@ -127,15 +119,12 @@ def field_ants(
             "preprocess.n4.backend ants needs antspyx: pip install -e '.[ants]' && pip install --no-deps antspyx==0.6.3"
         ) from None
 
-    fit_size = [max(1, n // int(shrink)) for n in image.GetSize()]  # as ITK's shrink
-    points = lattice_points(fit_size, span_voxels=span_voxels, spline_order=3, control_points=control_points)
-    log_fit(fit_size, 3, points, iterations)
     field = ants.n4_bias_field_correction(
         to_ants(image),
         mask=to_ants(mask),
-        shrink_factor=int(shrink),
+        shrink_factor=int(factors[0]),
         convergence={"iters": [int(i) for i in iterations], "tol": convergence},
-        spline_param=[points - 3] * 3,  # antspyx takes the mesh: spans, not points
+        spline_param=[control_points - spline_order] * 3,  # antspyx takes the mesh: spans, not points
         return_bias_field=True,
     )
     return from_ants(field, image)

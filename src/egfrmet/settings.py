@@ -42,16 +42,17 @@ def check_config(config):
     if train["predict_with"] not in train["select"]:
         raise InputError(f"train.predict_with {train['predict_with']!r} is not one of train.select {train['select']}")
     n4 = config["preprocess"]["n4"]
-    if n4["backend"] == "ants" and isinstance(n4["shrink"], list) and len(set(n4["shrink"])) > 1:
-        raise InputError(
-            f"preprocess.n4.shrink {n4['shrink']}: antspyx shrinks every axis by one factor; "
-            "give one number, or use backend sitk"
-        )
-    if n4["backend"] == "ants" and n4["spline_order"] != 3:
-        raise InputError(
-            f"preprocess.n4.spline_order {n4['spline_order']}: antspyx fits cubic B-splines only; "
-            "set spline_order: 3 with backend ants, or use backend sitk"
-        )
+    if n4["backend"] == "ants":  # antspyx's call takes one shrink factor and fits cubic splines only
+        if isinstance(n4["shrink"], list) and len(set(n4["shrink"])) > 1:
+            raise InputError(
+                f"preprocess.n4.shrink {n4['shrink']}: antspyx shrinks every axis by one factor; "
+                "give one number, or use backend sitk"
+            )
+        if n4["spline_order"] != 3:
+            raise InputError(
+                f"preprocess.n4.spline_order {n4['spline_order']}: antspyx fits cubic B-splines only; "
+                "set spline_order: 3 with backend ants, or use backend sitk"
+            )
     if n4["control_points"] is not None and n4["control_points"] <= n4["spline_order"]:
         raise InputError(
             f"preprocess.n4.control_points {n4['control_points']} must exceed spline_order {n4['spline_order']}"
