@@ -7,7 +7,7 @@ STAMP := $(VENV)/.egfrmet-installed
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 CORES ?= all
 
-.PHONY: demo test test-slurm lint install clean-demo
+.PHONY: demo test test-precision test-slurm lint install clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(RUN) $(BIN)/python -m pytest --ignore=tests/slurm
+
+# The trainings and scorings of the suite in each precision, whatever this CPU's `auto` picks
+# (bf16 with AMX, fp32 without): `EGFRMET_TEST_PRECISION=bf16 make test` runs the whole suite so.
+PRECISION_TESTS := tests/test_train.py tests/test_selection.py tests/test_resume.py
+test-precision: $(STAMP)
+	for precision in bf16 fp32; do \
+		EGFRMET_TEST_PRECISION=$$precision $(RUN) $(BIN)/python -m pytest $(PRECISION_TESTS) || exit 1; \
+	done
 
 # The tiny workflow through the SLURM profile on a real single-node Slurm (root; installs
 # slurm-wlm and munge with apt-get when missing), stopped again afterwards.

@@ -27,7 +27,7 @@ import torch
 from egfrmet import ensemble, selection, train
 from egfrmet.evaluate import AGGREGATES, bootstrap_settings, patient_scores
 from egfrmet.model import device_name
-from egfrmet.settings import read_config
+from egfrmet.settings import model_settings, read_config
 from egfrmet.summary import summarise
 
 
@@ -50,7 +50,7 @@ def inner_ensemble(fold, config, results, out, threads):
                 inner=inner,
                 folds=str(results / "folds.tsv"),
                 crops=str(results / "crops"),
-                model_settings=config["model"],
+                model_settings=model_settings(config),
                 settings=settings,
                 threads=threads,
                 out_model=models[-1],
@@ -64,7 +64,7 @@ def inner_ensemble(fold, config, results, out, threads):
         folds=str(results / "folds.tsv"),
         crops=str(results / "crops"),
         models=models,
-        model_settings=config["model"],
+        model_settings=model_settings(config),
         settings=settings,
         threads=threads,
         out=str(path),
@@ -84,7 +84,7 @@ def inner_retrain(fold, config, results, out, threads):
         inner=-1,
         folds=str(results / "folds.tsv"),
         crops=str(results / "crops"),
-        model_settings=config["model"],
+        model_settings=model_settings(config),
         settings=settings,
         threads=threads,
         out_model=str(folder / "model.pt"),
@@ -128,7 +128,7 @@ def main():
         for name, part in slices.groupby("selection", sort=False)
     )
     rows.to_csv(out / "summary.csv", index=False)
-    model = config["model"]
+    model = model_settings(config)
     print(f"{device_name(torch.device('cpu'))}; {model['arch']}, weights {model['weights']}")
     print(rows[["selection", "aggregate", "auc", "auc_low", "auc_high", "brier"]].round(3).to_string(index=False))
 

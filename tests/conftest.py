@@ -16,6 +16,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
 
+# `EGFRMET_TEST_PRECISION=bf16 make test` (or fp32) runs every training and inference of the
+# suite in that precision whatever the CPU: `precision: auto` picks bf16 on CPUs with AMX and
+# fp32 elsewhere, so without it a machine only ever tests one of the two.
+TEST_PRECISION = os.environ.get("EGFRMET_TEST_PRECISION", "")
+if TEST_PRECISION not in ("", "auto", "bf16", "fp32"):
+    raise RuntimeError(f"EGFRMET_TEST_PRECISION={TEST_PRECISION!r}: auto, bf16 or fp32")
+
 # Small enough for N4 in well under a second, large enough for a head with a lesion.
 TINY_PATIENT = {"shape": [48, 56, 40], "spacing": [3.0, 3.0, 3.0]}
 
@@ -23,7 +30,10 @@ TINY_PATIENT = {"shape": [48, 56, 40], "spacing": [3.0, 3.0, 3.0]}
 @pytest.fixture(scope="session")
 def config():
     """config/config.yaml: tests use the defaults users get, shrunk only where they say so."""
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    if TEST_PRECISION:
+        config["train"]["precision"] = TEST_PRECISION
+    return config
 
 
 @pytest.fixture

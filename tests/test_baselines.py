@@ -96,3 +96,26 @@ def test_the_slices_region_keeps_only_the_crop_slices_of_the_taken_lesions():
     whole, slices = lesion_region(lesions, crops, "lesion"), lesion_region(lesions, crops, "slices")
     assert whole.sum() == 7 and not whole[:, 3, 3].any()
     assert np.flatnonzero(slices[:, 1, 1]).tolist() == [2, 3, 4, 5, 6]
+
+
+def test_radiomics_takes_every_sequences_features_and_radiomics_t1c_the_t1cs_alone(monkeypatch):
+    """A T2 feature carries the label: radiomics fits on it (and learns it), radiomics_t1c
+    never sees it."""
+    features, folds = cohort(signal=0.0)
+    labels = folds.label[folds.repeat == 0].to_numpy()
+    features["t2_original_firstorder_Mean"] = 3.0 * labels + np.random.default_rng(1).normal(size=len(labels))
+    fitted = {}
+    original = Pipeline.fit
+
+    def recording_fit(self, X, y=None, **params):
+        fitted.setdefault(X.shape[1], 0)
+        fitted[X.shape[1]] += 1
+        return original(self, X, y, **params)
+
+    monkeypatch.setattr(Pipeline, "fit", recording_fit)
+    methods = ["radiomics", "radiomics_t1c"]
+    scores = pd.concat(baselines.fold_scores(features, folds, fold, methods, SETTINGS) for fold in range(2))
+    assert baselines.radiomics_columns(features, t1c_only=True) == [f"original_f{i}" for i in range(12)]
+    assert fitted == {13: 2, 12: 2}  # radiomics: 12 T1c features and the T2's; radiomics_t1c: 12
+    auc = {m: roc_auc_score(p.label, p.probability) for m, p in scores.groupby("selection")}
+    assert auc["radiomics"] > 0.85 and auc["radiomics_t1c"] < 0.75, auc

@@ -132,3 +132,22 @@ def test_empty_lesion_is_an_input_error(settings):
     values = volume()
     with pytest.raises(InputError, match="empty"):
         crops_of(values, np.zeros(values.shape, dtype=bool), settings)
+
+
+def test_further_sequences_are_cropped_with_the_t1cs_boxes_as_channels(settings, tmp_path):
+    """A second image on the grid takes the same boxes (its own background at the edge): an
+    image that is 3 x the T1c + 2 crops to 3 x its crops + 2, lesion at the edge included."""
+    from egfrmet.files import read_crops
+
+    values = volume()
+    mask = lesion_at(values.shape, slice(0, 2))  # at the edge: two slices padded
+    image = image_from_array(values)
+    other = image_from_array(3 * values + 2)
+    result = crop.crop_volume(image, mask, sequences=[other], **settings)
+    assert result["sequences"].shape == (5, 1, 96, 96)
+    assert np.allclose(result["sequences"][:, 0], 3 * result["slices"] + 2, atol=1e-4)
+    np.savez(tmp_path / "P1.npz", slices=result["slices"], sequences=result["sequences"])
+    channels = read_crops(str(tmp_path), "P1")
+    assert channels.shape == (5, 2, 96, 96) and np.array_equal(channels[:, 0], result["slices"])
+    np.savez(tmp_path / "P2.npz", slices=result["slices"])  # the T1c alone: one channel
+    assert read_crops(str(tmp_path), "P2").shape == (5, 1, 96, 96)

@@ -46,12 +46,32 @@ def workflow_on_real_scans(real_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def workflow_on_the_metastasis(real_data, tmp_path_factory):
-    """met1: the metastasis is label 2 of its mask (1 is the oedema around it)."""
+    """met1: the metastasis is label 2 of its mask (1 is the oedema around it), with its FLAIR
+    and T2 (on the T1c's grid) as further sequences."""
     workdir = tmp_path_factory.mktemp("met")
     row = f"met1\t{real_data}/met1_t1c.nii.gz\t{real_data}/met1_seg.nii.gz"
-    (workdir / "samples.tsv").write_text("patient_id\timage\tmask\n" + row + "\n", encoding="utf-8")
-    run_snakemake(workdir, "--cores", "2", "--config", "samples=samples.tsv", "preprocess={mask_labels: [2]}")
+    row += f"\t{real_data}/met1_flair.nii.gz\t{real_data}/met1_t2.nii.gz"
+    (workdir / "samples.tsv").write_text("patient_id\timage\tmask\tflair\tt2\n" + row + "\n", encoding="utf-8")
+    options = ["samples=samples.tsv", "preprocess={mask_labels: [2]}", "inputs={sequences: [flair, t2]}"]
+    run_snakemake(workdir, "--cores", "2", "--config", *options)
     return workdir
+
+
+def met1_features(workdir, settings, out, sequences=()):
+    """The features job's row for met1 from the workflow's own normalised images and crops."""
+    from egfrmet import features
+
+    normalised = workdir / "results" / "normalised"
+    features.run(
+        "met1",
+        image=str(normalised / "met1.nii.gz"),
+        lesion=str(normalised / "met1_lesion.nii.gz"),
+        crops=str(workdir / "results" / "crops" / "met1.npz"),
+        settings=settings | ({"sequences": [name for name, _ in sequences]} if sequences else {}),
+        out=str(out),
+        sequence_files=[path for _, path in sequences],
+    )
+    return pd.read_csv(out).iloc[0]
 
 
 def normalised_summary(workdir, name):
@@ -130,23 +150,98 @@ def test_real_metastasis_crops_are_centred_in_the_lesion(workflow_on_the_metasta
 def test_radiomics_features_of_the_real_metastasis_are_finite(workflow_on_the_metastasis, config, region, tmp_path):
     """The baselines' features from the workflow's own normalised image and crops of met1
     (mask_labels [2]): every PyRadiomics feature finite, the volume the lesion's."""
-    from egfrmet import features
-
-    normalised = workflow_on_the_metastasis / "results" / "normalised"
     settings = {**config["baselines"], "radiomics": config["baselines"]["radiomics"] | {"region": region}}
-    out = tmp_path / "met1.csv"
-    features.run(
-        "met1",
-        image=str(normalised / "met1.nii.gz"),
-        lesion=str(normalised / "met1_lesion.nii.gz"),
-        crops=str(workflow_on_the_metastasis / "results" / "crops" / "met1.npz"),
-        settings=settings,
-        out=str(out),
-    )
-    row = pd.read_csv(out).iloc[0]
+    row = met1_features(workflow_on_the_metastasis, settings, tmp_path / "met1.csv")
     values = row.drop("patient_id").astype(float)
     assert len(values) > 100 and np.isfinite(values).all()
     volume = normalised_summary(workflow_on_the_metastasis, "met1")["lesion_volumes_mm3"][0]
     assert row.volume_mm3 == pytest.approx(volume)
     shape_volume = row.original_shape_VoxelVolume
     assert (shape_volume == pytest.approx(volume, rel=0.05)) == (region == "lesion")  # slices: 5 of 51
+
+
+@pytest.mark.slow
+def test_the_metastasis_crops_hold_its_flair_and_t2_as_channels_with_bright_oedema(
+    workflow_on_the_metastasis, real_data
+):
+    """FLAIR and T2 take the T1c's boxes: one channel each after it; z-scored over the T1c's
+    brain mask, the oedema (label 1 of the mask) is brighter than the rest of the brain on
+    both, and darker on the T1c."""
+    from egfrmet.files import read_crops
+
+    results = workflow_on_the_metastasis / "results"
+    with np.load(results / "crops" / "met1.npz") as crops:
+        assert crops["slices"].shape == (5, 96, 96) and crops["sequences"].shape == (5, 2, 96, 96)
+        assert list(crops["sequence_names"]) == ["flair", "t2"] and np.isfinite(crops["sequences"]).all()
+        slices, sequences = crops["slices"], crops["sequences"]
+    channels = read_crops(str(results / "crops"), "met1")
+    assert channels.shape == (5, 3, 96, 96) and np.array_equal(channels[:, 0], slices)
+    assert not np.allclose(sequences[:, 0], sequences[:, 1]) and not np.allclose(sequences[:, 1], slices)
+    seg = sitk.GetArrayFromImage(sitk.DICOMOrient(sitk.ReadImage(str(real_data / "met1_seg.nii.gz")), "LPS"))
+    brain = (
+        sitk.GetArrayFromImage(
+            sitk.DICOMOrient(sitk.ReadImage(str(results / "normalised" / "met1_brain.nii.gz")), "LPS")
+        )
+        > 0
+    )
+    contrast = {}  # median z-score of the oedema above that of the brain outside the lesion
+    for name, path in (("t1c", "met1.nii.gz"), ("flair", "flair/met1.nii.gz"), ("t2", "t2/met1.nii.gz")):
+        values = sitk.GetArrayFromImage(sitk.ReadImage(str(results / "normalised" / path)))
+        assert values.shape == seg.shape
+        contrast[name] = float(np.median(values[seg == 1]) - np.median(values[brain & (seg == 0)]))
+    assert contrast["flair"] > 0.25 and contrast["t2"] > 0.25 and contrast["t1c"] < 0, contrast
+
+
+@pytest.mark.slow
+def test_radiomics_of_each_sequence_are_prefixed_by_its_column(workflow_on_the_metastasis, config, tmp_path):
+    normalised = workflow_on_the_metastasis / "results" / "normalised"
+    sequences = [("flair", str(normalised / "flair" / "met1.nii.gz")), ("t2", str(normalised / "t2" / "met1.nii.gz"))]
+    row = met1_features(workflow_on_the_metastasis, config["baselines"], tmp_path / "met1.csv", sequences)
+    t1c = [c for c in row.index if c.startswith("original_")]
+    for name in ("flair", "t2"):
+        own = [c for c in row.index if c.startswith(f"{name}_original_")]
+        assert len(own) == len([c for c in t1c if "_shape_" not in c])  # the shape class once, the T1c's
+        assert np.isfinite(row[own].astype(float)).all()
+        assert row[f"{name}_original_firstorder_Mean"] != row["original_firstorder_Mean"]
+
+
+def test_a_sequence_off_the_t1c_grid_is_refused_and_resampled_by_header_geometry(real_data, config, tmp_path):
+    """skull1's raw T2 and FLAIR lie on other grids than its T1c (other size, origin and
+    direction): refused naming the column, or resampled onto the T1c's grid when allowed."""
+    from egfrmet import sequences
+    from egfrmet.check import check_headers
+    from egfrmet.errors import InputError
+    from egfrmet.images import read_header
+
+    paths = {"image": str(real_data / "skull1_t1c.nii.gz"), "t2": str(real_data / "skull1_t2.nii.gz")}
+    with pytest.raises(InputError) as error:
+        check_headers("skull1", paths, grid_tolerance=1e-3, sequences=["t2"])
+    assert all(w in str(error.value) for w in ("patient skull1", "column t2", "inputs.resample: true"))
+    check_headers("skull1", paths, grid_tolerance=1e-3, sequences=["t2"], resample=True)
+    t1c, t2 = read_header(paths["image"]), read_header(paths["t2"])
+    assert 0.5 < sequences.overlap(t1c, t2) <= 1.0
+    far = t2 | {"origin": tuple(np.add(t2["origin"], 1000.0))}
+    assert "does not overlap" in sequences.grid_problem(t1c, far, resample=True, tolerance=1e-3)
+
+    def bias_of_t2(out, resample):
+        sequences.run_bias(
+            "skull1",
+            sequence="t2",
+            image=paths["t2"],
+            reference=paths["image"],
+            resample=resample,
+            grid_tolerance=1e-3,
+            settings=config["preprocess"]["n4"],
+            threads=2,
+            out=str(out),
+        )
+
+    bias_of_t2(tmp_path / "t2.nii.gz", resample=True)
+    resampled, reference = sitk.ReadImage(str(tmp_path / "t2.nii.gz")), sitk.ReadImage(paths["image"])
+    assert resampled.GetSize() == reference.GetSize() and np.allclose(resampled.GetOrigin(), reference.GetOrigin())
+    brain = sitk.GetArrayFromImage(sitk.ReadImage(str(real_data / "skull1_brainmask.nii.gz"))) > 0
+    values = sitk.GetArrayFromImage(resampled)
+    assert np.isfinite(values).all() and values[brain].mean() > 2 * values[~brain].mean()
+    with pytest.raises(InputError, match="column t2"):
+        bias_of_t2(tmp_path / "refused.nii.gz", resample=False)
+    assert not (tmp_path / "refused.nii.gz").exists()

@@ -180,7 +180,17 @@ def test_one_outer_training_serves_every_selection(tmp_path, config):
     assert sorted(set(slices.selection)) == ["best_val_accuracy", "inner_cv", "last"]
     assert set(slices.patient_id) == set(table.patient_id[table.fold == 0])
     assert len(slices) == 3 * 5 * (table.fold == 0).sum()
-    assert torch.load(out["model.pt"], weights_only=True).keys()  # the inner_cv model
+    # model.pt is the inner_cv model: its validation probabilities are inner_cv's rows
+    from egfrmet.model import inference, load_model, predict_probabilities
+
+    device = torch.device("cpu")
+    x, _, _, _ = data.load_slices(str(tmp_path / "crops"), table[table.fold == 0])
+    model = load_model(out["model.pt"], MODEL, device)
+    probs = predict_probabilities(
+        model, x, device, batch_size=2 * settings["batch_size"], **inference(settings, device)
+    )
+    kept = slices[slices.selection == "inner_cv"].probability.to_numpy()
+    assert probs.numpy() == pytest.approx(kept, abs=1e-5)
 
 
 def test_inner_cv_without_a_choice_is_an_input_error(tmp_path, config):
@@ -204,9 +214,10 @@ def test_inner_cv_without_a_choice_is_an_input_error(tmp_path, config):
 @pytest.mark.slow
 def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_models(tmp_path, config):
     """The ensemble job reads the inner models and the fold's validation crops, and chooses
-    nothing: its probabilities are the mean of the inner models' predictions."""
+    nothing: its probabilities are the mean of the inner models' predictions, computed with
+    the inference decision (device, precision) the job itself takes."""
     from egfrmet import ensemble
-    from egfrmet.model import load_model, predict_probabilities
+    from egfrmet.model import inference, load_model, predict_probabilities
 
     table = folds_table()
     table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
@@ -230,9 +241,27 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     assert (slices.selection == "inner_ensemble").all() and (slices.fold == 0).all()
     x, _, _, _ = data.load_slices(str(tmp_path / "crops"), validation)
     device = torch.device("cpu")
+    options = inference(settings, device)
     each = [
-        predict_probabilities(load_model(m, MODEL, device), x, device, batch_size=16, bf16=False, channels_last=True)
+        predict_probabilities(load_model(m, MODEL, device), x, device, batch_size=2 * settings["batch_size"], **options)
         for m in models
     ]
     assert slices.probability.to_numpy() == pytest.approx(((each[0] + each[1]) / 2).numpy(), abs=1e-6)
     assert not torch.allclose(each[0], each[1])  # two different models, not one twice
+
+    # predict (and so scan) gives the same patients the same probability from the same models
+    from egfrmet.evaluate import patient_scores
+    from egfrmet.predict import score
+
+    out_of_fold = patient_scores(slices).set_index("patient_id")["median"]
+    predicted = score(
+        models,
+        str(tmp_path / "crops"),
+        sorted(validation.patient_id),
+        model_settings=MODEL,
+        aggregate="median",
+        threshold=0.5,
+        batch_size=2 * settings["batch_size"],
+        inference={k: settings[k] for k in ("device", "precision", "channels_last")},
+    ).set_index("patient_id")
+    assert predicted.probability.to_numpy() == pytest.approx(out_of_fold.loc[predicted.index].to_numpy(), abs=1e-6)

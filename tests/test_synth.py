@@ -36,8 +36,27 @@ def test_label_moves_the_lesion_as_documented(cfg):
     }
     core = {label: np.mean([p["core_fraction"] for p in props]) for label, props in rng_props.items()}
     texture = {label: np.mean([p["texture"] for p in props]) for label, props in rng_props.items()}
+    oedema = {label: np.mean([p["oedema_ratio"] for p in props]) for label, props in rng_props.items()}
     assert core[1] < core[0] - 0.05
     assert texture[1] > texture[0] + 0.03
+    assert oedema[1] < oedema[0] - 0.15  # less oedema around a mutant's lesion
+
+
+def test_the_t2_image_shares_the_grid_shows_the_oedema_bright_and_leaves_the_t1c_as_it_was(cfg, tmp_path):
+    patient = synth.make_patient("P003", label=0, center="A", **tiny(cfg))
+    t2, t1c = patient["t2"].astype(float), patient["image"].astype(float)
+    assert t2.shape == t1c.shape and not np.array_equal(t2, t1c)
+    brain, lesion, white = patient["brain"], patient["lesion"], patient["white"]
+    rim = synth.make_patient("P003", label=0, center="A", **tiny(cfg))["lesion"]
+    assert np.array_equal(rim, lesion)  # deterministic, the T2's draws do not move the lesion
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(lesion.astype(np.uint8)), [2, 2, 2])) > 0
+    around = grown & ~lesion & brain
+    assert t2[around].mean() > 1.3 * t2[white].mean()  # oedema bright on T2 ...
+    assert t1c[around].mean() < t1c[white].mean()  # ... and darker than white matter on T1c
+    paths = {name: str(tmp_path / f"{name}.nii.gz") for name in ("image", "mask", "brain_mask", "t2")}
+    synth.write_patient(patient, **paths)
+    a, b = sitk.ReadImage(paths["image"]), sitk.ReadImage(paths["t2"])
+    assert a.GetSize() == b.GetSize() and a.GetOrigin() == b.GetOrigin() and a.GetDirection() == b.GetDirection()
 
 
 def test_stored_orientation_does_not_change_physical_content(cfg):

@@ -164,6 +164,36 @@ def test_imagenet_input_feeds_the_pretrained_rgb_filters_as_fastai_fed_the_paper
     assert create_model(weights="none", input="auto", **options)[0].conv1[0].in_channels == 1
 
 
+@pytest.mark.parametrize("input_mode", ["zscore", "imagenet"])
+def test_a_pretrained_body_takes_further_sequences_as_channels(tmp_path, input_mode):
+    """T1c plus a second sequence: conv1 takes 2 channels, timm's adaptation of the RGB
+    filters (repeated over the channels, scaled by 3 / C); imagenet input normalises each
+    channel on its own; a saved fold model loads again with the same channels."""
+    import timm
+
+    source = timm.create_model("resnet10t", num_classes=1000)
+    path = tmp_path / "resnet10t_imagenet.pth"
+    torch.save(source.state_dict(), path)
+    options = {"arch": "resnet10t", "pretrained_tag": "", "head_hidden": 16, "dropout": [0.25, 0.5], "channels": 2}
+    model = create_model(weights=str(path), input=input_mode, **options)
+    body = model[0][-1] if input_mode == "imagenet" else model[0]
+    rgb = source.state_dict()["conv1.0.weight"]
+    assert torch.allclose(body.state_dict()["conv1.0.weight"], rgb[:, :2] * 1.5, atol=1e-6)
+    x = torch.randn(3, 2, 32, 32)
+    x[:, 1] = 10 * x[:, 1] + 7  # the second channel on another scale
+    assert model.eval()(x).shape == (3, 2)
+    if input_mode == "imagenet":
+        prepared = model[0][0](x)
+        grey = (x - x.amin((2, 3), keepdim=True)) / (x.amax((2, 3), keepdim=True) - x.amin((2, 3), keepdim=True))
+        assert torch.allclose(prepared, (grey - 0.449) / 0.226, atol=1e-3)
+    saved = tmp_path / "fold.pt"
+    torch.save(model.state_dict(), saved)
+    again = load_model(str(saved), options | {"weights": "none", "input": input_mode}, "cpu")
+    assert torch.equal(again.eval()(x), model.eval()(x))
+    with pytest.raises(RuntimeError):  # a 1-channel model is not these weights
+        load_model(str(saved), options | {"weights": "none", "input": input_mode, "channels": 1}, "cpu")
+
+
 def test_missing_weights_file_says_what_to_do():
     with pytest.raises(InputError, match="model.weights: no such file"):
         create_model(arch="resnet10t", weights="/no/such.pth", pretrained_tag="", head_hidden=8, dropout=[0, 0])
@@ -260,6 +290,31 @@ def test_same_seed_same_result_on_cpu(config):
     ]
     assert torch.equal(runs[0]["probs"], runs[1]["probs"])
     assert all(torch.equal(runs[0]["state"][k], runs[1]["state"][k]) for k in runs[0]["state"])
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_training_and_inference_run_in_either_precision_on_any_cpu(config, precision):
+    """Whatever the CPU (AMX or not), a forced precision trains and scores in it: bf16
+    autocast runs on every x86 CPU, slower without AMX. One decision serves the training's
+    validation and a later prediction, so they agree; the other precision differs a little."""
+    from egfrmet.model import inference, predict_probabilities, use_bf16
+
+    x, y, _ = separable_slices(6, seed=0)
+    settings = config["train"] | {"epochs": 1, "lr": 3e-3, "batch_size": 8, "device": "cpu", "precision": precision}
+    model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
+    device = torch.device("cpu")
+    assert use_bf16(settings, device) == (precision == "bf16")
+    _, kept = train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=device)
+    network = create_model(**model)
+    network.load_state_dict(kept["last"]["state"])
+    batch = 2 * settings["batch_size"]
+    again = predict_probabilities(network, x, device, batch_size=batch, **inference(settings, device))
+    assert torch.allclose(again, kept["last"]["probs"], atol=1e-6)  # validation computed as prediction does
+    other = predict_probabilities(
+        network, x, device, batch_size=batch, bf16=precision != "bf16", channels_last=settings["channels_last"]
+    )
+    assert torch.isfinite(other).all() and not torch.equal(other, again)
+    assert torch.allclose(other, again, atol=0.05)  # bf16 against fp32: close, not equal
 
 
 class Payload:

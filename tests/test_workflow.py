@@ -14,7 +14,7 @@ import SimpleITK as sitk
 import torch
 import yaml
 
-from conftest import REPO, TINY_PATIENT, image_from_array, run_snakemake, write_dicom_series
+from conftest import REPO, TEST_PRECISION, TINY_PATIENT, image_from_array, run_snakemake, write_dicom_series
 from egfrmet import synth
 
 TINY_SHEET = {
@@ -25,12 +25,23 @@ TINY_SHEET = {
     "n_test_positive": 1,
     "brain_mask_every": 2,
     "seed": 1,
+    "clinical": {"women": [0.35, 0.69], "never_smoker": [0.2, 0.55], "former_of_smokers": 0.6, "age": [62, 9]}
+    | {"missing": 0.1},
+    "t2": True,
+}
+# The sheet's clinical columns and its T2 (a second crop channel), declared as a user declares
+# them, and every baseline.
+TINY_INPUTS = {
+    "clinical": {"sex": "categorical", "age": "numeric", "smoking": "categorical"},
+    "inputs": {"sequences": ["t2"], "resample": False},
+    "baselines": {"methods": ["radiomics", "volume", "intensity", "clinical"]},
 }
 # The paper's recipe shrunk to seconds: 2 folds of 2 inner folds, a tiny network, 2 epochs.
 TINY_TRAINING = {
     "folds": {"k": 2},
     "model": {"arch": "resnet10t", "weights": "none", "head_hidden": 16},
-    "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu", "inner": {"k": 2, "metric": "val_auc"}},
+    "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu", "inner": {"k": 2, "metric": "val_auc"}}
+    | ({"precision": TEST_PRECISION} if TEST_PRECISION else {}),
     "evaluate": {"bootstrap": 50, "figure_patients_per_class": 1},
     "explain": {"patients_per_class": 1},
     "resources": {"train": {"threads": 1, "gpu": 0}},
@@ -42,7 +53,8 @@ def tiny_cohort(workdir, cfg, folder="cohort", train=None, **sheet_changes):
     (`train`: changes to the tiny training settings)."""
     (workdir / folder).mkdir(parents=True)
     synth.make_sheet(**(TINY_SHEET | sheet_changes)).to_csv(workdir / folder / "samples.tsv", sep="\t", index=False)
-    overlay = {"samples": f"{folder}/samples.tsv", "synth": {"enabled": True, "patient": TINY_PATIENT}} | TINY_TRAINING
+    overlay = {"samples": f"{folder}/samples.tsv", "synth": {"enabled": True, "patient": TINY_PATIENT}}
+    overlay |= TINY_TRAINING | TINY_INPUTS
     overlay["train"] = TINY_TRAINING["train"] | (train or {})
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, allow_unicode=True), encoding="utf-8")
     return "tiny.yaml"
@@ -91,6 +103,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     for pid in patients:
         crops = np.load(tmp_path / "results" / "crops" / f"{pid}.npz")
         assert crops["slices"].shape == (5, 96, 96) and np.isfinite(crops["slices"]).all()
+        assert crops["sequences"].shape == (5, 1, 96, 96) and list(crops["sequence_names"]) == ["t2"]
         assert crops["masks"][2].any()
         assert (tmp_path / "results" / "qc" / f"{pid}.png").stat().st_size > 1000
     sources = {
@@ -103,6 +116,8 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     for fold in (0, 1):
         for name in ("model.pt", "history.csv", "val_slices.csv"):
             assert (results / "models" / f"fold{fold}" / name).stat().st_size > 0
+        weights = torch.load(results / "models" / f"fold{fold}" / "model.pt", weights_only=True)
+        assert weights["0.conv1.0.weight"].shape[1] == 2  # T1c and T2: a network of two input channels
         assert len(pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")) == 2
     folds = pd.read_csv(results / "folds.tsv", sep="\t")
     assert sorted(folds.patient_id) == patients[:8] and set(folds.fold) == {0, 1}
@@ -125,15 +140,16 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         assert sorted(scores.patient_id[scores.selection == name]) == patients[:8]
     summary = pd.read_csv(results / "evaluation" / "summary.csv")
     assert list(summary.columns[:4]) == ["selection", "aggregate", "n_patients", "n_positive"]
-    baselines = ["radiomics", "volume", "intensity"]
+    baselines = ["radiomics", "volume", "intensity", "clinical"]
     assert list(summary.selection) == list(table.selection) + baselines and (summary.n_patients == 8).all()
-    assert list(summary["aggregate"][-3:]) == ["patient"] * 3 and (summary.subset == "all").all()
+    assert list(summary["aggregate"][-4:]) == ["patient"] * 4 and (summary.subset == "all").all()
     assert (summary.auc_low <= summary.auc).all() and (summary.auc <= summary.auc_high).all()
     for fold in (0, 1):  # each baseline scores the fold's validation patients, fitted on the others
         scored = pd.read_csv(results / "baselines" / f"fold{fold}.csv")
         for name in baselines:
             assert set(scored.patient_id[scored.selection == name]) == set(folds.patient_id[folds.fold == fold])
     assert sorted(p.stem for p in (results / "features").glob("*.csv")) == patients[:8]  # not the test patients
+    assert sorted(p.stem for p in (results / "clinical").glob("*.json")) == patients[:8]
     comparison = pd.read_csv(results / "evaluation" / "comparison.csv")
     assert list(comparison.network) == [name for name in selections for _ in baselines]
     assert list(comparison.baseline) == baselines * len(selections)
@@ -158,7 +174,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     assert list(predictions.patient_id) == ["T001", "T002"]
     models = [f"fold_{fold}_inner_{inner}" for fold in (0, 1) for inner in (0, 1)]  # predict_with inner_ensemble
     assert predictions.probability.between(0, 1).all() and set(models) <= set(predictions.columns)
-    assert (predictions.probability - predictions[models].mean(axis=1)).abs().max() < 1e-6
+    assert (predictions.models == "inner_ensemble: 4 models").all()  # scored as the out-of-fold rows (test_selection)
     metrics = pd.read_csv(results / "predictions" / "metrics.csv")
     assert metrics.n_labelled[0] == 2 and "auc" in metrics
 
@@ -309,10 +325,13 @@ def planned_jobs(workdir, *args):
 
 
 PREPROCESSING = ["synth", "check", "bias", "normalise", "crop"]
+# the T2's own N4 and z-score, wherever the T1c's run again
+SEQUENCE_STAGES = {"bias": "bias_sequence", "normalise": "normalise_sequence"}
 
 
 def chain(patient, stages=PREPROCESSING):
-    return {(stage, f"patient={patient}") for stage in stages}
+    jobs = {(stage, f"patient={patient}") for stage in stages}
+    return jobs | {(SEQUENCE_STAGES[s], f"sequence=t2, patient={patient}") for s in stages if s in SEQUENCE_STAGES}
 
 
 def chain_of(patients, stages):
@@ -337,6 +356,7 @@ def grown_sheet(workdir, **row):
         "image": f"synth/{pid}_t1.nii.gz",
         "mask": f"synth/{pid}_lesion.nii.gz",
         "brain_mask": "",
+        "t2": f"synth/{pid}_t2.nii.gz",
         "center": "A",
     } | row
     pd.concat([sheet, pd.DataFrame([row])]).to_csv(workdir / "cohort" / "grown.tsv", sep="\t", index=False)
@@ -349,7 +369,17 @@ def test_adding_a_cv_patient_runs_its_chain_the_folds_trainings_and_evaluation_o
     jobs = planned_jobs(
         workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="P009", label="0", split="cv")
     )
-    assert jobs == chain("P009", [*PREPROCESSING, "features"]) | TRAINING | BASELINE_FITS
+    assert jobs == chain("P009", [*PREPROCESSING, "features", "clinical"]) | TRAINING | BASELINE_FITS
+
+
+@pytest.mark.slow
+def test_changing_a_clinical_cell_refits_the_baselines_and_nothing_of_the_network(tiny_run):
+    workdir, overlay = tiny_run
+    sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sheet.loc[sheet.patient_id == "P001", "age"] = "99"
+    sheet.to_csv(workdir / "cohort" / "edited.tsv", sep="\t", index=False)
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "samples=cohort/edited.tsv")
+    assert jobs == {("clinical", "patient=P001"), ("evaluate", ""), ("explain_figure", "")} | BASELINE_FITS
 
 
 @pytest.mark.slow
@@ -496,6 +526,7 @@ def test_one_scan_from_the_command_line_scores_as_the_workflow_did(tiny_run, tmp
             *(sys.executable, "-m", "egfrmet", "scan", "--patient", pid),
             *("--image", str(workdir / "cohort" / row.image), "--mask", str(workdir / "cohort" / row["mask"])),
             *brain,
+            *("--sequence", "t2", str(workdir / "cohort" / row.t2)),  # the models' second channel
             *("--configfile", str(REPO / "config" / "config.yaml"), overlay),
             *("--out", str(out), "--qc", str(tmp_path / f"{pid}.png")),
         ]
@@ -506,6 +537,14 @@ def test_one_scan_from_the_command_line_scores_as_the_workflow_did(tiny_run, tmp
         assert scored.fold_1_inner_0 == pytest.approx(workflow.fold_1_inner_0, abs=1e-6)
         assert scored.models == "4 models (train.predict_with inner_ensemble)"
         assert (tmp_path / f"{pid}.png").stat().st_size > 1000
+    without = subprocess.run(
+        command[: command.index("--sequence")] + command[command.index("--sequence") + 3 :],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+    assert without.returncode == 2 and "--sequence t2 PATH" in without.stderr  # the models take the T2
 
 
 @pytest.mark.slow
@@ -542,6 +581,7 @@ def test_the_final_model_trains_on_every_cv_patient_for_the_inner_folds_length(t
     command = [
         *(sys.executable, "-m", "egfrmet", "scan", "--patient", row.patient_id),
         *("--image", str(workdir / "cohort" / row.image), "--mask", str(workdir / "cohort" / row["mask"])),
+        *("--sequence", "t2", str(workdir / "cohort" / row.t2)),
         *("--configfile", str(REPO / "config" / "config.yaml"), overlay, "--models", str(final / "model.pt")),
         *("--out", str(tmp_path / "final.csv")),
     ]

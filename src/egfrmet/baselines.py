@@ -1,13 +1,18 @@
 """Baselines on the network's own folds: for each outer fold, fit on the fold's training
 patients (features from egfrmet.features) and score its validation patients.
 
-- radiomics: standardise, L2 logistic regression with balanced class weights (as the
+- radiomics: the PyRadiomics features of the T1c and of each further sequence
+  (inputs.sequences); radiomics_t1c: the T1c's alone, to see what the sequences add. Each:
+  standardise, L2 logistic regression with balanced class weights (as the
   network's weighted sampler balances classes), C chosen by inner stratified
   cross-validation (AUC) on the fold's training patients only;
 - volume, intensity: one feature each. The AUC depends only on the direction learned from
   the training patients; a one-feature logistic regression (no penalty) turns it into a
   probability, so the threshold metrics and the Brier score mean the same as the network's.
-  Volume enters as its logarithm (same ranking, better-behaved fit).
+  Volume enters as its logarithm (same ranking, better-behaved fit);
+- clinical: the sheet's clinical variables (egfrmet.clinical: imputed, one-hot and
+  standardised on the fold's training patients), L2 logistic regression with balanced class
+  weights, C by inner stratified cross-validation (AUC) on the fold's training patients only.
 """
 
 import logging
@@ -21,6 +26,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from egfrmet import clinical as clinical_inputs
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
 from egfrmet.folds import of_repeat, read_folds, repeat_number
@@ -31,28 +37,39 @@ SINGLE = {"volume": "volume_mm3", "intensity": "intensity"}
 NOT_RADIOMICS = {"patient_id", *SINGLE.values()}
 
 
-def radiomics_columns(features):
-    return [c for c in features.columns if c not in NOT_RADIOMICS]
+def radiomics_columns(features, t1c_only=False):
+    """The radiomics features: every sequence's, or the T1c's alone (PyRadiomics names them
+    original_..., a further sequence's carry its column first: t2_original_...)."""
+    columns = [c for c in features.columns if c not in NOT_RADIOMICS]
+    return [c for c in columns if c.startswith("original_")] if t1c_only else columns
 
 
 def radiomics_pipeline(settings, labels, seed):
     """The radiomics model; inner folds at most as many as the rarer class has patients."""
+    return make_pipeline(
+        SimpleImputer(strategy="median"), VarianceThreshold(), StandardScaler(), l2_logistic_cv(settings, labels, seed)
+    )
+
+
+def clinical_pipeline(settings, kinds, labels, seed):
+    """The clinical model: egfrmet.clinical's design, then the same L2 logistic regression."""
+    return make_pipeline(clinical_inputs.design(kinds), l2_logistic_cv(settings, labels, seed))
+
+
+def l2_logistic_cv(settings, labels, seed):
+    """L2 logistic regression, balanced classes, C from settings["c_values"] by stratified
+    inner CV (AUC): at most as many inner folds as the rarer class has patients."""
     k = min(settings["inner_k"], int(np.bincount(labels, minlength=2).min()))
     if k < 2:
-        raise ValueError("the radiomics baseline needs at least 2 training patients of each class")
-    return make_pipeline(
-        SimpleImputer(strategy="median"),
-        VarianceThreshold(),
-        StandardScaler(),
-        LogisticRegressionCV(
-            Cs=settings["c_values"],
-            cv=StratifiedKFold(k, shuffle=True, random_state=seed),
-            scoring="roc_auc",
-            class_weight="balanced",
-            max_iter=10_000,
-            use_legacy_attributes=False,
-            l1_ratios=(0.0,),  # L2
-        ),
+        raise ValueError("a baseline with inner cross-validation needs at least 2 training patients of each class")
+    return LogisticRegressionCV(
+        Cs=settings["c_values"],
+        cv=StratifiedKFold(k, shuffle=True, random_state=seed),
+        scoring="roc_auc",
+        class_weight="balanced",
+        max_iter=10_000,
+        use_legacy_attributes=False,
+        l1_ratios=(0.0,),  # L2
     )
 
 
@@ -61,10 +78,13 @@ def single_pipeline(method):
     return make_pipeline(*steps, StandardScaler(), LogisticRegression(C=np.inf, class_weight="balanced"))
 
 
-def fit(method, X, labels, settings):
-    """The fitted pipeline of one baseline on training patients only (X, labels)."""
-    if method == "radiomics":
+def fit(method, X, labels, settings, kinds=None):
+    """The fitted pipeline of one baseline on training patients only (X, labels); `kinds`:
+    the clinical variables' kinds, for the clinical baseline (X then a DataFrame)."""
+    if method in ("radiomics", "radiomics_t1c"):
         model = radiomics_pipeline(settings["radiomics"], labels, settings["seed"])
+    elif method == "clinical":
+        model = clinical_pipeline(settings["clinical"], kinds, labels, settings["seed"])
     else:
         model = single_pipeline(method)
     return model.fit(X, labels)
@@ -73,22 +93,36 @@ def fit(method, X, labels, settings):
 def describe(method, model):
     """What the fit chose, for the log."""
     last = model[-1]
-    if method == "radiomics":
+    if method in ("radiomics", "radiomics_t1c", "clinical"):
         return f"C = {float(last.C_):g}, {int((last.coef_ != 0).sum())} coefficients"
     return f"higher {SINGLE[method]} means EGFR+: {bool(last.coef_[0, 0] > 0)}"
 
 
-def fold_scores(features, table, fold, methods, settings):
-    """Each method's validation probabilities for `fold` (patient rows of `features`,
-    indexed by patient_id), fitted on the fold's training patients of the same repeat."""
+def inputs(method, features, clinical):
+    """The matrix a method fits on, patients as rows: (table indexed by patient_id, as_frame)."""
+    if method == "clinical":
+        return clinical, True
+    if method in ("radiomics", "radiomics_t1c"):
+        return features[radiomics_columns(features, t1c_only=method == "radiomics_t1c")], False
+    columns = [SINGLE[method]]
+    return features[columns], False
+
+
+def fold_scores(features, table, fold, methods, settings, clinical=None, kinds=None):
+    """Each method's validation probabilities for `fold` (patient rows of `features`, and of
+    `clinical` for the clinical baseline, indexed by patient_id), fitted on the fold's
+    training patients of the same repeat."""
     table = of_repeat(table, fold)
     train, val = table[table.fold != fold], table[table.fold == fold]
     rows = []
     for method in methods:
-        columns = radiomics_columns(features) if method == "radiomics" else [SINGLE[method]]
-        model = fit(method, features.loc[train.patient_id, columns].to_numpy(), train.label.to_numpy(), settings)
+        X, as_frame = inputs(method, features, clinical)
+        X_train, X_val = X.loc[train.patient_id], X.loc[val.patient_id]
+        if not as_frame:
+            X_train, X_val = X_train.to_numpy(), X_val.to_numpy()
+        model = fit(method, X_train, train.label.to_numpy(), settings, kinds)
         log.info("fold %d %s: %s", fold, method, describe(method, model))
-        probability = model.predict_proba(features.loc[val.patient_id, columns].to_numpy())[:, 1]
+        probability = model.predict_proba(X_val)[:, 1]
         rows.append(
             pd.DataFrame(
                 {
@@ -109,12 +143,18 @@ def read_features(paths):
     return features.set_index("patient_id")
 
 
-def run(*, fold, folds, features, settings, out):
-    """The `egfrmet baseline` subcommand: every configured baseline's scores of one fold."""
-    table, features = read_folds(folds), read_features(features)
-    missing = sorted(set(of_repeat(table, fold).patient_id) - set(features.index))
-    if missing:
-        raise InputError(f"fold {fold}: no features for patients {missing} (give --features for each)")
-    scores = fold_scores(features, table, fold, settings["methods"], settings)
+def run(*, fold, folds, features, clinical, settings, out):
+    """The `egfrmet baseline` subcommand: every configured baseline's scores of one fold,
+    from the patients' features (.csv) and clinical values (.json, egfrmet.clinical)."""
+    table = read_folds(folds)
+    features = read_features(features) if features else pd.DataFrame(index=pd.Index([], name="patient_id"))
+    values, kinds = clinical_inputs.read(clinical)
+    patients = set(of_repeat(table, fold).patient_id)
+    for method in settings["methods"]:
+        have, what = (values.index, "--clinical") if method == "clinical" else (features.index, "--features")
+        missing = sorted(patients - set(have))
+        if missing:
+            raise InputError(f"fold {fold}: {method} has no inputs for patients {missing} (give {what} for each)")
+    scores = fold_scores(features, table, fold, settings["methods"], settings, values, kinds)
     with atomic_output(out) as tmp:
         scores.to_csv(tmp, index=False)

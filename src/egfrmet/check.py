@@ -25,12 +25,15 @@ from egfrmet.images import (
     read_image,
     series_uid_problem,
 )
+from egfrmet.sequences import grid_problem
 
 log = logging.getLogger(__name__)
 
 
-def check_headers(patient, paths, *, grid_tolerance, series_uid=""):
-    """Existence, 3-D-ness and a shared grid, from headers. `paths`: column -> path or ''."""
+def check_headers(patient, paths, *, grid_tolerance, series_uid="", sequences=(), resample=False):
+    """Existence, 3-D-ness and a shared grid, from headers. `paths`: column -> path or '';
+    `sequences`: which columns are further sequences (on the image's grid, or with
+    `resample` anywhere their field of view meets the image's)."""
     files = {}
     for column, path in paths.items():
         if not path:
@@ -52,10 +55,10 @@ def check_headers(patient, paths, *, grid_tolerance, series_uid=""):
             check_3d(headers[column], path)
         except InputError as error:
             raise error.about(patient=patient, column=column) from None
-    compare_grids(patient, headers, paths, grid_tolerance)
+    compare_grids(patient, headers, paths, grid_tolerance, sequences, resample)
 
 
-def compare_grids(patient, headers, paths, grid_tolerance):
+def compare_grids(patient, headers, paths, grid_tolerance, sequences=(), resample=False):
     if "image" not in headers:
         return
     for column in ("mask", "brain_mask"):
@@ -65,10 +68,16 @@ def compare_grids(patient, headers, paths, grid_tolerance):
                 raise InputError(
                     f"not on the image's grid: {problem}", patient=patient, column=column, path=paths[column]
                 )
+    for column in sequences:
+        if column in headers:
+            problem = grid_problem(headers["image"], headers[column], resample=resample, tolerance=grid_tolerance)
+            if problem:
+                raise InputError(problem, patient=patient, column=column, path=paths[column])
 
 
-def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid=""):
-    """Everything `check_headers` checks, plus finite voxels and a non-empty lesion."""
+def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="", sequences=(), resample=False):
+    """Everything `check_headers` checks, plus finite voxels (image and sequences) and a
+    non-empty lesion."""
     images = {}
     for column, path in paths.items():
         if not path:
@@ -81,12 +90,13 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="")
         problem = nifti_problem(path) if str(path).endswith((".nii", ".nii.gz")) else None
         if problem:
             raise InputError(problem, patient=patient, column=column, path=path)
-    compare_grids(patient, {c: geometry(i) for c, i in images.items()}, paths, grid_tolerance)
+    compare_grids(patient, {c: geometry(i) for c, i in images.items()}, paths, grid_tolerance, sequences, resample)
 
-    values = sitk.GetArrayViewFromImage(images["image"])
-    if not np.isfinite(values).all():
-        bad = int((~np.isfinite(values)).sum())
-        raise InputError(f"{bad} voxels are NaN or infinite", patient=patient, column="image", path=paths["image"])
+    for column in ["image", *[c for c in sequences if c in images]]:
+        values = sitk.GetArrayViewFromImage(images[column])
+        if not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum())
+            raise InputError(f"{bad} voxels are NaN or infinite", patient=patient, column=column, path=paths[column])
     lesion = lesion_array(images["mask"], mask_labels)
     if not lesion.any():
         present = np.unique(sitk.GetArrayViewFromImage(images["mask"])).tolist()
@@ -109,11 +119,18 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="")
     }
 
 
-def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_tolerance, out):
-    """The `egfrmet check` subcommand."""
-    paths = {"image": image, "mask": mask, "brain_mask": brain_mask}
+def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_tolerance, out, sequence=(), resample=False):
+    """The `egfrmet check` subcommand. `sequence`: (column, path) of each further sequence."""
+    sequence = [tuple(pair) for pair in sequence]
+    paths = {"image": image, "mask": mask, "brain_mask": brain_mask} | dict(sequence)
     summary = check_patient(
-        patient, paths, mask_labels=mask_labels, grid_tolerance=grid_tolerance, series_uid=series_uid
+        patient,
+        paths,
+        mask_labels=mask_labels,
+        grid_tolerance=grid_tolerance,
+        series_uid=series_uid,
+        sequences=[column for column, _ in sequence],
+        resample=resample,
     )
     log.info("patient %s: %s", patient, summary)
     with atomic_output(out) as tmp:

@@ -50,6 +50,21 @@ def optional(flag, help, **options):
 
 
 MODEL_SETTINGS = required("--model-settings", "the model config section, as JSON", type=settings)
+SEQUENCE = (
+    ["--sequence"],
+    {
+        "nargs": 2,
+        "action": "append",
+        "default": [],
+        "metavar": ("COLUMN", "PATH"),
+        "help": "a further sequence (its sheet column and file); repeat for each, in inputs.sequences' order",
+    },
+)
+SEQUENCE_FILES = (
+    ["--sequence-files"],
+    {"nargs": "*", "default": [], "help": "the normalised image of each sequence --settings names, in its order"},
+)
+RESAMPLE = (["--resample"], {"action": "store_true", "help": "sequences may lie off the image's grid (resampled)"})
 SERIES_UID = optional("--series-uid", "DICOM series to read when the image folder holds several")
 
 
@@ -76,6 +91,7 @@ def build_parser():
         required("--image", "image to write"),
         required("--mask", "lesion mask to write"),
         required("--brain-mask", "brain mask to write"),
+        optional("--t2", "T2-weighted image to write (on the image's grid)"),
         SETTINGS,
     )
     add(
@@ -90,7 +106,35 @@ def build_parser():
         optional("--brain-mask", "brain mask, if the sheet gives one"),
         MASK_LABELS,
         required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
+        SEQUENCE,
+        RESAMPLE,
         required("--out", "summary to write (.json)"),
+    )
+    add(
+        sub,
+        "bias-sequence",
+        "egfrmet.sequences:run_bias",
+        "a further sequence onto the image's grid (resampled by header geometry if allowed), N4-corrected",
+        PATIENT,
+        required("--sequence", "its sheet column (for messages)"),
+        required("--image", "the sequence's file"),
+        required("--reference", "the post-contrast T1, whose grid it takes"),
+        RESAMPLE,
+        required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
+        SETTINGS,
+        THREADS,
+        required("--out", "corrected sequence to write"),
+    )
+    add(
+        sub,
+        "normalise-sequence",
+        "egfrmet.sequences:run_normalise",
+        "a corrected sequence reoriented to LPS and z-scored over the image's brain mask",
+        PATIENT,
+        required("--sequence", "its sheet column (for messages)"),
+        required("--image", "the corrected sequence"),
+        required("--brain", "the brain mask normalise wrote"),
+        required("--out", "normalised sequence to write"),
     )
     add(
         sub,
@@ -136,6 +180,7 @@ def build_parser():
         required("--lesion", "LPS numbered lesion mask"),
         required("--brain", "brain mask used by normalise"),
         required("--summary", "normalisation summary (.json)"),
+        SEQUENCE_FILES,
         SETTINGS,
         required("--out", "crops to write (.npz)"),
         required("--qc", "QC picture to write (.png)"),
@@ -149,6 +194,7 @@ def build_parser():
         required("--image", "normalised LPS image"),
         required("--lesion", "LPS numbered lesion mask"),
         required("--crops", "the patient's crops (.npz): which lesions and slices they took"),
+        SEQUENCE_FILES,
         SETTINGS,
         required("--out", "features to write (.csv, one row)"),
     )
@@ -159,7 +205,8 @@ def build_parser():
         "fit the baselines on one fold's training patients and score its validation patients",
         required("--fold", "the outer fold whose validation patients are scored", type=int),
         required("--folds", "folds table (.tsv)"),
-        (["--features"], {"nargs": "+", "required": True, "help": "the patients' features (.csv)"}),
+        (["--features"], {"nargs": "*", "default": [], "help": "the patients' features (.csv)"}),
+        (["--clinical"], {"nargs": "*", "default": [], "help": "the patients' clinical values (.json)"}),
         SETTINGS,
         required("--out", "validation patients' probabilities to write (.csv)"),
     )
@@ -324,6 +371,7 @@ def build_parser():
                 "help": "models (.pt); default: the ones train.predict_with names in results/",
             },
         ),
+        SEQUENCE,
         THREADS,
         required("--out", "prediction to write (.csv)"),
         optional("--qc", "QC picture of the crops to write (.png)"),

@@ -56,12 +56,13 @@ def sample_slice(plane, spacing, centre, side_mm, size, pad, interpolator):
     return sitk.GetArrayFromImage(out)
 
 
-def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size, brain=None):
+def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size, brain=None, sequences=()):
     """Crops of an LPS image around one lesion (z, y, x bool array).
 
     Returns the stacked slices, resampled lesion masks (and brain masks, when `brain` is
     given) and the geometry used. Slices beyond the volume (a lesion at its edge) are filled
-    with the image minimum (background).
+    with the image minimum (background). `sequences`: further images on the same grid, cropped
+    with the same boxes into `sequences` (slices, sequence, size, size).
     """
     values = sitk.GetArrayViewFromImage(image)
     spacing = image.GetSpacing()[:2]
@@ -87,16 +88,20 @@ def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size, 
     }
     if brain is not None:
         result["brain_masks"] = np.stack([sample(brain, k, 0.0) >= 0.5 for k in slices]).astype(np.uint8)
+    if sequences:
+        arrays = [sitk.GetArrayViewFromImage(other) for other in sequences]
+        planes = [[sample(array, k, float(array.min())) for array in arrays] for k in slices]
+        result["sequences"] = np.array(planes, dtype=np.float32)
     return result
 
 
-def crop_lesions(image, lesions, brain, *, lesions_mode, min_lesion_mm3, **settings):
+def crop_lesions(image, lesions, brain, *, lesions_mode, min_lesion_mm3, sequences=(), **settings):
     """Crops of each chosen lesion (`lesions`: numbers by decreasing volume, egfrmet.lesions),
     stacked lesion after lesion: 5 slices per lesion with the default context."""
     volumes = volumes_mm3(lesions, image.GetSpacing())
     chosen = choose(volumes, lesions_mode=lesions_mode, min_lesion_mm3=min_lesion_mm3)
-    parts = [crop_volume(image, lesions == k, brain=brain, **settings) for k in chosen]
-    per_slice = ["slices", "masks", "brain_masks", "slice_index", "in_volume", "lesion_area"]
+    parts = [crop_volume(image, lesions == k, brain=brain, sequences=sequences, **settings) for k in chosen]
+    per_slice = ["slices", "sequences", "masks", "brain_masks", "slice_index", "in_volume", "lesion_area"]
     result = {key: np.concatenate([part[key] for part in parts]) for key in per_slice if key in parts[0]}
     n = len(parts[0]["slices"])
     return result | {
@@ -122,16 +127,32 @@ def source_slices(image, source, slices):
     return np.array([int(round(source_index(k)[axis])) for k in slices]), axis
 
 
-def run(patient, *, image, lesion, brain, summary, settings, out, qc):
-    """The `egfrmet crop` subcommand: crops (.npz) and their QC picture (.png)."""
+def run(patient, *, image, lesion, brain, summary, settings, out, qc, sequence_files=()):
+    """The `egfrmet crop` subcommand: crops (.npz) and their QC picture (.png).
+    `sequence_files`: the normalised LPS image of each of settings["sequences"] (the further
+    sequences, settings.crop_settings), cropped with the same boxes; the crops then hold
+    `sequences` (slices, sequence, size, size) and `sequence_names`."""
+    settings = dict(settings)
+    names = settings.pop("sequences", [])
+    if len(names) != len(sequence_files):
+        raise InputError(f"{len(sequence_files)} sequence files for the sequences {names}", patient=patient)
+    sequence = list(zip(names, sequence_files))
     image = read_image(image)
     lesions = sitk.GetArrayFromImage(read_image(lesion))
     brain = sitk.GetArrayFromImage(reorient(read_image(brain))) > 0  # normalise kept it on the source grid
     summary = json.loads(Path(summary).read_text(encoding="utf-8"))
+    others = [read_image(path) for _, path in sequence]
+    for (column, path), other in zip(sequence, others):
+        if other.GetSize() != image.GetSize():
+            raise InputError(
+                f"normalised {column} is not on the image's grid", patient=patient, column=column, path=path
+            )
     try:
-        result = crop_lesions(image, lesions, brain, **settings)
+        result = crop_lesions(image, lesions, brain, sequences=others, **settings)
     except InputError as error:
         raise error.about(patient=patient, column="mask", path=summary.get("mask")) from None
+    if sequence:
+        result["sequence_names"] = np.array([column for column, _ in sequence])
     result["source_slice_index"], result["source_slice_axis"] = source_slices(
         image, summary["source_grid"], result["slice_index"]
     )
@@ -150,35 +171,36 @@ def run(patient, *, image, lesion, brain, summary, settings, out, qc):
 
 
 def plot_qc(result, patient, summary, path):
-    """One row of crops per lesion taken, lesion outline red, brain-mask outline cyan; which
-    lesions were taken of how many, how the brain mask was made, and warnings in the title."""
+    """One row of crops per lesion taken, lesion outline red, brain-mask outline cyan, and
+    under it a row per further sequence with the same outlines (so a sequence off the lesion,
+    e.g. resampled without registration, shows); which lesions were taken of how many, how
+    the brain mask was made, and warnings in the title."""
     plt = pyplot()
     taken = result["lesions_taken"]
     n = len(result["slices"]) // len(taken)
-    fig, axes = plt.subplots(len(taken), n, figsize=(2.2 * n, 0.5 + 2.4 * len(taken)), squeeze=False)
-    low, high = np.percentile(result["slices"], [1, 99])
-    for i, (ax, crop, mask, brain, k, area) in enumerate(
-        zip(
-            axes.ravel(),
-            result["slices"],
-            result["masks"],
-            result["brain_masks"],
-            result["source_slice_index"],
-            result["lesion_area"],
-        )
-    ):
-        ax.imshow(crop, cmap="gray", vmin=low, vmax=high)
-        if brain.any() and not brain.all():
-            ax.contour(brain, levels=[0.5], colors="cyan", linewidths=0.6)
-        if mask.any():
-            ax.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
-        title = f"slice {k}\n{area} lesion px"
-        if i % n == 0:
-            lesion = taken[i // n]
-            volume = result["lesion_volume_mm3"][lesion - 1]
-            title = f"lesion {lesion}: {volume:.0f} mm³\n" + title
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
+    names = ["T1c", *[str(name) for name in result.get("sequence_names", [])]]
+    channels = [result["slices"]] + [result["sequences"][:, c] for c in range(len(names) - 1)]
+    rows = len(taken) * len(names)
+    fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, 0.5 + 2.4 * rows), squeeze=False)
+    for c, (name, images) in enumerate(zip(names, channels)):
+        low, high = np.percentile(images, [1, 99])
+        for i in range(len(images)):
+            lesion_row, column = divmod(i, n)
+            ax = axes[lesion_row * len(names) + c, column]
+            ax.imshow(images[i], cmap="gray", vmin=low, vmax=high)
+            brain, mask = result["brain_masks"][i], result["masks"][i]
+            if brain.any() and not brain.all():
+                ax.contour(brain, levels=[0.5], colors="cyan", linewidths=0.6)
+            if mask.any():
+                ax.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
+            title = f"slice {result['source_slice_index'][i]}\n{result['lesion_area'][i]} lesion px"
+            if column == 0:
+                lesion = taken[lesion_row]
+                volume = result["lesion_volume_mm3"][lesion - 1]
+                named = f"{name}, " if len(names) > 1 else ""  # the T1c alone, as before sequences
+                title = f"{named}lesion {lesion}: {volume:.0f} mm³\n" + title
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
     fig.suptitle(f"{patient}  ·  " + "  ·  ".join(qc_notes(result, summary)), fontsize=9)
     fig.tight_layout()
     save(fig, [path], dpi=80)

@@ -11,7 +11,7 @@ from egfrmet.files import read_crops
 
 
 def load_slices(crops_dir, table):
-    """Every crop slice of the patients in `table` as one sample: x (N, 1, H, W), y (N,)."""
+    """Every crop slice of the patients in `table` as one sample: x (N, channels, H, W), y (N,)."""
     images, labels, patients, positions = [], [], [], []
     for row in table.itertuples():
         slices = read_crops(crops_dir, row.patient_id)
@@ -19,7 +19,7 @@ def load_slices(crops_dir, table):
         labels += [int(row.label)] * len(slices)
         patients += [row.patient_id] * len(slices)
         positions += list(range(len(slices)))
-    x = torch.from_numpy(np.concatenate(images)).unsqueeze(1)
+    x = torch.from_numpy(np.concatenate(images))
     return x, torch.tensor(labels), patients, positions
 
 
@@ -52,9 +52,10 @@ def augment(x, generator, *, p, rotate_deg, zoom_max, contrast):
     theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    # contrast: log-uniform factor in [1 - contrast, 1 / (1 - contrast)] around each image's mean
+    # contrast: log-uniform factor in [1 - contrast, 1 / (1 - contrast)] around each channel's
+    # mean (one factor per image: every sequence of a slice changes alike)
     log_factor = draw(math.log(1 - contrast), -math.log(1 - contrast))
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    mean = x.mean(dim=(2, 3), keepdim=True)
     return mean + (x - mean) * torch.exp(log_factor).view(-1, 1, 1, 1)
 
 

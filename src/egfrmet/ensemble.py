@@ -1,7 +1,8 @@
 """The leak-free `inner_ensemble` selection's scores: one outer fold's validation patients
 scored by the mean probability of its inner models, each kept at the epoch of its own best
-inner validation (egfrmet.selection). Nothing here chooses: the choices were made inside the
-outer fold's training patients, so the outer-validation crops are read only to be scored."""
+inner validation (egfrmet.selection), through egfrmet.scoring as predict and scan score new
+patients. Nothing here chooses: the choices were made inside the outer fold's training
+patients, so the outer-validation crops are read only to be scored."""
 
 import logging
 import os
@@ -12,20 +13,12 @@ import torch
 from egfrmet.data import load_slices
 from egfrmet.files import atomic_output
 from egfrmet.folds import of_repeat, read_folds, repeat_number
-from egfrmet.model import inference, load_model, pick_device, predict_probabilities
+from egfrmet.model import inference, load_model, pick_device
+from egfrmet.scoring import slice_probabilities
 
 log = logging.getLogger(__name__)
 
 SELECTION = "inner_ensemble"
-
-
-def mean_probabilities(models, x, device, *, batch_size, bf16, channels_last):
-    """Each slice's positive-class probability averaged over `models`."""
-    runs = [
-        predict_probabilities(model, x, device, batch_size=batch_size, bf16=bf16, channels_last=channels_last)
-        for model in models
-    ]
-    return torch.stack(runs).mean(0)
 
 
 def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
@@ -37,9 +30,10 @@ def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
     table = of_repeat(read_folds(folds), fold)
     x, y, patients, positions = load_slices(crops, table[table.fold == fold])
     inner_models = [load_model(path, model_settings, device) for path in models]
-    probs = mean_probabilities(
+    # the ensemble's slice probabilities: evaluate aggregates them per patient, as scoring does
+    probs = slice_probabilities(
         inner_models, x, device, batch_size=2 * settings["batch_size"], **inference(settings, device)
-    )
+    ).mean(0)
     slices = pd.DataFrame(
         {
             "selection": SELECTION,

@@ -166,7 +166,7 @@ def slice_figure(slices, scores, aggregate, crops, patients, path):
     n_slices = int(slices.slice.max()) + 1
     fig, axes = plt.subplots(len(patients), n_slices, figsize=(1.8 * n_slices, 2.0 * len(patients)), squeeze=False)
     for row_axes, patient in zip(axes, patients):
-        images = read_crops(crops, patient)
+        images = read_crops(crops, patient)[:, 0]  # the T1c
         probs = slices[slices.patient_id == patient].sort_values("slice").probability.to_numpy()
         score = scores.set_index("patient_id").loc[patient]
         for ax, image, prob in zip(row_axes, images, probs):

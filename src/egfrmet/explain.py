@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from egfrmet.evaluate import example_patients
-from egfrmet.files import atomic_output
+from egfrmet.files import atomic_output, crop_channels
 from egfrmet.model import load_model
 from egfrmet.plots import pyplot, save
 
@@ -30,7 +30,7 @@ def find_layer(model, name):
 
 
 def grad_cam(model, layer, x):
-    """(n, h, w) Grad-CAM maps of class 1 (EGFR+) for images x (n, 1, h, w), each scaled to
+    """(n, h, w) Grad-CAM maps of class 1 (EGFR+) for images x (n, channels, h, w), each scaled to
     a maximum of 1 (an all-zero map stays zero)."""
     from captum.attr import LayerAttribution, LayerGradCam
 
@@ -45,7 +45,7 @@ def explain_patient(model, crops, layer):
     """The crops, lesion masks, Grad-CAM maps and slice probabilities of one patient."""
     with np.load(crops) as data:
         slices, masks = data["slices"], data["masks"]
-    x = torch.from_numpy(slices[:, None]).float()
+    x = torch.from_numpy(crop_channels(crops)).float()  # every channel the model takes; slices shows the T1c
     with torch.no_grad():
         probability = torch.softmax(model.eval()(x), 1)[:, 1].numpy()
     return {"slices": slices, "masks": masks, "cams": grad_cam(model, layer, x), "probability": probability}

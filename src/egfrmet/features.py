@@ -54,9 +54,11 @@ def radiomics_features(image, mask, settings):
     return {name: float(value) for name, value in result.items() if not name.startswith("diagnostics_")}
 
 
-def extract(image, lesions, crops, settings):
+def extract(image, lesions, crops, settings, sequences=()):
     """One patient's features: volume_mm3 and intensity of the crops' whole lesions, and the
-    radiomics features of the configured region."""
+    radiomics features of the configured region, of the T1c and then of each further
+    sequence (`sequences`: (name, image) on the T1c's grid), prefixed by its name. The shape
+    class describes the region, the same for every sequence: the T1c's alone has it."""
     whole = lesion_region(lesions, crops, "lesion")
     values = sitk.GetArrayViewFromImage(image)[whole]
     row = {
@@ -65,24 +67,37 @@ def extract(image, lesions, crops, settings):
     }
     region = settings["radiomics"]["region"]
     voxels = whole if region == "lesion" else lesion_region(lesions, crops, region)
-    return row | radiomics_features(image, voxels, settings["radiomics"])
+    row |= radiomics_features(image, voxels, settings["radiomics"])
+    texture = settings["radiomics"] | {
+        "feature_classes": [c for c in settings["radiomics"]["feature_classes"] if c != "shape"]
+    }
+    for name, other in sequences:
+        row |= {f"{name}_{key}": value for key, value in radiomics_features(other, voxels, texture).items()}
+    return row
 
 
-def patient_features(patient, *, image, lesion, crops, settings):
-    """One patient's row of features from the normalise and crop stages' files."""
+def patient_features(patient, *, image, lesion, crops, settings, sequences=()):
+    """One patient's row of features from the normalise and crop stages' files (`sequences`:
+    (name, normalised image path) of each further sequence)."""
     image = read_image(image)
+    others = [(name, read_image(path)) for name, path in sequences]
     lesions = sitk.GetArrayFromImage(read_image(lesion))
     with np.load(crops) as data:
         crops = {key: data[key] for key in ("lesions_taken", "lesion", "slice_index")}
     if not np.isin(crops["lesions_taken"], lesions).all():
         taken = crops["lesions_taken"].tolist()
         raise InputError(f"the crops' lesions {taken} are not all in the lesion mask", patient=patient, path=lesion)
-    return {"patient_id": patient} | extract(image, lesions, crops, settings)
+    return {"patient_id": patient} | extract(image, lesions, crops, settings, others)
 
 
-def run(patient, *, image, lesion, crops, settings, out):
-    """The `egfrmet features` subcommand: one row of features (.csv) for one patient."""
-    row = patient_features(patient, image=image, lesion=lesion, crops=crops, settings=settings)
+def run(patient, *, image, lesion, crops, settings, out, sequence_files=()):
+    """The `egfrmet features` subcommand: one row of features (.csv) for one patient;
+    `sequence_files`: the normalised image of each of settings["sequences"]."""
+    names = settings.get("sequences", [])
+    if len(names) != len(sequence_files):
+        raise InputError(f"{len(sequence_files)} sequence files for the sequences {names}", patient=patient)
+    sequence = list(zip(names, sequence_files))
+    row = patient_features(patient, image=image, lesion=lesion, crops=crops, settings=settings, sequences=sequence)
     missing = [name for name, value in row.items() if name != "patient_id" and not np.isfinite(value)]
     if missing:
         log.warning("patient %s: %d features not finite (imputed when fitted): %s", patient, len(missing), missing)

@@ -26,6 +26,15 @@ def atomic_output(path):
 
 
 def read_crops(folder, patient):
-    """A patient's crop slices (n, size, size) from `folder`/{patient}.npz (stage crop)."""
-    with np.load(os.path.join(folder, f"{patient}.npz")) as crops:
-        return crops["slices"]
+    """A patient's crop slices as channels (n, channels, size, size) from
+    `folder`/{patient}.npz (stage crop): the T1c first, then each further sequence."""
+    return crop_channels(os.path.join(folder, f"{patient}.npz"))
+
+
+def crop_channels(path):
+    """The channels (n, channels, size, size) of one crops file (.npz)."""
+    with np.load(path) as crops:
+        channels = crops["slices"][:, None]
+        if "sequences" in crops:
+            channels = np.concatenate([channels, crops["sequences"]], axis=1)
+    return channels

@@ -39,25 +39,35 @@ def fastai_head(n_features, hidden, dropout, n_classes=2):
 
 
 class ImagenetInput(nn.Module):
-    """The input fastai gave the paper's pretrained network: the slice as a grey picture
-    ([0, 1] by the crop's own minimum and maximum, as a PNG export would), three equal
-    channels, each normalised with ImageNet's mean and SD."""
+    """The input fastai gave the paper's pretrained network: each channel as a grey picture
+    ([0, 1] by the crop's own minimum and maximum, as a PNG export would). One channel (the
+    T1c alone) becomes three equal ones, each normalised with ImageNet's mean and SD of its
+    colour; with C > 1 sequences, each stays one channel, normalised with ImageNet's mean and
+    SD over colours, for a body whose pretrained conv1 timm adapts to C channels."""
 
-    def __init__(self):
+    def __init__(self, channels=1):
         super().__init__()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        if channels > 1:
+            mean, std = mean.mean().repeat(channels), std.mean().repeat(channels)
+        self.channels = channels
+        self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x):
-        low = x.amin(dim=(1, 2, 3), keepdim=True)
-        high = x.amax(dim=(1, 2, 3), keepdim=True)
+        low = x.amin(dim=(2, 3), keepdim=True)
+        high = x.amax(dim=(2, 3), keepdim=True)
         grey = (x - low) / (high - low).clamp_min(1e-6)
-        return (grey.expand(-1, 3, -1, -1) - self.mean) / self.std
+        if self.channels == 1:
+            grey = grey.expand(-1, 3, -1, -1)
+        return (grey - self.mean) / self.std
 
 
 def create_body(arch, weights, pretrained_tag, in_chans=1):
-    """The timm backbone without its classifier, 1 input channel (pretrained conv1 summed)
-    or 3 (model.input imagenet).
+    """The timm backbone without its classifier, taking `in_chans` input channels. A
+    pretrained conv1 is adapted by timm (adapt_input_conv): for 1 channel its RGB filters
+    are summed; for C other than 3, the RGB filters are repeated over the C channels and
+    scaled by 3 / C, so that a pretrained filter's response to equal inputs is unchanged.
 
     `weights`: "imagenet" (timm's pretrained tag from the hub), "none", or a path to a state
     dict (its ImageNet classifier, if any, is dropped). Files load through timm's own
@@ -92,15 +102,16 @@ def input_mode(model_settings):
     return mode
 
 
-def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout, input="zscore"):
-    """Body and head. `input`: zscore feeds the z-scored slice to a 1-channel body;
-    imagenet feeds it as fastai fed the paper's pictures (ImagenetInput); auto: imagenet
-    when the body is pretrained."""
+def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout, input="zscore", channels=1):
+    """Body and head. `input`: zscore feeds the z-scored slice to the body as it is; imagenet
+    feeds it as fastai fed the paper's pictures (ImagenetInput); auto: imagenet when the body
+    is pretrained. `channels`: the T1c plus further sequences (settings.model_settings)."""
     input = input_mode({"input": input, "weights": weights})
-    body = create_body(arch, weights, pretrained_tag, in_chans=3 if input == "imagenet" else 1)
+    in_chans = 3 if input == "imagenet" and channels == 1 else channels
+    body = create_body(arch, weights, pretrained_tag, in_chans=in_chans)
     head = fastai_head(body.num_features, head_hidden, dropout)
     if input == "imagenet":
-        body = nn.Sequential(ImagenetInput(), body)
+        body = nn.Sequential(ImagenetInput(channels), body)
     return nn.Sequential(body, head)
 
 
@@ -135,8 +146,12 @@ def load_model(path, model_settings, device):
 
 @torch.no_grad()
 def predict_probabilities(model, x, device, *, batch_size, bf16, channels_last):
-    """Positive-class probability per slice (eval mode, no augmentation)."""
+    """Positive-class probability per slice (eval mode, no augmentation). With
+    `channels_last` the weights take that layout too, as in training, so that a loaded model
+    computes with the same kernels as the training's validation did."""
     model.eval()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     out = []
     for start in range(0, len(x), batch_size):
         batch = to_device(x[start : start + batch_size], device, channels_last)

@@ -1,21 +1,21 @@
 """Prediction for patients never trained on (split test, or no label): an ensemble of the K
-fold models (or, for inner_ensemble, of every fold's inner models). Each model scores a
-patient by the aggregate of its slices (evaluate.metric); the patient's probability is the
-mean over models."""
+fold models (or, for inner_ensemble, of every fold's inner models), scored as
+egfrmet.scoring scores every ensemble: the aggregate (evaluate.metric) of the models' mean
+slice probabilities. Each model's own aggregate is kept beside it."""
 
 import logging
 import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from egfrmet.evaluate import bootstrap_settings, threshold_metrics
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.model import inference as run_options
-from egfrmet.model import load_model, pick_device, predict_probabilities
+from egfrmet.model import load_model, pick_device
+from egfrmet.scoring import patient_table, slice_probabilities
 from egfrmet.summary import bootstrap_auc
 
 log = logging.getLogger(__name__)
@@ -30,21 +30,15 @@ def model_name(path):
 
 
 def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last, names=None):
-    """Each model's aggregate (columns `names`, default fold_0, fold_1, ...) and their mean
-    for each patient id in `patients`."""
+    """The ensemble's probability and each model's aggregate (columns `names`, default
+    fold_0, fold_1, ...) for each patient id in `patients`."""
     names = names or [f"fold_{k}" for k in range(len(models))]
-    stacks = [torch.from_numpy(read_crops(crops, p)).unsqueeze(1) for p in patients]
-    x = torch.cat(stacks)
-    owner = np.repeat(patients, [len(s) for s in stacks])
-    table = pd.DataFrame({"patient_id": patients})
-    for name, model in zip(names, models, strict=True):
-        probs = predict_probabilities(
-            model, x, device, batch_size=batch_size, bf16=bf16, channels_last=channels_last
-        ).numpy()
-        per_patient = pd.Series(probs).groupby(owner).agg(aggregate)
-        table[name] = per_patient.loc[patients].to_numpy()
-    table.insert(1, "probability", table[names].mean(axis=1))
-    return table
+    stacks = [torch.from_numpy(read_crops(crops, p)) for p in patients]
+    owner = [p for p, stack in zip(patients, stacks) for _ in range(len(stack))]
+    probs = slice_probabilities(
+        models, torch.cat(stacks), device, batch_size=batch_size, bf16=bf16, channels_last=channels_last
+    )
+    return patient_table(probs.numpy(), owner, patients, aggregate, names)
 
 
 def score(models, crops, patients, *, model_settings, aggregate, threshold, batch_size, inference):

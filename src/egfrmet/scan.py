@@ -15,20 +15,22 @@ from pathlib import Path
 
 import torch
 
-from egfrmet import bias, check, crop, normalise
+from egfrmet import bias, check, crop, normalise, sequences
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
 from egfrmet.predict import score
-from egfrmet.settings import brain_mask_settings, crop_settings, inference_settings, read_config
+from egfrmet.settings import brain_mask_settings, crop_settings, inference_settings, model_settings, read_config
 
 log = logging.getLogger(__name__)
 
 
-def preprocess(patient, *, image, mask, brain_mask, config, folder, threads):
-    """The workflow's preprocessing of one patient into `folder`: crops/<patient>.npz, qc.png."""
+def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, sequence=()):
+    """The workflow's preprocessing of one patient into `folder`: crops/<patient>.npz, qc.png.
+    `sequence`: (name, path) of each further sequence, in inputs.sequences' order."""
     preprocess_settings = config["preprocess"]
     folder = Path(folder)
     (folder / "crops").mkdir(parents=True, exist_ok=True)
+    tolerance, resample = preprocess_settings["grid_tolerance"], config["inputs"]["resample"]
     check.run(
         patient,
         image=image,
@@ -36,11 +38,25 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads):
         mask=mask,
         brain_mask=brain_mask,
         mask_labels=preprocess_settings["mask_labels"],
-        grid_tolerance=preprocess_settings["grid_tolerance"],
+        grid_tolerance=tolerance,
         out=str(folder / "check.json"),
+        sequence=sequence,
+        resample=resample,
     )
     corrected = str(folder / "bias.nii.gz")
     bias.run(patient, image=image, series_uid="", out=corrected, settings=preprocess_settings["n4"], threads=threads)
+    for name, path in sequence:
+        sequences.run_bias(
+            patient,
+            sequence=name,
+            image=path,
+            reference=image,
+            resample=resample,
+            grid_tolerance=tolerance,
+            settings=preprocess_settings["n4"],
+            threads=threads,
+            out=str(folder / f"bias_{name}.nii.gz"),
+        )
     normalised = {name: str(folder / f"normalised{name}") for name in ("", "_brain", "_lesion", ".json")}
     normalise.run(
         patient,
@@ -56,6 +72,10 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads):
         out_lesion=normalised["_lesion"] + ".nii.gz",
         out_json=normalised[".json"],
     )
+    normalised_sequences = [(name, str(folder / f"normalised_{name}.nii.gz")) for name, _ in sequence]
+    for name, out in normalised_sequences:
+        brain = normalised["_brain"] + ".nii.gz"
+        sequences.run_normalise(patient, sequence=name, image=str(folder / f"bias_{name}.nii.gz"), brain=brain, out=out)
     crop.run(
         patient,
         image=normalised[""] + ".nii.gz",
@@ -65,6 +85,7 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads):
         settings=crop_settings(config),
         out=str(folder / "crops" / f"{patient}.npz"),
         qc=str(folder / "qc.png"),
+        sequence_files=[path for _, path in normalised_sequences],
     )
     return folder / "crops"
 
@@ -75,11 +96,19 @@ def default_models(config):
     return sorted(glob.glob(os.path.join("results", "models", pattern)))
 
 
-def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, qc):
-    """The `egfrmet scan` subcommand."""
+def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, qc, sequence=()):
+    """The `egfrmet scan` subcommand. `sequence`: (name, path) of each of inputs.sequences."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from files
     torch.set_num_threads(threads)
     config = read_config(configfile)
+    sequence = [tuple(pair) for pair in sequence]
+    wanted = config["inputs"]["sequences"]
+    if [name for name, _ in sequence] != wanted:
+        given = [name for name, _ in sequence]
+        raise InputError(
+            f"the models take the sequences {wanted} (inputs.sequences) after the image: give "
+            f"{' '.join(f'--sequence {name} PATH' for name in wanted) or 'no --sequence'} (given: {given})"
+        )
     source = "--models" if models else f"train.predict_with {config['train']['predict_with']}"
     models = models or default_models(config)
     if not models:
@@ -89,13 +118,20 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
         raise InputError("model file not found", path=missing[0])
     with tempfile.TemporaryDirectory(prefix="egfrmet-scan-") as folder:
         crops = preprocess(
-            patient, image=image, mask=mask, brain_mask=brain_mask, config=config, folder=folder, threads=threads
+            patient,
+            image=image,
+            mask=mask,
+            brain_mask=brain_mask,
+            config=config,
+            folder=folder,
+            threads=threads,
+            sequence=sequence,
         )
         table = score(
             models,
             str(crops),
             [patient],
-            model_settings=config["model"],
+            model_settings=model_settings(config),
             aggregate=config["evaluate"]["metric"],
             threshold=config["predict"]["threshold"],
             batch_size=config["predict"]["batch_size"],

@@ -36,8 +36,13 @@ def read_config(paths):
     return config
 
 
+# The sheet's own columns: a declared clinical variable or sequence cannot take their names.
+SHEET_COLUMNS = ("patient_id", "image", "series_uid", "mask", "brain_mask", "label", "split", "center", "fold")
+
+
 def check_config(config):
     """What the schema cannot say: settings that contradict each other."""
+    check_inputs(config)
     train = config["train"]
     if train["predict_with"] not in train["select"]:
         raise InputError(f"train.predict_with {train['predict_with']!r} is not one of train.select {train['select']}")
@@ -59,6 +64,33 @@ def check_config(config):
         )
 
 
+def check_inputs(config):
+    clinical, sequences = config["clinical"], config["inputs"]["sequences"]
+    for name in [*clinical, *sequences]:
+        if name in SHEET_COLUMNS:
+            raise InputError(
+                f"{name!r} is a column of the sheet itself: name the clinical variable or sequence otherwise"
+            )
+    both = set(clinical) & set(sequences)
+    if both:
+        raise InputError(f"{', '.join(sorted(both))}: both a clinical variable and an inputs.sequences column")
+    if "clinical" in config["baselines"]["methods"] and not clinical:
+        raise InputError("baselines.methods has clinical but the config declares no clinical variable (clinical: {})")
+
+
+def sheet_columns(config):
+    """What read_sheet needs from the config: the declared clinical variables and sequences."""
+    return {"clinical": config["clinical"], "sequences": config["inputs"]["sequences"]}
+
+
+def model_settings(config):
+    """The model section as every stage that builds or loads a network takes it: with further
+    sequences, their count as input channels (absent for the T1c alone, so that runs from
+    before sequences existed keep their params and re-run nothing)."""
+    channels = 1 + len(config["inputs"]["sequences"])
+    return config["model"] | ({"channels": channels} if channels > 1 else {})
+
+
 def brain_mask_settings(config):
     section = config["preprocess"]["brain_mask"]
     return {key: section[key] for key in ["method"] + BRAIN_MASK_KEYS[section["method"]]}
@@ -67,7 +99,15 @@ def brain_mask_settings(config):
 def crop_settings(config):
     """The crop section plus which lesions get crops: one param, so either change re-runs crops."""
     preprocess = config["preprocess"]
-    return preprocess["crop"] | {"lesions_mode": preprocess["lesions"], "min_lesion_mm3": preprocess["min_lesion_mm3"]}
+    crop = preprocess["crop"] | {"lesions_mode": preprocess["lesions"], "min_lesion_mm3": preprocess["min_lesion_mm3"]}
+    return crop | further_sequences(config)
+
+
+def further_sequences(config):
+    """{"sequences": inputs.sequences} for the stages that read them, or nothing for the T1c
+    alone (so that a run from before sequences existed keeps its params)."""
+    sequences = config["inputs"]["sequences"]
+    return {"sequences": sequences} if sequences else {}
 
 
 def feature_settings(config):
@@ -76,7 +116,9 @@ def feature_settings(config):
     baselines = config["baselines"]
     extraction = ("region", "bin_width", "resampled_spacing", "feature_classes")
     radiomics = {key: baselines["radiomics"][key] for key in extraction}
-    return {"radiomics": radiomics, "intensity_percentile": baselines["intensity_percentile"]}
+    return {"radiomics": radiomics, "intensity_percentile": baselines["intensity_percentile"]} | further_sequences(
+        config
+    )
 
 
 def inference_settings(config):

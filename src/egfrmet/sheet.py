@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -24,28 +25,35 @@ def load_schema(name_or_path):
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def read_sheet(path, schema):
+def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
     """The sheet as a DataFrame indexed by patient_id, paths resolved against its folder.
 
     Columns: image, series_uid, mask, brain_mask ('' when absent), label (0, 1 or <NA>), split
-    ('cv' or 'test'), center ('' when absent), fold (pinned fold or <NA>).
+    ('cv' or 'test'), center ('' when absent), fold (pinned fold or <NA>); then each of
+    `sequences` (the config's inputs.sequences: further image columns, paths resolved) and
+    each column of `clinical` (the config's clinical: {column: kind}), as text ('' when
+    empty). Any other column is refused, unless `strict` is false (it is then dropped).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("sample sheet not found", path=path)
+    clinical, sequences = dict(clinical or {}), list(sequences)
     raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
     raw.columns = [c.strip() for c in raw.columns]
     raw = raw.apply(lambda column: column.str.strip())
-    check_columns(raw, schema, path)
+    declared = [*sequences, *clinical]
+    check_columns(raw if strict else raw[[c for c in raw.columns if c in schema["properties"]]], schema, path, declared)
     if raw.empty:
         raise InputError("sample sheet lists no patient", path=path)
     validator = jsonschema.Draft202012Validator(schema)  # built once: sheets can be long
     for number, row in enumerate(raw.to_dict("records"), start=2):
-        check_row(row, validator, path, number)
+        check_row({k: v for k, v in row.items() if k in schema["properties"]}, validator, path, number)
+        check_declared(row, sequences, clinical, path, number)
     check_unique(raw, path)
+    check_binary(raw, clinical, path)
 
     sheet = raw.set_index("patient_id", drop=False)
-    for column in PATH_COLUMNS:
+    for column in [*PATH_COLUMNS, *sequences]:
         cells = sheet[column] if column in sheet else pd.Series("", index=sheet.index)
         sheet[column] = [resolve(cell, path.parent) for cell in cells]
     sheet["label"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "label")], dtype="Int64")
@@ -53,21 +61,73 @@ def read_sheet(path, schema):
     sheet["center"] = column_or_empty(sheet, "center")
     sheet["series_uid"] = column_or_empty(sheet, "series_uid")
     sheet["fold"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "fold")], dtype="Int64")
-    return sheet[["patient_id", *PATH_COLUMNS, "series_uid", "label", "split", "center", "fold"]]
+    return sheet[["patient_id", *PATH_COLUMNS, "series_uid", "label", "split", "center", "fold", *declared]]
 
 
 def column_or_empty(frame, column):
     return list(frame[column]) if column in frame else [""] * len(frame)
 
 
-def check_columns(raw, schema, path):
-    known = set(schema["properties"])
+def check_columns(raw, schema, path, declared=()):
+    """The sheet's own columns and the config's declared ones (further sequences, clinical
+    variables): every column known, every required and declared one present."""
+    known = set(schema["properties"]) | set(declared)
     unknown = [c for c in raw.columns if c not in known]
     if unknown:
-        raise InputError(f"unknown column(s) {', '.join(unknown)}; known: {', '.join(schema['properties'])}", path=path)
-    missing = [c for c in schema["required"] if c not in raw.columns]
+        raise InputError(
+            f"unknown column(s) {', '.join(unknown)}; known: {', '.join([*schema['properties'], *declared])}. "
+            f"Declare a further column in the config: a clinical variable with its kind, e.g. "
+            f"`clinical: {{{unknown[0]}: categorical}}` (numeric, binary or categorical), or an image "
+            f"column with `inputs: {{sequences: [{unknown[0]}]}}`",
+            path=path,
+        )
+    missing = [c for c in [*schema["required"], *declared] if c not in raw.columns]
     if missing:
-        raise InputError(f"missing required column(s) {', '.join(missing)}", path=path)
+        where = [c for c in missing if c in declared]
+        hint = f" (named in the config: {', '.join(where)})" if where else ""
+        raise InputError(f"missing required column(s) {', '.join(missing)}{hint}", path=path)
+
+
+def check_declared(row, sequences, clinical, path, number):
+    """A listed sequence needs a file for every patient; a numeric clinical cell a number;
+    a binary column at most two values (checked over the whole sheet, check_binary)."""
+    patient = row.get("patient_id") or f"on line {number}"
+    for column in sequences:
+        if not row[column]:
+            raise InputError(
+                f"line {number}: empty cell in the sequence column {column} (a listed sequence needs one per patient)",
+                patient=patient,
+                column=column,
+                path=path,
+            )
+    for column, kind in clinical.items():
+        cell = row[column]
+        if kind == "numeric" and cell and not is_number(cell):
+            raise InputError(
+                f"line {number}: {cell!r} is not a number (clinical {column}: numeric; empty = missing)",
+                patient=patient,
+                column=column,
+                path=path,
+            )
+
+
+def is_number(text):
+    try:
+        return np.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def check_binary(raw, clinical, path):
+    for column, kind in clinical.items():
+        levels = sorted(set(raw[column]) - {""})
+        if kind == "binary" and len(levels) > 2:
+            raise InputError(
+                f"clinical {column} is binary but holds {len(levels)} values ({', '.join(levels[:5])}): "
+                "declare it categorical",
+                column=column,
+                path=path,
+            )
 
 
 def check_row(row, validator, path, number):

@@ -2,9 +2,10 @@
 
 Each patient is a post-contrast-T1-like volume: scalp, skull, CSF, cortex (grey matter) and
 white matter, ventricles, one ring-enhancing lesion with a necrotic core and oedema, a smooth
-multiplicative bias field that differs per patient, and Rician noise. The EGFR label moves two
+multiplicative bias field that differs per patient, and Rician noise. The EGFR label moves three
 lesion properties by `effect_size` standard deviations of their between-patient spread
-(necrotic-core fraction down, rim texture up), so a classifier can learn it but not trivially.
+(necrotic-core fraction down, rim texture up, and the oedema around the lesion smaller, which
+a T2-weighted second image shows brightest), so a classifier can learn it but not trivially.
 Everything derives from (seed, patient_id): the same call gives the same bytes.
 """
 
@@ -31,6 +32,19 @@ TISSUE = {
     "rim": 1.45,
     "core": 0.30,
 }
+# A T2-weighted image's intensities relative to CSF: fluid and oedema bright, a necrotic core
+# bright, the enhancing rim darker than on T1c.
+T2_TISSUE = {
+    "air": 0.0,
+    "scalp": 0.35,
+    "skull": 0.05,
+    "csf": 1.0,
+    "grey": 0.55,
+    "white": 0.42,
+    "oedema": 0.85,
+    "rim": 0.5,
+    "core": 0.95,
+}
 # Directions a scanner may write (both LPS-equivalent in physical space): centre B writes LAS
 # like the real scans in shared/, so the workflow's reorientation is exercised.
 DIRECTIONS = {0: (1, 0, 0, 0, 1, 0, 0, 0, 1), 1: (1, 0, 0, 0, -1, 0, 0, 0, 1)}
@@ -41,11 +55,15 @@ def patient_rng(seed, patient_id):
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def make_sheet(*, n_patients, n_positive, centers, n_test, n_test_positive, brain_mask_every, seed):
+def make_sheet(
+    *, n_patients, n_positive, centers, n_test, n_test_positive, brain_mask_every, seed, clinical=None, t2=False
+):
     """The demo sample sheet: `n_patients` cv patients (P001...) plus `n_test` held-out ones (T001...).
 
     `centers` maps centre name to its share of patients. Every `brain_mask_every`-th patient
-    comes with a brain mask; the workflow computes one for the others.
+    comes with a brain mask; the workflow computes one for the others. With `clinical`
+    (config synth.sheet.clinical), each patient also gets sex, age and smoking; with `t2`, a
+    `t2` column names its T2-weighted image.
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -62,12 +80,31 @@ def make_sheet(*, n_patients, n_positive, centers, n_test, n_test_positive, brai
                     "image": f"synth/{pid}_t1.nii.gz",
                     "mask": f"synth/{pid}_lesion.nii.gz",
                     "brain_mask": f"synth/{pid}_brain.nii.gz" if len(rows) % brain_mask_every == 0 else "",
+                }
+                | ({"t2": f"synth/{pid}_t2.nii.gz"} if t2 else {})
+                | {
                     "label": int(labels[i]),
                     "split": split,
                     "center": sites[i],
                 }
+                | (clinical_values(pid, int(labels[i]), seed, **clinical) if clinical else {})
             )
     return pd.DataFrame(rows)
+
+
+def clinical_values(patient_id, label, seed, *, women, never_smoker, former_of_smokers, age, missing):
+    """One patient's sex (F/M), age (years) and smoking (never/former/current), drawn from
+    its own generator so that the rest of the sheet stays as it was; `women` and
+    `never_smoker` give the fraction among wild type and mutants."""
+    rng = patient_rng(seed, f"clinical:{patient_id}")
+    sex = "F" if rng.random() < women[label] else "M"
+    years = str(int(round(rng.normal(*age))))
+    if rng.random() < never_smoker[label]:
+        smoking = "never"
+    else:
+        smoking = "former" if rng.random() < former_of_smokers else "current"
+    years, smoking = ("" if rng.random() < missing else value for value in (years, smoking))
+    return {"sex": sex, "age": years, "smoking": smoking}
 
 
 def split_counts(n, shares):
@@ -93,11 +130,12 @@ def make_patient(patient_id, *, label, center, shape, spacing, effect_size, nois
     bias = bias_field(grid, rng, bias_strength)
     gain = float(site.uniform(600, 1000))
     sigma = noise * float(site.uniform(0.8, 1.4))
-    truth = tissue * gain
-    real, imaginary = (rng.normal(0, sigma * gain, truth.shape).astype(np.float32) for _ in range(2))
-    image = np.round(np.hypot(truth * bias + real, imaginary)).astype(np.int16)
+    image = acquire(tissue, bias, gain, sigma, rng)
+    t2_rng = patient_rng(seed, f"t2:{patient_id}")  # its own draws: the T1c stays as it was
+    t2 = acquire(t2_tissue(masks, t2_rng, lesion), bias_field(grid, t2_rng, bias_strength), gain, sigma, t2_rng)
     return {
         "image": image,
+        "t2": t2,
         # the image divided by its known field: what a perfect correction gives
         "unbiased": (image / bias).astype(np.float32),
         "bias": bias.astype(np.float32),
@@ -109,6 +147,26 @@ def make_patient(patient_id, *, label, center, shape, spacing, effect_size, nois
         "direction": DIRECTIONS[int(site.integers(0, 2))],
         "lesion_properties": lesion,
     }
+
+
+def acquire(tissue, bias, gain, sigma, rng):
+    """A magnitude image: the tissue intensities times gain and field, Rician noise, int16."""
+    truth = tissue * gain
+    real, imaginary = (rng.normal(0, sigma * gain, truth.shape).astype(np.float32) for _ in range(2))
+    return np.round(np.hypot(truth * bias + real, imaginary)).astype(np.int16)
+
+
+def t2_tissue(masks, rng, lesion):
+    """T2-weighted intensities of the same anatomy and lesion (masks from anatomy, add_lesion)."""
+    t2 = np.full(masks["head"].shape, T2_TISSUE["air"], dtype=np.float32)
+    for name in ("head", "skull", "csf", "grey"):
+        t2[masks[f"{name}_region"]] = T2_TISSUE["scalp" if name == "head" else name]
+    t2[masks["white_region"]] = T2_TISSUE["white"]
+    t2[masks["ventricles"] & masks["brain"]] = T2_TISSUE["csf"]
+    t2[masks["oedema"]] = T2_TISSUE["oedema"]
+    t2[masks["lesion"]] = T2_TISSUE["rim"] * (1 + 0.5 * lesion["texture"] * rng.normal(size=int(masks["lesion"].sum())))
+    t2[masks["core"]] = T2_TISSUE["core"]
+    return t2
 
 
 def normalised_grid(shape_zyx):
@@ -153,6 +211,9 @@ def anatomy(grid, rng):
     tissue[white] = TISSUE["white"]
     tissue[ventricles & brain] = TISSUE["csf"]
     masks = {"head": head, "brain": brain, "white": white & ~ventricles}
+    # the regions painted above, for the T2-weighted image (t2_tissue)
+    masks |= {"head_region": head, "skull_region": skull_out, "csf_region": csf_out, "grey_region": brain}
+    masks |= {"white_region": white, "ventricles": ventricles}
     return tissue, masks
 
 
@@ -163,7 +224,8 @@ def lesion_properties(rng, label, effect_size):
         "radius": float(rng.uniform(0.09, 0.15)),
         "core_fraction": float(np.clip(0.55 - 0.10 * shift + 0.10 * rng.normal(), 0.0, 0.85)),
         "texture": float(max(0.0, 0.08 + 0.05 * shift + 0.05 * rng.normal())),
-        "oedema_ratio": float(rng.uniform(1.4, 2.2)),
+        # smaller oedema with the label (EGFR-mutant metastases tend to less peritumoral oedema)
+        "oedema_ratio": float(max(1.1, rng.uniform(1.4, 2.2) - 0.25 * shift)),
     }
 
 
@@ -187,6 +249,7 @@ def add_lesion(tissue, masks, grid, rng, lesion, spacing):
     tissue[solid] = TISSUE["rim"] * (1 + lesion["texture"] * texture)
     tissue[core] = TISSUE["core"]
     masks["lesion"] = solid
+    masks["oedema"], masks["core"] = oedema, core
     masks["white"] = masks["white"] & ~oedema & ~solid
 
 
@@ -235,16 +298,18 @@ def white_matter_cv(values, patient):
     return white.std() / white.mean()
 
 
-def write_patient(patient, *, image, mask, brain_mask):
+def write_patient(patient, *, image, mask, brain_mask, t2=""):
     write_image(to_image(patient["image"], patient), image)
+    if t2:
+        write_image(to_image(patient["t2"], patient), t2)
     write_image(to_image(patient["lesion"], patient, np.uint8), mask)
     write_image(to_image(patient["brain"], patient, np.uint8), brain_mask)
 
 
-def run(patient, *, label, center, image, mask, brain_mask, settings):
+def run(patient, *, label, center, image, mask, brain_mask, t2, settings):
     """The `egfrmet synth` subcommand: one patient's files."""
     generated = make_patient(patient, label=label, center=center, **settings)
-    write_patient(generated, image=image, mask=mask, brain_mask=brain_mask)
+    write_patient(generated, image=image, mask=mask, brain_mask=brain_mask, t2=t2)
     log.info("patient %s: label %s, centre %s, lesion %s", patient, label, center, generated["lesion_properties"])
 
 

@@ -8,6 +8,7 @@ rule features:
         image="results/normalised/{patient}.nii.gz",
         lesion="results/normalised/{patient}_lesion.nii.gz",
         crops="results/crops/{patient}.npz",
+        sequences=sequence_files("normalised"),
     output:
         "results/features/{patient}.csv",
     log:
@@ -19,13 +20,37 @@ rule features:
     shell:
         "python -m egfrmet features --patient {wildcards.patient}"
         " --image {input.image:q} --lesion {input.lesion:q} --crops {input.crops:q}"
+        " --sequence-files {input.sequences:q}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
+
+
+# A patient's clinical values from the sheet, one small file each: changing one patient's cell
+# re-fits the baselines of the folds that hold that patient and nothing else.
+rule clinical:
+    output:
+        "results/clinical/{patient}.json",
+    log:
+        "logs/clinical/{patient}.log",
+    localrule: True
+    params:
+        values=clinical_values,
+        kinds=config["clinical"],
+    run:
+        from egfrmet.clinical import write
+
+        write(
+            wildcards.patient,
+            values=params.values,
+            kinds=params.kinds,
+            out=output[0],
+            log=log[0],
+        )
 
 
 rule baseline:
     input:
+        unpack(fold_inputs),
         folds="results/folds.tsv",
-        features=fold_features,
     output:
         "results/baselines/fold{fold}.csv",
     log:
@@ -36,5 +61,6 @@ rule baseline:
         settings=settings("baselines"),
     shell:
         "python -m egfrmet baseline --fold {wildcards.fold} --folds {input.folds:q}"
-        " --features {input.features:q} --settings {params.settings:q}"
+        " --features {input.features:q} --clinical {input.clinical:q}"
+        " --settings {params.settings:q}"
         " --out {output:q} 2> {log:q}"

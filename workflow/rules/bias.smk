@@ -18,3 +18,28 @@ rule bias:
     shell:
         "python -m egfrmet bias --patient {wildcards.patient} --image {input.image:q} {params.series}"
         " --settings {params.settings:q} --threads {threads} --out {output:q} 2> {log:q}"
+
+
+# A further sequence (inputs.sequences): onto the T1c's grid (resampled by header geometry with
+# inputs.resample), then N4 with the T1c's settings.
+rule bias_sequence:
+    input:
+        image=patient_sequence,
+        reference=patient_image,
+        check="results/checks/{patient}.json",
+    output:
+        "results/bias/{sequence}/{patient}.nii.gz",
+    log:
+        "logs/bias/{sequence}/{patient}.log",
+    conda:
+        "../../envs/imaging.yaml"
+    threads: config["resources"]["bias"]["threads"]
+    params:
+        settings=settings("preprocess", "n4"),
+        resample=RESAMPLE_OPTION,
+        tolerance=config["preprocess"]["grid_tolerance"],
+    shell:
+        "python -m egfrmet bias-sequence --patient {wildcards.patient} --sequence {wildcards.sequence}"
+        " --image {input.image:q} --reference {input.reference:q} {params.resample}"
+        " --grid-tolerance {params.tolerance} --settings {params.settings:q} --threads {threads}"
+        " --out {output:q} 2> {log:q}"

@@ -49,11 +49,15 @@ from egfrmet.sheet import (
 
 validate_config(config, load_schema("config"))
 derived.check_config(config)
-SHEET = read_sheet(config["samples"], load_schema("samples"))
+SHEET = read_sheet(
+    config["samples"], load_schema("samples"), **derived.sheet_columns(config)
+)
 PATIENTS = list(SHEET.index)
 TRAINING = list(training_rows(SHEET).index)
 PREDICTING = list(prediction_rows(SHEET).index)
 SYNTH_DIR = os.path.join(os.path.dirname(config["samples"]), "synth")
+# Further image columns (inputs.sequences): each one crop channel after the T1c.
+SEQUENCES = config["inputs"]["sequences"]
 # Plain dicts: input functions run once per job, and a DataFrame lookup costs ten times more.
 ROWS = SHEET.to_dict("index")
 
@@ -61,6 +65,8 @@ ROWS = SHEET.to_dict("index")
 wildcard_constraints:
     patient="[A-Za-z0-9._-]+",
     fold="[0-9]+",
+    # the configured sequences only (none: a pattern that matches nothing)
+    sequence="|".join(SEQUENCES) or "(?!)",
 
 
 def settings(*keys):
@@ -91,12 +97,15 @@ def check_files_at_parse_time():
     except ImportError:  # SimpleITK not in Snakemake's own env: the check rule does it
         return
     for patient, row in ROWS.items():
-        paths = {c: row[c] for c in PATH_COLUMNS if not synthesised(row[c])}
+        columns = [*PATH_COLUMNS, *SEQUENCES]
+        paths = {c: row[c] for c in columns if not synthesised(row[c])}
         check_headers(
             patient,
             paths,
             grid_tolerance=config["preprocess"]["grid_tolerance"],
             series_uid=row["series_uid"],
+            sequences=SEQUENCES,
+            resample=config["inputs"]["resample"],
         )
 
 
@@ -240,13 +249,32 @@ def prediction_models(wildcards=None):
 
 BASELINES = config["baselines"]["methods"]
 FEATURE_SETTINGS = derived.as_json(derived.feature_settings(config))
+# The baselines that read image features (egfrmet.features); clinical reads the sheet's values.
+IMAGE_BASELINES = [m for m in BASELINES if m != "clinical"]
 
 
-def fold_features(wildcards):
-    """Features of the patients of the fold's repeat: the baseline fits on its training
-    patients and scores its validation patients."""
-    table = of_repeat(fold_table(), int(wildcards.fold))
-    return expand("results/features/{patient}.csv", patient=table.patient_id)
+def fold_inputs(wildcards):
+    """Features (and clinical values) of the patients of the fold's repeat: the baseline fits
+    on its training patients and scores its validation patients."""
+    patients = of_repeat(fold_table(), int(wildcards.fold)).patient_id
+    return {
+        "features": (
+            expand("results/features/{patient}.csv", patient=patients)
+            if IMAGE_BASELINES
+            else []
+        ),
+        "clinical": (
+            expand("results/clinical/{patient}.json", patient=patients)
+            if "clinical" in BASELINES
+            else []
+        ),
+    }
+
+
+def clinical_values(wildcards):
+    """The patient's clinical cells (text, '' = missing) of the config's `clinical` columns."""
+    row = ROWS[wildcards.patient]
+    return {name: row[name] for name in config["clinical"]}
 
 
 def baseline_scores(wildcards=None):
@@ -282,6 +310,7 @@ def explained_maps(wildcards):
 
 # Stage settings derived from config, shared with `egfrmet scan` (egfrmet.settings).
 INFERENCE_SETTINGS = derived.as_json(derived.inference_settings(config))
+MODEL_SETTINGS = derived.as_json(derived.model_settings(config))
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
 BRAIN_MASK_SETTINGS = derived.as_json(derived.brain_mask_settings(config))
 CROP_SETTINGS = derived.as_json(derived.crop_settings(config))
@@ -310,13 +339,40 @@ def patient_masks(wildcards):
 
 
 def patient_files(wildcards):
-    return patient_masks(wildcards) | {"image": patient_image(wildcards)}
+    """Every file of the patient's sheet row the check reads, as named inputs."""
+    row = ROWS[wildcards.patient]
+    sequences = {f"sequence_{name}": row[name] for name in SEQUENCES}
+    return patient_masks(wildcards) | {"image": patient_image(wildcards)} | sequences
+
+
+def patient_sequence(wildcards):
+    return ROWS[wildcards.patient][wildcards.sequence]
+
+
+def sequence_files(folder, suffix=".nii.gz"):
+    """The further sequences' files under results/<folder>/<name>/ of one patient."""
+
+    def files(wildcards):
+        return [
+            f"results/{folder}/{name}/{wildcards.patient}{suffix}" for name in SEQUENCES
+        ]
+
+    return files
+
+
+def sheet_sequence_options(wildcards):
+    """`--sequence NAME PATH` of the sheet's own files, for the check."""
+    row = ROWS[wildcards.patient]
+    return " ".join(f"--sequence {name} {shlex.quote(row[name])}" for name in SEQUENCES)
 
 
 def series_option(wildcards):
     """`--series-uid UID` for a patient whose DICOM folder holds several series."""
     uid = ROWS[wildcards.patient]["series_uid"]  # digits and dots: the schema's pattern
     return f"--series-uid {uid}" if uid else ""
+
+
+RESAMPLE_OPTION = "--resample" if config["inputs"]["resample"] else ""
 
 
 # Only sheets that name a series pay for a param function in every check and bias job.

@@ -7,6 +7,7 @@ rule crop:
         lesion="results/normalised/{patient}_lesion.nii.gz",
         brain="results/normalised/{patient}_brain.nii.gz",
         summary="results/normalised/{patient}.json",
+        sequences=sequence_files("normalised"),
     output:
         crops="results/crops/{patient}.npz",
         qc=report(
@@ -23,5 +24,5 @@ rule crop:
     shell:
         "python -m egfrmet crop --patient {wildcards.patient}"
         " --image {input.image:q} --lesion {input.lesion:q} --brain {input.brain:q}"
-        " --summary {input.summary:q}"
+        " --summary {input.summary:q} --sequence-files {input.sequences:q}"
         " --settings {params.settings:q} --out {output.crops:q} --qc {output.qc:q} 2> {log:q}"

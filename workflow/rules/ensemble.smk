@@ -16,7 +16,7 @@ rule ensemble:
         "../../envs/torch.yaml"
     threads: config["resources"]["predict"]["threads"]
     params:
-        model=settings("model"),
+        model=MODEL_SETTINGS,
         train=TRAIN_SETTINGS,
     shell:
         "python -m egfrmet ensemble --fold {wildcards.fold} --folds {input.folds:q}"

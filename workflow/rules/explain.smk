@@ -21,7 +21,7 @@ for fold, patients in EXPLAINED.items():
             "../../envs/torch.yaml"
         threads: config["resources"]["predict"]["threads"]
         params:
-            model=settings("model"),
+            model=MODEL_SETTINGS,
             fold=fold,
             layer=config["explain"]["layer"],
         shell:

@@ -18,7 +18,7 @@ rule train_final:
     resources:
         gpu=config["resources"]["train"]["gpu"],
     params:
-        model=settings("model"),
+        model=MODEL_SETTINGS,
         train=TRAIN_SETTINGS,
     shell:
         "python -m egfrmet train-final --folds {input.folds:q} --crops results/crops"

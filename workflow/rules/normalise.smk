@@ -29,3 +29,19 @@ rule normalise:
         " --settings {params.settings:q} --threads {threads}"
         " --out {output.image:q} --out-brain {output.brain:q}"
         " --out-lesion {output.lesion:q} --out-json {output.summary:q} 2> {log:q}"
+
+
+# A further sequence, z-scored over the T1c's brain mask (the rule above's) in LPS.
+rule normalise_sequence:
+    input:
+        image="results/bias/{sequence}/{patient}.nii.gz",
+        brain="results/normalised/{patient}_brain.nii.gz",
+    output:
+        "results/normalised/{sequence}/{patient}.nii.gz",
+    log:
+        "logs/normalise/{sequence}/{patient}.log",
+    conda:
+        "../../envs/imaging.yaml"
+    shell:
+        "python -m egfrmet normalise-sequence --patient {wildcards.patient} --sequence {wildcards.sequence}"
+        " --image {input.image:q} --brain {input.brain:q} --out {output:q} 2> {log:q}"

@@ -20,7 +20,7 @@ rule predict:
     threads: config["resources"]["predict"]["threads"]
     params:
         patients=prediction_patients(),
-        model=settings("model"),
+        model=MODEL_SETTINGS,
         predict=settings("predict"),
         evaluate=settings("evaluate"),
         inference=INFERENCE_SETTINGS,

@@ -1,4 +1,4 @@
-# The generated demo cohort: one job per patient writes its image and masks.
+# The generated demo cohort: one job per patient writes its images (T1c, T2) and masks.
 
 
 rule synth:
@@ -6,6 +6,7 @@ rule synth:
         image=os.path.join(SYNTH_DIR, "{patient}_t1.nii.gz"),
         mask=os.path.join(SYNTH_DIR, "{patient}_lesion.nii.gz"),
         brain_mask=os.path.join(SYNTH_DIR, "{patient}_brain.nii.gz"),
+        t2=os.path.join(SYNTH_DIR, "{patient}_t2.nii.gz"),
     log:
         "logs/synth/{patient}.log",
     conda:
@@ -18,4 +19,5 @@ rule synth:
         "python -m egfrmet synth --patient {wildcards.patient} --label {params.label}"
         " --center {params.center:q} --settings {params.settings:q}"
         " --image {output.image:q} --mask {output.mask:q} --brain-mask {output.brain_mask:q}"
+        " --t2 {output.t2:q}"
         " 2> {log:q}"

@@ -22,7 +22,7 @@ rule train_inner:
         gpu=config["resources"]["train"]["gpu"],
         checkpoint_seconds=config["resources"]["train"]["checkpoint_seconds"],
     params:
-        model=settings("model"),
+        model=MODEL_SETTINGS,
         train=TRAIN_SETTINGS,
     shell:
         "python -m egfrmet train --fold {wildcards.fold} --inner {wildcards.inner}"
@@ -75,7 +75,7 @@ rule train:
         # a resource, not a param: how often to checkpoint changes no result
         checkpoint_seconds=config["resources"]["train"]["checkpoint_seconds"],
     params:
-        model=settings("model"),
+        model=MODEL_SETTINGS,
         train=TRAIN_SETTINGS,
         choice=choice_option,
     shell:
