@@ -245,3 +245,19 @@ def test_a_sequence_off_the_t1c_grid_is_refused_and_resampled_by_header_geometry
     with pytest.raises(InputError, match="column t2"):
         bias_of_t2(tmp_path / "refused.nii.gz", resample=False)
     assert not (tmp_path / "refused.nii.gz").exists()
+
+
+def test_the_workflow_refuses_an_off_grid_sequence_when_it_is_read_unless_resampling_is_allowed(real_data, tmp_path):
+    """skull1's T2 on another grid stops `snakemake -n` before any job, naming patient,
+    column and file; with inputs.resample: true the plan resamples it in its own N4 job."""
+    skull1_lesion(real_data, tmp_path / "lesion.nii.gz")
+    header = "patient_id\timage\tmask\tt2\n"
+    row = f"skull1\t{real_data}/skull1_t1c.nii.gz\tlesion.nii.gz\t{real_data}/skull1_t2.nii.gz\n"
+    (tmp_path / "samples.tsv").write_text(header + row, encoding="utf-8")
+    options = ["--dry-run", "--config", "samples=samples.tsv"]
+    refused = run_snakemake(tmp_path, *options, "inputs={sequences: [t2], resample: false}", check=False)
+    message = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and all(w in message for w in ("patient skull1", "column t2", "skull1_t2.nii.gz"))
+    assert "inputs.resample: true" in message and not (tmp_path / "results").exists()
+    planned = run_snakemake(tmp_path, *options, "inputs={sequences: [t2], resample: true}")
+    assert "rule bias_sequence:" in planned.stdout and "sequence=t2, patient=skull1" in planned.stdout

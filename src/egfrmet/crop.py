@@ -181,7 +181,8 @@ def plot_qc(result, patient, summary, path):
     names = ["T1c", *[str(name) for name in result.get("sequence_names", [])]]
     channels = [result["slices"]] + [result["sequences"][:, c] for c in range(len(names) - 1)]
     rows = len(taken) * len(names)
-    fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, 0.5 + 2.4 * rows), squeeze=False)
+    height = 2.4 if len(names) == 1 else 2.7  # the T1c alone as before; room for each row's title
+    fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, 0.5 + height * rows), squeeze=False)
     for c, (name, images) in enumerate(zip(names, channels)):
         low, high = np.percentile(images, [1, 99])
         for i in range(len(images)):

@@ -349,12 +349,13 @@ def patient_sequence(wildcards):
     return ROWS[wildcards.patient][wildcards.sequence]
 
 
-def sequence_files(folder, suffix=".nii.gz"):
-    """The further sequences' files under results/<folder>/<name>/ of one patient."""
+def sequence_files(folder):
+    """An input function: one patient's further sequences under results/<folder>/<name>/,
+    in inputs.sequences' order (the order the commands pair them with the names)."""
 
     def files(wildcards):
         return [
-            f"results/{folder}/{name}/{wildcards.patient}{suffix}" for name in SEQUENCES
+            f"results/{folder}/{name}/{wildcards.patient}.nii.gz" for name in SEQUENCES
         ]
 
     return files
