@@ -10,7 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from egfrmet.errors import InputError
-from egfrmet.files import atomic_output
+from egfrmet.files import atomic_output, paired_sequences
 from egfrmet.images import read_image, reorient
 from egfrmet.lesions import choose, volumes_mm3
 from egfrmet.plots import pyplot, save
@@ -132,11 +132,10 @@ def run(patient, *, image, lesion, brain, summary, settings, out, qc, sequence_f
     `sequence_files`: the normalised LPS image of each of settings["sequences"] (the further
     sequences, settings.crop_settings), cropped with the same boxes; the crops then hold
     `sequences` (slices, sequence, size, size) and `sequence_names`."""
-    settings = dict(settings)
-    names = settings.pop("sequences", [])
-    if len(names) != len(sequence_files):
-        raise InputError(f"{len(sequence_files)} sequence files for the sequences {names}", patient=patient)
-    sequence = list(zip(names, sequence_files))
+    sequence = paired_sequences(settings, sequence_files)
+    if sequence is None:
+        raise InputError(f"{len(sequence_files)} sequence files for {settings.get('sequences', [])}", patient=patient)
+    settings = {key: value for key, value in settings.items() if key != "sequences"}
     image = read_image(image)
     lesions = sitk.GetArrayFromImage(read_image(lesion))
     brain = sitk.GetArrayFromImage(reorient(read_image(brain))) > 0  # normalise kept it on the source grid

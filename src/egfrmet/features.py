@@ -11,7 +11,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from egfrmet.errors import InputError
-from egfrmet.files import atomic_output
+from egfrmet.files import atomic_output, paired_sequences
 from egfrmet.images import read_image
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,9 @@ def patient_features(patient, *, image, lesion, crops, settings, sequences=()):
 def run(patient, *, image, lesion, crops, settings, out, sequence_files=()):
     """The `egfrmet features` subcommand: one row of features (.csv) for one patient;
     `sequence_files`: the normalised image of each of settings["sequences"]."""
-    names = settings.get("sequences", [])
-    if len(names) != len(sequence_files):
-        raise InputError(f"{len(sequence_files)} sequence files for the sequences {names}", patient=patient)
-    sequence = list(zip(names, sequence_files))
+    sequence = paired_sequences(settings, sequence_files)
+    if sequence is None:
+        raise InputError(f"{len(sequence_files)} sequence files for {settings.get('sequences', [])}", patient=patient)
     row = patient_features(patient, image=image, lesion=lesion, crops=crops, settings=settings, sequences=sequence)
     missing = [name for name, value in row.items() if name != "patient_id" and not np.isfinite(value)]
     if missing:

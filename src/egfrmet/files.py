@@ -25,6 +25,13 @@ def atomic_output(path):
             os.remove(tmp)
 
 
+def paired_sequences(settings, files):
+    """(name, file) of each further sequence a stage's settings name (settings.further_sequences),
+    with the files its command got in that order; None when the counts differ."""
+    names = settings.get("sequences", [])
+    return list(zip(names, files)) if len(names) == len(files) else None
+
+
 def read_crops(folder, patient):
     """A patient's crop slices as channels (n, channels, size, size) from
     `folder`/{patient}.npz (stage crop): the T1c first, then each further sequence."""

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 
 from egfrmet import bias
 from egfrmet.errors import InputError
-from egfrmet.images import grid_mismatch, read_image, reorient, write_image
+from egfrmet.images import geometry, grid_mismatch, read_image, reorient, write_image
 from egfrmet.masks import head_mask
 
 log = logging.getLogger(__name__)
@@ -53,25 +53,16 @@ def grid_problem(reference, header, *, resample, tolerance):
 def onto_grid(image, reference):
     """`image` resampled (linear) onto the grid of `reference` by physical position; voxels
     outside its field of view take its minimum."""
-    if grid_mismatch(geometry_of(reference), geometry_of(image), 1e-6) is None:
+    if grid_mismatch(geometry(reference), geometry(image), 1e-6) is None:
         return image
     floor = float(sitk.GetArrayViewFromImage(image).min())
     return sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, floor)
 
 
-def geometry_of(image):
-    return {
-        "size": image.GetSize(),
-        "spacing": image.GetSpacing(),
-        "origin": image.GetOrigin(),
-        "direction": image.GetDirection(),
-    }
-
-
 def run_bias(patient, *, sequence, image, reference, resample, grid_tolerance, settings, threads, out):
     """The `egfrmet bias-sequence` subcommand: one sequence on the T1c's grid, N4-corrected."""
     moving, t1c = read_image(image), read_image(reference)
-    problem = grid_problem(geometry_of(t1c), geometry_of(moving), resample=resample, tolerance=grid_tolerance)
+    problem = grid_problem(geometry(t1c), geometry(moving), resample=resample, tolerance=grid_tolerance)
     if problem:
         raise InputError(problem, patient=patient, column=sequence, path=image)
     on_grid = onto_grid(moving, t1c)
