@@ -208,7 +208,7 @@ def test_radiomics_of_each_sequence_are_prefixed_by_its_column(workflow_on_the_m
 def test_a_sequence_off_the_t1c_grid_is_refused_and_resampled_by_header_geometry(real_data, config, tmp_path):
     """skull1's raw T2 and FLAIR lie on other grids than its T1c (other size, origin and
     direction): refused naming the column, or resampled onto the T1c's grid when allowed."""
-    from egfrmet import sequences
+    from egfrmet import images, sequences
     from egfrmet.check import check_headers
     from egfrmet.errors import InputError
     from egfrmet.images import read_header
@@ -219,9 +219,9 @@ def test_a_sequence_off_the_t1c_grid_is_refused_and_resampled_by_header_geometry
     assert all(w in str(error.value) for w in ("patient skull1", "column t2", "inputs.resample: true"))
     check_headers("skull1", paths, grid_tolerance=1e-3, sequences=["t2"], resample=True)
     t1c, t2 = read_header(paths["image"]), read_header(paths["t2"])
-    assert 0.5 < sequences.overlap(t1c, t2) <= 1.0
+    assert 0.5 < images.overlap(t1c, t2) <= 1.0
     far = t2 | {"origin": tuple(np.add(t2["origin"], 1000.0))}
-    assert "does not overlap" in sequences.grid_problem(t1c, far, resample=True, tolerance=1e-3)
+    assert "does not overlap" in images.grid_problem(t1c, far, resample=True, tolerance=1e-3)
 
     def bias_of_t2(out, resample):
         sequences.run_bias(

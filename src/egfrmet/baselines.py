@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SINGLE = {"volume": "volume_mm3", "intensity": "intensity"}
 NOT_RADIOMICS = {"patient_id", *SINGLE.values()}
+RADIOMICS = ("radiomics", "radiomics_t1c")  # every sequence's features, the T1c's alone
 
 
 def radiomics_columns(features, t1c_only=False):
@@ -81,7 +82,7 @@ def single_pipeline(method):
 def fit(method, X, labels, settings, kinds=None):
     """The fitted pipeline of one baseline on training patients only (X, labels); `kinds`:
     the clinical variables' kinds, for the clinical baseline (X then a DataFrame)."""
-    if method in ("radiomics", "radiomics_t1c"):
+    if method in RADIOMICS:
         model = radiomics_pipeline(settings["radiomics"], labels, settings["seed"])
     elif method == "clinical":
         model = clinical_pipeline(settings["clinical"], kinds, labels, settings["seed"])
@@ -93,7 +94,7 @@ def fit(method, X, labels, settings, kinds=None):
 def describe(method, model):
     """What the fit chose, for the log."""
     last = model[-1]
-    if method in ("radiomics", "radiomics_t1c", "clinical"):
+    if method in (*RADIOMICS, "clinical"):
         return f"C = {float(last.C_):g}, {int((last.coef_ != 0).sum())} coefficients"
     return f"higher {SINGLE[method]} means EGFR+: {bool(last.coef_[0, 0] > 0)}"
 
@@ -102,7 +103,7 @@ def inputs(method, features, clinical):
     """The matrix a method fits on, patients as rows: (table indexed by patient_id, as_frame)."""
     if method == "clinical":
         return clinical, True
-    if method in ("radiomics", "radiomics_t1c"):
+    if method in RADIOMICS:
         return features[radiomics_columns(features, t1c_only=method == "radiomics_t1c")], False
     columns = [SINGLE[method]]
     return features[columns], False

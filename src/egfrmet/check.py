@@ -18,6 +18,7 @@ from egfrmet.images import (
     check_3d,
     geometry,
     grid_mismatch,
+    grid_problem,
     lesion_array,
     nifti_grid_key,
     nifti_problem,
@@ -25,7 +26,6 @@ from egfrmet.images import (
     read_image,
     series_uid_problem,
 )
-from egfrmet.sequences import grid_problem
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Reading, checking and writing images through SimpleITK."""
 
 import gzip
+import itertools
 import struct
 from pathlib import Path
 
@@ -107,6 +108,39 @@ def grid_mismatch(a, b, tolerance):
         return f"origin {fmt(b['origin'])} differs from the image's {fmt(a['origin'])}"
     if np.any(np.abs(np.subtract(a["direction"], b["direction"])) > tolerance):
         return f"direction {fmt(b['direction'])} differs from the image's {fmt(a['direction'])}"
+    return None
+
+
+def corners(header):
+    """The physical points (8, 3) of the corners of a header's voxel grid (voxel edges)."""
+    size, spacing = np.array(header["size"], float), np.array(header["spacing"], float)
+    direction = np.array(header["direction"], float).reshape(3, 3)
+    index = np.array(list(itertools.product(*[(-0.5, n - 0.5) for n in size])))
+    return np.array(header["origin"], float) + (index * spacing) @ direction.T
+
+
+def overlap(reference, moving):
+    """Fraction of the reference's bounding box (physical, axis-aligned) that the moving
+    image's bounding box covers: 0 when the fields of view do not meet."""
+    a, b = corners(reference), corners(moving)
+    low, high = np.maximum(a.min(0), b.min(0)), np.minimum(a.max(0), b.max(0))
+    shared = np.prod(np.clip(high - low, 0, None))
+    return float(shared / np.prod(a.max(0) - a.min(0)))
+
+
+def grid_problem(reference, header, *, resample, tolerance):
+    """Why a further sequence (header) cannot be taken onto the T1c's grid (reference), or None:
+    off the grid without `resample`, or with it outside the T1c's field of view."""
+    mismatch = grid_mismatch(reference, header, tolerance)
+    if mismatch is None:
+        return None
+    if not resample:
+        return (
+            f"not on the image's grid: {mismatch}; co-register it onto the T1c, or set inputs.resample: true "
+            "to resample it by header geometry (no registration)"
+        )
+    if overlap(reference, header) == 0:
+        return "its field of view does not overlap the image's (by header geometry): nothing to resample"
     return None
 
 

@@ -4,50 +4,16 @@ alone (no registration: a patient who moved between series stays moved), then N4
 with the T1c's settings and z-scored over the T1c's brain mask, so that the crops take the
 same boxes of every sequence (one channel each, the T1c first)."""
 
-import itertools
 import logging
 
-import numpy as np
 import SimpleITK as sitk
 
 from egfrmet import bias
 from egfrmet.errors import InputError
-from egfrmet.images import geometry, grid_mismatch, read_image, reorient, write_image
+from egfrmet.images import geometry, grid_mismatch, grid_problem, read_image, reorient, write_image
 from egfrmet.masks import head_mask
 
 log = logging.getLogger(__name__)
-
-
-def corners(header):
-    """The physical points (8, 3) of the corners of a header's voxel grid (voxel edges)."""
-    size, spacing = np.array(header["size"], float), np.array(header["spacing"], float)
-    direction = np.array(header["direction"], float).reshape(3, 3)
-    index = np.array(list(itertools.product(*[(-0.5, n - 0.5) for n in size])))
-    return np.array(header["origin"], float) + (index * spacing) @ direction.T
-
-
-def overlap(reference, moving):
-    """Fraction of the reference's bounding box (physical, axis-aligned) that the moving
-    image's bounding box covers: 0 when the fields of view do not meet."""
-    a, b = corners(reference), corners(moving)
-    low, high = np.maximum(a.min(0), b.min(0)), np.minimum(a.max(0), b.max(0))
-    shared = np.prod(np.clip(high - low, 0, None))
-    return float(shared / np.prod(a.max(0) - a.min(0)))
-
-
-def grid_problem(reference, header, *, resample, tolerance):
-    """Why a sequence (header) cannot be taken onto the T1c's grid (reference), or None."""
-    mismatch = grid_mismatch(reference, header, tolerance)
-    if mismatch is None:
-        return None
-    if not resample:
-        return (
-            f"not on the image's grid: {mismatch}; co-register it onto the T1c, or set inputs.resample: true "
-            "to resample it by header geometry (no registration)"
-        )
-    if overlap(reference, header) == 0:
-        return "its field of view does not overlap the image's (by header geometry): nothing to resample"
-    return None
 
 
 def onto_grid(image, reference):
