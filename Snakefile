@@ -22,6 +22,8 @@ include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/final.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/fusion.smk"
+include: "workflow/rules/model_card.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/predict.smk"
 
@@ -33,6 +35,7 @@ rule all:
     input:
         preprocessed(PATIENTS),
         rules.evaluate.output if TRAINING else [],
+        rules.model_card.output if TRAINING else [],
         rules.predict.output if TRAINING and PREDICTING else [],
         rules.train_final.output if TRAINING and config["train"]["final"] else [],
         rules.explain_figure.output if TRAINING and config["explain"]["enabled"] else [],

@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import kstest
 from sklearn.metrics import roc_auc_score
 
-from egfrmet.compare import comparison_table, delong, paired_bootstrap
+from egfrmet.compare import comparison_markdown, comparison_pairs, comparison_table, delong, paired_bootstrap
 
 LABELS = np.r_[np.ones(20), np.zeros(40)].astype(int)
 BOOTSTRAP = {"resamples": 500, "level": 0.95, "seed": 0}
@@ -47,9 +47,26 @@ def test_the_table_sets_each_network_selection_against_each_baseline_on_shared_p
     network = pd.DataFrame({"patient_id": ids, "label": LABELS, "median": LABELS + rng.normal(size=len(LABELS))})
     baseline = pd.DataFrame({"patient_id": ids[::-1], "label": LABELS[::-1], "patient": rng.normal(size=len(LABELS))})
     scores = {"last": network, "inner_cv": network, "volume": baseline}
-    table = comparison_table(
-        scores, networks=["last", "inner_cv"], baselines=["volume"], aggregate="median", bootstrap=BOOTSTRAP
-    )
-    assert list(table.network) == ["last", "inner_cv"] and (table.n_patients == len(LABELS)).all()
+    pairs = comparison_pairs(["last", "inner_cv"], ["volume"])
+    table = comparison_table(scores, pairs=pairs, aggregate="median", bootstrap=BOOTSTRAP)
+    assert list(table.method) == ["last", "inner_cv"] and list(table.reference) == ["volume"] * 2
+    assert (table.n_patients == len(LABELS)).all()
+    text = comparison_markdown(table, level=0.95)
+    assert "| last | volume |" in text and "by the median of its slices" in text
     expected = roc_auc_score(LABELS, network["median"]) - roc_auc_score(baseline.label, baseline.patient)
     assert np.allclose(table.auc_difference, expected)
+
+
+def test_fused_methods_are_set_against_every_network_selection_and_baseline():
+    pairs = comparison_pairs(["last"], ["radiomics", "clinical"], ["fusion", "auto"])
+    assert pairs == [
+        ("last", "radiomics"),
+        ("last", "clinical"),
+        ("fusion", "last"),
+        ("fusion", "radiomics"),
+        ("fusion", "clinical"),
+        ("auto", "last"),
+        ("auto", "radiomics"),
+        ("auto", "clinical"),
+        ("auto", "fusion"),
+    ]

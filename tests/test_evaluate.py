@@ -110,6 +110,7 @@ def test_run_writes_every_output(tmp_path):
         "seed": 0,
         "figure_patients_per_class": 2,
         "calibration_bins": 5,
+        "decision_curve": {"low": 0.05, "high": 0.95, "step": 0.05},
     }
     evaluate.run(
         val_slices=[str(p) for p in paths],
@@ -124,6 +125,8 @@ def test_run_writes_every_output(tmp_path):
         "calibration.png",
         "comparison.csv",
         "comparison.md",
+        "decision_curve.csv",
+        "decision_curve.png",
         "patient_scores.csv",
         "roc.pdf",
         "roc.png",

@@ -54,3 +54,18 @@ def test_an_unknown_layer_is_named():
     model = create_model(arch="resnet10t", weights="none", pretrained_tag="", head_hidden=8, dropout=[0.0, 0.0])
     with pytest.raises(ValueError, match="no module named 'layer9'"):
         find_layer(model, "layer9")
+
+
+def test_shares_weigh_the_map_against_the_region_and_its_area():
+    from egfrmet.explain import shares
+
+    cams = np.zeros((2, 10, 10))
+    cams[:, :5] = 1.0  # the top half of every slice
+    masks = np.zeros((2, 10, 10), dtype=np.uint8)
+    masks[:, :2, :2] = 1  # 4 % of the crop, all of it under the map
+    brain = np.zeros_like(masks)
+    brain[:, 5:] = 1  # the bottom half: none of the map
+    result = shares(cams, masks, brain)
+    assert result["lesion_area"] == pytest.approx(0.04) and result["cam_in_lesion"] == pytest.approx(0.08)
+    assert result["brain_area"] == pytest.approx(0.5) and result["cam_in_brain"] == 0.0
+    assert np.isnan(shares(np.zeros_like(cams), masks, brain)["cam_in_lesion"])  # an all-zero map says nothing

@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,13 @@ TINY_SHEET = {
 TINY_INPUTS = {
     "clinical": {"sex": "categorical", "age": "numeric", "smoking": "categorical"},
     "inputs": {"sequences": ["t2"], "resample": False},
-    "baselines": {"methods": ["radiomics", "volume", "intensity", "clinical"]},
+    "baselines": {
+        "methods": ["radiomics", "volume", "intensity", "clinical"],
+        # one C: inner training parts of 2 patients leave no inner CV to choose it
+        "radiomics": {"c_values": [1.0]},
+        "clinical": {"c_values": [1.0]},
+    },
+    "fusion": {"components": ["last", "radiomics", "clinical"], "clinical_variables": True, "c_values": [1.0]},
 }
 # The paper's recipe shrunk to seconds: 2 folds of 2 inner folds, a tiny network, 2 epochs.
 TINY_TRAINING = {
@@ -141,8 +148,9 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     summary = pd.read_csv(results / "evaluation" / "summary.csv")
     assert list(summary.columns[:4]) == ["selection", "aggregate", "n_patients", "n_positive"]
     baselines = ["radiomics", "volume", "intensity", "clinical"]
-    assert list(summary.selection) == list(table.selection) + baselines and (summary.n_patients == 8).all()
-    assert list(summary["aggregate"][-4:]) == ["patient"] * 4 and (summary.subset == "all").all()
+    fused = ["fusion", "auto"]
+    assert list(summary.selection) == list(table.selection) + baselines + fused and (summary.n_patients == 8).all()
+    assert list(summary["aggregate"][-6:]) == ["patient"] * 6 and (summary.subset == "all").all()
     assert (summary.auc_low <= summary.auc).all() and (summary.auc <= summary.auc_high).all()
     for fold in (0, 1):  # each baseline scores the fold's validation patients, fitted on the others
         scored = pd.read_csv(results / "baselines" / f"fold{fold}.csv")
@@ -150,9 +158,28 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
             assert set(scored.patient_id[scored.selection == name]) == set(folds.patient_id[folds.fold == fold])
     assert sorted(p.stem for p in (results / "features").glob("*.csv")) == patients[:8]  # not the test patients
     assert sorted(p.stem for p in (results / "clinical").glob("*.json")) == patients[:8]
+    for fold in (0, 1):  # the fusion and auto: fitted on the fold's training patients, scoring the others
+        scored = pd.read_csv(results / "fusion" / f"fold{fold}.csv")
+        validation = set(folds.patient_id[folds.fold == fold])
+        for name in fused:
+            assert set(scored.patient_id[scored.selection == name]) == validation
+        report = json.loads((results / "fusion" / f"fold{fold}.json").read_text(encoding="utf-8"))
+        assert set(report["candidates"]) == {"last", *baselines, "fusion"} and report["auto"] in report["candidates"]
+        names = {name.split("__")[-1] for name in report["fusion"]["coefficients"]}
+        assert {"last", "radiomics", "clinical"} <= names and any(name.startswith("sex_") for name in names)
+        for inner in (0, 1):  # each inner training scored its own inner validation patients only
+            rows = pd.read_csv(results / "models" / f"fold{fold}" / f"inner{inner}" / "val_slices.csv")
+            assert set(rows.selection) == {"best_inner_metric", "last"} and (rows.inner == inner).all()
+            assert not set(rows.patient_id) & validation and len(set(rows.patient_id)) == 2
     comparison = pd.read_csv(results / "evaluation" / "comparison.csv")
-    assert list(comparison.network) == [name for name in selections for _ in baselines]
-    assert list(comparison.baseline) == baselines * len(selections)
+    network_rows = len(selections) * len(baselines)
+    assert list(comparison.method[:network_rows]) == [name for name in selections for _ in baselines]
+    assert list(comparison.reference[:network_rows]) == baselines * len(selections)
+    others = [*selections, *baselines]
+    assert list(comparison.method[network_rows:]) == ["fusion"] * len(others) + ["auto"] * (len(others) + 1)
+    assert (results / "evaluation" / "decision_curve.png").stat().st_size > 0
+    curve = pd.read_csv(results / "evaluation" / "decision_curve.csv")
+    assert list(curve.method.unique()) == [*selections, *baselines, *fused, "treat all", "treat none"]
     assert comparison.delong_p.between(0, 1).all() and (comparison.n_patients == 8).all()
     assert "DeLong p" in (results / "evaluation" / "comparison.md").read_text(encoding="utf-8")
     for pid in patients[:8]:  # Grad-CAM of every cross-validation patient by its fold's model
@@ -162,6 +189,15 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
         )
         assert (results / "explain" / f"{pid}.png").stat().st_size > 1000
     assert (results / "evaluation" / "explanations.png").stat().st_size > 1000
+    card = (results / "evaluation" / "model_card.md").read_text(encoding="utf-8")
+    for row in summary.itertuples():  # the card's figures are summary.csv's
+        name = row.selection if row.aggregate == "patient" else f"{row.selection} ({row.aggregate})"
+        line = next(line for line in card.splitlines() if line.startswith(f"| {name} |"))
+        assert f"| {row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f}) |" in line
+    assert "Cross-validation patients: 8" in card and "**The cohort is generated**" in card
+    explained = pd.read_csv(results / "evaluation" / "explanations.csv", dtype={"patient_id": str})
+    assert sorted(explained.patient_id) == patients[:8]
+    assert explained[["cam_in_lesion", "cam_in_brain", "lesion_area", "brain_area"]].stack().between(0, 1).all()
     for fold in (0, 1):
         choice = json.loads((results / "models" / f"fold{fold}" / "inner_choice.json").read_text(encoding="utf-8"))
         history = pd.read_csv(results / "models" / f"fold{fold}" / "history.csv")
@@ -186,6 +222,56 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     report = (results / "report.html").read_text(encoding="utf-8")
     for item in ("table2.csv", "roc.png", "training_curves.png", "P001.png", "predictions.csv", "comparison.csv"):
         assert item in report
+
+
+@pytest.mark.slow
+def test_predict_with_fusion_gives_new_patients_the_stack_refitted_on_every_cv_patient(tiny_run, tmp_path):
+    source, overlay = tiny_run
+    workdir = tmp_path / "copy"
+    shutil.copytree(source, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / overlay).read_text(encoding="utf-8"))
+    config["train"]["predict_with"] = "fusion"
+    (workdir / "fusion.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    run_snakemake(workdir, "--cores", "2", "--configfile", "fusion.yaml")
+    results = workdir / "results"
+    deployed = json.loads((results / "models" / "deployed.json").read_text(encoding="utf-8"))
+    assert deployed["method"] == "fusion" and deployed["components"] == ["last", "radiomics", "clinical"]
+    predictions = pd.read_csv(results / "predictions" / "predictions.csv")
+    assert list(predictions.patient_id) == ["T001", "T002"] and predictions.probability.between(0, 1).all()
+    assert (predictions.models == "fusion (last + radiomics + clinical): 2 models").all()
+    assert not np.allclose(predictions.probability, predictions.network)  # the stack, not the network alone
+    assert sorted(p.stem for p in (results / "features").glob("*.csv")) == [*CV_PATIENTS, "T001", "T002"]
+    # auto's pick over every cv patient: the candidate of best out-of-fold AUC in summary.csv
+    egfrmet_cli(
+        workdir,
+        "deploy",
+        "--patient-scores", "results/evaluation/patient_scores.csv",
+        "--features", *sorted(str(p) for p in (results / "features").glob("P*.csv")),
+        "--clinical", *sorted(str(p) for p in (results / "clinical").glob("P*.json")),
+        "--settings", json.dumps(fusion_settings(config)),
+        "--predict-with", "auto",
+        "--out", "auto.pkl",
+        "--out-report", "auto.json",
+    )  # fmt: skip
+    auto = json.loads((workdir / "auto.json").read_text(encoding="utf-8"))
+    summary = pd.read_csv(results / "evaluation" / "summary.csv")
+    summary = summary[summary["aggregate"].isin(["median", "patient"])].set_index("selection")
+    assert auto["oof_auc"] == pytest.approx({m: summary.auc[m] for m in auto["oof_auc"]})
+    assert auto["method"] == max(auto["oof_auc"], key=auto["oof_auc"].get)
+
+
+def fusion_settings(overlay):
+    """The fusion step's settings of the shipped config under `overlay`, as the rules derive them."""
+    from egfrmet.settings import fusion_settings as derive
+    from egfrmet.settings import merged, read_config
+
+    return derive(merged(read_config([REPO / "config" / "config.yaml"]), overlay))
+
+
+def egfrmet_cli(workdir, *args):
+    result = subprocess.run([sys.executable, "-m", "egfrmet", *args], cwd=workdir, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -339,13 +425,16 @@ def chain_of(patients, stages):
 
 
 CV_PATIENTS = [f"P00{i}" for i in range(1, 9)]
+# the fusion stacks the network's and the baselines' scores: it re-fits when either does
+FUSION_FITS = {("fusion", "fold=0"), ("fusion", "fold=1")}
 TRAINING = (
-    {("folds", ""), ("evaluate", ""), ("predict", ""), ("explain_figure", "")}
+    {("folds", ""), ("evaluate", ""), ("model_card", ""), ("predict", ""), ("explain_figure", "")}
+    | FUSION_FITS
     | {(rule, f"fold={fold}") for rule in ("train", "choose_epoch", "ensemble") for fold in (0, 1)}
     | {("train_inner", f"fold={fold}, inner={inner}") for fold in (0, 1) for inner in (0, 1)}
     | {("explain_fold0", ""), ("explain_fold1", "")}  # new models, new maps
 )
-BASELINE_FITS = {("baseline", "fold=0"), ("baseline", "fold=1")}
+BASELINE_FITS = {("baseline", "fold=0"), ("baseline", "fold=1")} | FUSION_FITS
 
 
 def grown_sheet(workdir, **row):
@@ -379,7 +468,10 @@ def test_changing_a_clinical_cell_refits_the_baselines_and_nothing_of_the_networ
     sheet.loc[sheet.patient_id == "P001", "age"] = "99"
     sheet.to_csv(workdir / "cohort" / "edited.tsv", sep="\t", index=False)
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "samples=cohort/edited.tsv")
-    assert jobs == {("clinical", "patient=P001"), ("evaluate", ""), ("explain_figure", "")} | BASELINE_FITS
+    assert (
+        jobs
+        == {("clinical", "patient=P001"), ("evaluate", ""), ("model_card", ""), ("explain_figure", "")} | BASELINE_FITS
+    )
 
 
 @pytest.mark.slow
@@ -403,10 +495,14 @@ def test_changing_a_training_setting_reruns_training_and_evaluation_not_preproce
 @pytest.mark.slow
 def test_changing_how_baselines_fit_refits_them_without_extracting_features_again(tiny_run):
     workdir, overlay = tiny_run
-    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "baselines={radiomics: {c_values: [1.0]}}")
-    assert jobs == BASELINE_FITS | {("evaluate", ""), ("explain_figure", "")}
+    jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "baselines={radiomics: {c_values: [0.5]}}")
+    assert jobs == BASELINE_FITS | {("evaluate", ""), ("model_card", ""), ("explain_figure", "")}
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "baselines={radiomics: {bin_width: 0.2}}")
-    assert jobs == chain_of(CV_PATIENTS, ["features"]) | BASELINE_FITS | {("evaluate", ""), ("explain_figure", "")}
+    assert jobs == chain_of(CV_PATIENTS, ["features"]) | BASELINE_FITS | {
+        ("evaluate", ""),
+        ("model_card", ""),
+        ("explain_figure", ""),
+    }
 
 
 @pytest.mark.slow
@@ -558,6 +654,24 @@ def test_one_scan_without_models_says_what_to_do(tmp_path):
         env=os.environ | {"PYTHONPATH": str(REPO / "src")},
     )
     assert result.returncode == 2 and "config/config.yaml" in result.stderr and "not found" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_one_scan_refuses_to_stand_in_for_the_fused_model(tmp_path):
+    (tmp_path / "fusion.yaml").write_text(
+        yaml.safe_dump({"train": {"predict_with": "fusion"}, "fusion": {"components": ["radiomics"]}}), encoding="utf-8"
+    )
+    configs = [str(REPO / "config" / "config.yaml"), "fusion.yaml"]
+    command = ["scan", "--image", "x.nii.gz", "--mask", "y.nii.gz", "--out", "o.csv", "--configfile", *configs]
+    result = subprocess.run(
+        [sys.executable, "-m", "egfrmet", *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=os.environ | {"PYTHONPATH": str(REPO / "src")},
+    )
+    assert result.returncode == 2 and "predict_with fusion" in result.stderr and "split test" in result.stderr
     assert not (tmp_path / "o.csv").exists()
 
 

@@ -57,21 +57,29 @@ def clinical_pipeline(settings, kinds, labels, seed):
     return make_pipeline(clinical_inputs.design(kinds), l2_logistic_cv(settings, labels, seed))
 
 
-def l2_logistic_cv(settings, labels, seed):
+def l2_logistic_cv(settings, labels, seed, scoring="roc_auc"):
     """L2 logistic regression, balanced classes, C from settings["c_values"] by stratified
-    inner CV (AUC): at most as many inner folds as the rarer class has patients."""
+    inner CV (`scoring`, AUC by default): at most as many inner folds as the rarer class has
+    patients. One C given: that C, and no inner CV."""
+    if len(settings["c_values"]) == 1:
+        return LogisticRegression(C=settings["c_values"][0], class_weight="balanced", max_iter=10_000)
     k = min(settings["inner_k"], int(np.bincount(labels, minlength=2).min()))
     if k < 2:
         raise ValueError("a baseline with inner cross-validation needs at least 2 training patients of each class")
     return LogisticRegressionCV(
         Cs=settings["c_values"],
         cv=StratifiedKFold(k, shuffle=True, random_state=seed),
-        scoring="roc_auc",
+        scoring=scoring,
         class_weight="balanced",
         max_iter=10_000,
         use_legacy_attributes=False,
         l1_ratios=(0.0,),  # L2
     )
+
+
+def chosen_c(model):
+    """The C a fitted l2_logistic_cv model uses: chosen by inner CV, or the one given."""
+    return float(model.C_ if hasattr(model, "C_") else model.C)
 
 
 def single_pipeline(method):
@@ -95,7 +103,7 @@ def describe(method, model):
     """What the fit chose, for the log."""
     last = model[-1]
     if method in (*RADIOMICS, "clinical"):
-        return f"C = {float(last.C_):g}, {int((last.coef_ != 0).sum())} coefficients"
+        return f"C = {chosen_c(last):g}, {int((last.coef_ != 0).sum())} coefficients"
     return f"higher {SINGLE[method]} means EGFR+: {bool(last.coef_[0, 0] > 0)}"
 
 
@@ -140,6 +148,9 @@ def fold_scores(features, table, fold, methods, settings, clinical=None, kinds=N
 
 
 def read_features(paths):
+    """The patients' features, indexed by patient_id (none given: an empty table)."""
+    if not paths:
+        return pd.DataFrame(index=pd.Index([], name="patient_id"))
     features = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in paths], ignore_index=True)
     return features.set_index("patient_id")
 
@@ -148,7 +159,7 @@ def run(*, fold, folds, features, clinical, settings, out):
     """The `egfrmet baseline` subcommand: every configured baseline's scores of one fold,
     from the patients' features (.csv) and clinical values (.json, egfrmet.clinical)."""
     table = read_folds(folds)
-    features = read_features(features) if features else pd.DataFrame(index=pd.Index([], name="patient_id"))
+    features = read_features(features)
     values, kinds = clinical_inputs.read(clinical)
     patients = set(of_repeat(table, fold).patient_id)
     for method in settings["methods"]:

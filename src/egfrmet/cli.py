@@ -212,6 +212,46 @@ def build_parser():
     )
     add(
         sub,
+        "clinical",
+        "egfrmet.clinical:run",
+        "write one patient's clinical values (the config's clinical columns of the sheet)",
+        PATIENT,
+        (["--values"], {"type": settings, "required": True, "help": "{column: cell} (text; '' = missing), as JSON"}),
+        (["--kinds"], {"type": settings, "required": True, "help": "{column: kind}, the config's clinical section"}),
+        required("--out", "clinical values to write (.json)"),
+    )
+    add(
+        sub,
+        "model-card",
+        "egfrmet.model_card:run",
+        "write the run's model card (the TRIPOD+AI items a run can answer)",
+        required("--summary", "summary.csv of evaluate"),
+        required("--folds", "folds table (.tsv)"),
+        (["--clinical"], {"nargs": "*", "default": [], "help": "the cross-validation patients' clinical values"}),
+        (["--fusion-reports"], {"nargs": "*", "default": [], "help": "the folds' fusion reports (.json)"}),
+        (["--explanations"], {"nargs": "?", "default": "", "help": "explanations.csv (Grad-CAM shares)"}),
+        (["--deployed"], {"nargs": "?", "default": "", "help": "deployed.json: what new patients get (fusion, auto)"}),
+        SETTINGS,
+        required("--out", "model card to write (.md)"),
+    )
+    add(
+        sub,
+        "fusion",
+        "egfrmet.fusion:run",
+        "fit the fused model and the leak-free choice of method (auto) on one fold's training patients",
+        required("--fold", "the outer fold whose validation patients are scored", type=int),
+        required("--folds", "folds table (.tsv)"),
+        (["--outer-slices"], {"nargs": "*", "default": [], "help": "the fold's outer val_slices.csv (network)"}),
+        (["--inner-slices"], {"nargs": "*", "default": [], "help": "its inner trainings' val_slices.csv, in order"}),
+        (["--baseline-scores"], {"nargs": "*", "default": [], "help": "the fold's baseline scores (.csv)"}),
+        (["--features"], {"nargs": "*", "default": [], "help": "the patients' features (.csv)"}),
+        (["--clinical"], {"nargs": "*", "default": [], "help": "the patients' clinical values (.json)"}),
+        SETTINGS,
+        required("--out", "validation patients' fusion and auto probabilities to write (.csv)"),
+        required("--out-report", "what the fold fitted and chose (.json)"),
+    )
+    add(
+        sub,
         "folds",
         "egfrmet.folds:run",
         "assign patient-level stratified folds for a sample sheet (and optionally pin them into it)",
@@ -324,6 +364,7 @@ def build_parser():
         (["--explained"], {"nargs": "+", "required": True, "help": "the patients' Grad-CAM maps (.npz)"}),
         required("--per-class", "patients per class", type=int),
         required("--out", "figure to write (.png)"),
+        required("--out-table", "each patient's Grad-CAM share in lesion and brain to write (.csv)"),
     )
     add(
         sub,
@@ -345,6 +386,25 @@ def build_parser():
         THREADS,
         required("--out", "predictions to write (.csv)"),
         required("--out-metrics", "metrics to write (.csv)"),
+        optional("--deployed", "egfrmet deploy's fit, for predict_with fusion or auto (.pkl)"),
+        (["--features"], {"nargs": "*", "default": [], "help": "the patients' features (.csv), with --deployed"}),
+        (
+            ["--clinical"],
+            {"nargs": "*", "default": [], "help": "the patients' clinical values (.json), with --deployed"},
+        ),
+    )
+    add(
+        sub,
+        "deploy",
+        "egfrmet.deploy:run",
+        "fit the fused model or auto's pick on every cross-validation patient, for new patients",
+        required("--patient-scores", "patient_scores.csv of evaluate (out-of-fold scores of every method)"),
+        (["--features"], {"nargs": "*", "default": [], "help": "the cross-validation patients' features (.csv)"}),
+        (["--clinical"], {"nargs": "*", "default": [], "help": "their clinical values (.json)"}),
+        SETTINGS,
+        required("--predict-with", "fusion or auto"),
+        required("--out", "the fitted methods to write (.pkl)"),
+        required("--out-report", "what new patients get (.json)"),
     )
     add(
         sub,

@@ -8,28 +8,29 @@ indicator, so a fit on a fold's training patients learns nothing from anyone els
 """
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
 
+log = logging.getLogger(__name__)
 
-def write(patient, *, values, kinds, out, log=None):
-    """results/clinical/<patient>.json: the patient's cells (text, '' = missing) and the
-    kinds; `log`: a file that names the missing ones."""
+
+def write(patient, *, values, kinds, out):
+    """results/clinical/<patient>.json: the patient's cells (text, '' = missing) and the kinds."""
     record = {"patient_id": patient, "kinds": kinds, "values": {name: values[name] for name in kinds}}
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-    if log:
-        missing = [name for name, cell in record["values"].items() if cell == ""]
-        with open(log, "w", encoding="utf-8") as file:
-            file.write(f"patient {patient}: {len(kinds)} clinical values, missing: {', '.join(missing) or 'none'}\n")
+    missing = [name for name, cell in record["values"].items() if cell == ""]
+    log.info("patient %s: %d clinical values, missing: %s", patient, len(kinds), ", ".join(missing) or "none")
+
+
+def run(*, patient, values, kinds, out):
+    """The `egfrmet clinical` subcommand (a light one: no scikit-learn is imported)."""
+    write(patient, values=values, kinds=kinds, out=out)
 
 
 def read(paths):
@@ -55,6 +56,11 @@ def typed(table, kinds):
 
 def design(kinds):
     """The transformer from a clinical table to a model's inputs (fitted on training patients)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     numeric = [name for name, kind in kinds.items() if kind == "numeric"]
     levels = [name for name, kind in kinds.items() if kind != "numeric"]
     parts = []

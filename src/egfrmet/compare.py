@@ -10,13 +10,13 @@ from scipy.stats import norm, rankdata
 from egfrmet.summary import auc_rows, percentile_interval, stratified_resamples
 
 COLUMNS = [
-    "network",
-    "baseline",
+    "method",
+    "reference",
     "aggregate",
     "n_patients",
     "n_positive",
-    "auc_network",
-    "auc_baseline",
+    "auc_method",
+    "auc_reference",
     "auc_difference",
     "difference_low",
     "difference_high",
@@ -53,19 +53,19 @@ def paired_bootstrap(labels, first, second, *, resamples, level, seed):
     return percentile_interval(difference, level)
 
 
-def compare(network, baseline, *, resamples, level, seed):
-    """One row: `network` and `baseline` are (label, score) series indexed by patient_id;
-    only patients both scored count."""
-    both = network.add_suffix("_network").join(baseline.add_suffix("_baseline"), how="inner")
-    labels = both.label_network.to_numpy()
-    first, second = both.score_network.to_numpy(), both.score_baseline.to_numpy()
-    auc_first, auc_second, p = delong(labels, first, second)
-    low, high = paired_bootstrap(labels, first, second, resamples=resamples, level=level, seed=seed)
+def compare(first, second, *, resamples, level, seed):
+    """One row: `first` and `second` are (label, score) frames indexed by patient_id; only
+    patients both scored count."""
+    both = first.add_suffix("_first").join(second.add_suffix("_second"), how="inner")
+    labels = both.label_first.to_numpy()
+    one, other = both.score_first.to_numpy(), both.score_second.to_numpy()
+    auc_first, auc_second, p = delong(labels, one, other)
+    low, high = paired_bootstrap(labels, one, other, resamples=resamples, level=level, seed=seed)
     return {
         "n_patients": len(both),
         "n_positive": int(labels.sum()),
-        "auc_network": auc_first,
-        "auc_baseline": auc_second,
+        "auc_method": auc_first,
+        "auc_reference": auc_second,
         "auc_difference": auc_first - auc_second,
         "difference_low": low,
         "difference_high": high,
@@ -73,29 +73,48 @@ def compare(network, baseline, *, resamples, level, seed):
     }
 
 
-def comparison_table(scores, *, networks, baselines, aggregate, bootstrap):
-    """Every network selection (its `aggregate` of slices) against every baseline (one score
-    per patient, column `patient`): `scores` maps each method to its patient scores."""
+def score_of(scores, aggregate):
+    """(label, score) by patient: a network's `aggregate` of slices, or a one-score method's
+    `patient` column."""
+    column = aggregate if aggregate in scores else "patient"
+    return scores.set_index("patient_id")[["label", column]].rename(columns={column: "score"})
+
+
+def comparison_table(scores, *, pairs, aggregate, bootstrap):
+    """Each (method, reference) of `pairs` on their shared out-of-fold patients: `scores`
+    maps each method to its patient scores."""
     rows = []
-    for network in networks:
-        first = scores[network].set_index("patient_id")[["label", aggregate]].rename(columns={aggregate: "score"})
-        for baseline in baselines:
-            second = scores[baseline].set_index("patient_id")[["label", "patient"]].rename(columns={"patient": "score"})
-            row = {"network": network, "baseline": baseline, "aggregate": aggregate}
-            rows.append(row | compare(first, second, **bootstrap))
+    for method, reference in pairs:
+        row = {"method": method, "reference": reference, "aggregate": aggregate}
+        rows.append(
+            row | compare(score_of(scores[method], aggregate), score_of(scores[reference], aggregate), **bootstrap)
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def comparison_pairs(networks, baselines, fused=()):
+    """Every network selection against every baseline, then each method made from the others
+    (egfrmet.fusion's fusion and auto, in that order) against every network selection and
+    baseline, and auto against fusion."""
+    pairs = [(network, baseline) for network in networks for baseline in baselines]
+    pairs += [(method, other) for method in fused for other in (*networks, *baselines)]
+    return pairs + ([("auto", "fusion")] if {"auto", "fusion"} <= set(fused) else [])
 
 
 def comparison_markdown(table, *, level):
     if table.empty:
         return "No baselines ran (`baselines.methods: []`).\n"
-    header = ["Network (selection)", "Baseline", "Patients (positive)", "AUC network", "AUC baseline"]
+    header = ["Method", "Against", "Patients (positive)", "AUC method", "AUC against"]
     header += [f"Difference ({level:.0%} CI, paired bootstrap)", "DeLong p"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.itertuples():
-        cells = [f"{row.network} ({row.aggregate})", row.baseline, f"{row.n_patients} ({row.n_positive})"]
-        cells += [f"{row.auc_network:.2f}", f"{row.auc_baseline:.2f}"]
+        cells = [row.method, row.reference, f"{row.n_patients} ({row.n_positive})"]
+        cells += [f"{row.auc_method:.2f}", f"{row.auc_reference:.2f}"]
         cells.append(f"{row.auc_difference:+.2f} ({row.difference_low:+.2f} to {row.difference_high:+.2f})")
         cells.append(f"{row.delong_p:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    note = (
+        f"\nNetwork selections score a patient by the {table['aggregate'].iloc[0]} of its slices; the other methods "
+        "give one probability per patient. A positive difference favours the method.\n"
+    )
+    return "\n".join(lines) + "\n" + note

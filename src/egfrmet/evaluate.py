@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
-from egfrmet.compare import comparison_markdown, comparison_table
+from egfrmet.compare import comparison_markdown, comparison_pairs, comparison_table
+from egfrmet.decision import decision_figure, decision_table, thresholds
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.plots import pyplot, save
 from egfrmet.selection import SELECTIONS
@@ -24,6 +25,7 @@ from egfrmet.summary import bootstrap_auc, reliability, summarise, summary_markd
 log = logging.getLogger(__name__)
 
 AGGREGATES = ("min", "max", "median", "mean")  # the paper's row order
+FUSED = ("fusion", "auto")  # egfrmet.fusion's methods, made from the others
 
 
 def patient_scores(slices):
@@ -313,7 +315,8 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     """The `egfrmet evaluate` subcommand: every selection's figures from the folds'
     validation slices; the figures of one patient set (ROC, slices) for `predict_with`.
     `held_out`: {fold: what it holds out}, to report each fold on its own as well.
-    `baseline_scores`: the baselines' fold files, for their summary rows and comparison.csv."""
+    `baseline_scores`: the baselines' fold files (and egfrmet.fusion's, in the same format),
+    for their summary rows and comparison.csv."""
     slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
     slices = slices.assign(repeat=slices.get("repeat", 0))
     networks = {
@@ -323,10 +326,11 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     baselines = baseline_repeats(baseline_scores)
     per_repeat = networks | baselines  # every method: one summary table
     bootstrap = bootstrap_settings(settings)
+    fused = [name for name in FUSED if name in baselines]
+    pairs = comparison_pairs(list(networks), [name for name in baselines if name not in FUSED], fused)
     comparison = comparison_table(
         {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()},
-        networks=list(networks),
-        baselines=list(baselines),
+        pairs=pairs,
         aggregate=settings["metric"],
         bootstrap=bootstrap,
     )
@@ -358,13 +362,24 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
         tmp.write_text(comparison_markdown(comparison, level=settings["ci_level"]), encoding="utf-8")
     metric = settings["metric"]
+    pooled = {
+        name: pooled_over_repeats(repeats).rename(columns={"patient": metric}) for name, repeats in per_repeat.items()
+    }
+    decisions = decision_table(
+        {name: (part.label, part[metric]) for name, part in pooled.items()}, thresholds(settings["decision_curve"])
+    )
+    with atomic_output(os.path.join(out_dir, "decision_curve.csv")) as tmp:
+        decisions.to_csv(tmp, index=False)
+    decision_figure(decisions, os.path.join(out_dir, "decision_curve.png"))
     calibrated = {name: scores[name].rename(columns={"patient": metric}) for name in per_repeat}
     calibration_figure(calibrated, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))
-    shown = scores[predict_with]
+    shown = calibrated[predict_with]  # the predictor new patients get, one score per patient
     roc = roc_figure(shown, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")], predict_with)
-    patients = example_patients(shown, metric, settings["figure_patients_per_class"])
-    figure_slices = slices[slices.selection == predict_with]
-    slice_figure(figure_slices, shown, metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
+    # the slice figure shows a network's slices: predict_with's, or for fusion and auto `last`'s
+    network = predict_with if predict_with in networks else ("last" if "last" in networks else next(iter(networks)))
+    patients = example_patients(scores[network], metric, settings["figure_patients_per_class"])
+    figure_slices = slices[slices.selection == network]
+    slice_figure(figure_slices, scores[network], metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
     curves_figure(histories, os.path.join(out_dir, "training_curves.png"))
     log.info("Table 2:\n%s", markdown)
     log.info("ROC (%s, %s): fold AUCs %s", metric, predict_with, [round(a, 3) for a in roc["fold_aucs"]])

@@ -42,13 +42,30 @@ def grad_cam(model, layer, x):
 
 
 def explain_patient(model, crops, layer):
-    """The crops, lesion masks, Grad-CAM maps and slice probabilities of one patient."""
+    """The crops, lesion and brain masks, Grad-CAM maps and slice probabilities of one patient."""
     with np.load(crops) as data:
         slices, masks = data["slices"], data["masks"]
+        brain = data["brain_masks"] if "brain_masks" in data else np.ones_like(masks)
     x = torch.from_numpy(crop_channels(crops)).float()  # every channel the model takes; slices shows the T1c
     with torch.no_grad():
         probability = torch.softmax(model.eval()(x), 1)[:, 1].numpy()
-    return {"slices": slices, "masks": masks, "cams": grad_cam(model, layer, x), "probability": probability}
+    cams = grad_cam(model, layer, x)
+    return {"slices": slices, "masks": masks, "brain_masks": brain, "cams": cams, "probability": probability}
+
+
+def shares(cams, masks, brain):
+    """Where a patient's Grad-CAM mass lies, against the area: the share of the maps' total
+    in the lesion and in the brain, and the share of the crops' pixels each covers (a map
+    spread at random would put as much mass in a region as its area)."""
+    cams, masks, brain = (np.asarray(a, dtype=float) for a in (cams, masks, brain))
+    total = cams.sum()
+    share = (lambda region: float((cams * region).sum() / total)) if total > 0 else (lambda region: float("nan"))
+    return {
+        "cam_in_lesion": share(masks > 0),
+        "lesion_area": float((masks > 0).mean()),
+        "cam_in_brain": share(brain > 0),
+        "brain_area": float((brain > 0).mean()),
+    }
 
 
 def patient_figure(result, patient, title, path):
@@ -84,6 +101,7 @@ def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
     for path in crops:
         patient = os.path.basename(path).removesuffix(".npz")
         result = explain_patient(network, path, target)
+        result |= shares(result["cams"], result["masks"], result["brain_masks"])
         with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
             np.savez_compressed(tmp, patient_id=patient, fold=fold, **result)
         patient_figure(result, patient, title, os.path.join(out_dir, f"{patient}.png"))
@@ -92,9 +110,32 @@ def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
         )
 
 
-def run_figure(*, scores, selection, aggregate, explained, per_class, out):
+SHARES = ("cam_in_lesion", "lesion_area", "cam_in_brain", "brain_area")
+
+
+def share_table(explained):
+    """explanations.csv: each patient's Grad-CAM shares (egfrmet.explain.shares), by fold."""
+    rows = []
+    for path in explained:
+        with np.load(path) as data:
+            rows.append(
+                {"patient_id": str(data["patient_id"]), "fold": int(data["fold"])} | {k: float(data[k]) for k in SHARES}
+            )
+    return pd.DataFrame(rows, columns=["patient_id", "fold", *SHARES])
+
+
+def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_table):
     """The `egfrmet explain-figure` subcommand: typical patients of each class (evenly spaced
-    quantiles of `selection`'s scores), one row each."""
+    quantiles of `selection`'s scores), one row each; and every patient's Grad-CAM shares."""
+    table_of_shares = share_table(explained)
+    with atomic_output(out_table) as tmp:
+        table_of_shares.to_csv(tmp, index=False)
+    median = table_of_shares.median(numeric_only=True)
+    log.info(
+        "Grad-CAM mass in the lesion %.1f %% (area %.1f %%), in the brain %.1f %% (area %.1f %%): medians, %d patients",
+        *(100 * median[k] for k in SHARES),
+        len(table_of_shares),
+    )
     table = pd.read_csv(scores, dtype={"patient_id": str})
     table = table[table.selection == selection]
     patients = example_patients(table, aggregate, per_class)
@@ -111,6 +152,11 @@ def run_figure(*, scores, selection, aggregate, explained, per_class, out):
             overlay(ax, image, mask, cam)
         label, score = int(table.loc[patient, "label"]), float(table.loc[patient, aggregate])
         row_axes[0].set_title(f"{patient} EGFR{'+' if label else '−'}, {aggregate} {score:.2f}", fontsize=8, loc="left")
-    fig.suptitle(f"Grad-CAM of typical patients per class ({selection}'s scores; own fold's model)", fontsize=9)
+    fig.suptitle(
+        f"Grad-CAM of typical patients per class ({selection}'s scores; own fold's model).\nMedian over "
+        f"{len(table_of_shares)} patients: {median.cam_in_lesion:.0%} of the map in the lesion "
+        f"({median.lesion_area:.0%} of the crop), {median.cam_in_brain:.0%} in the brain ({median.brain_area:.0%})",
+        fontsize=8,
+    )
     fig.tight_layout()
     save(fig, [out], dpi=90)

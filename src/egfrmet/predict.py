@@ -5,6 +5,7 @@ slice probabilities. Each model's own aggregate is kept beside it."""
 
 import logging
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -60,6 +61,28 @@ def score(models, crops, patients, *, model_settings, aggregate, threshold, batc
     return table
 
 
+def with_deployed(table, path, features, clinical, threshold):
+    """The table with egfrmet.deploy's probability (the fold models' mean kept as `network`),
+    and what new patients got."""
+    from egfrmet import baselines, deploy
+    from egfrmet import clinical as clinical_inputs
+
+    deployed = pickle.loads(Path(path).read_bytes())
+    values, _ = clinical_inputs.read(clinical)
+    network = table.set_index("patient_id").probability
+    probability = deploy.apply(
+        deployed,
+        network=network,
+        features=baselines.read_features(features),
+        clinical=values,
+        patients=list(network.index),
+    )
+    table = table.assign(probability=probability, predicted=(probability >= threshold).astype(int))
+    table.insert(3, "network", network.to_numpy())
+    what = f"{deployed['method']} (" + " + ".join(deployed["components"]) + ")"
+    return table, what
+
+
 def prediction_metrics(table, *, threshold, bootstrap):
     labelled = table[table.label.notna()]
     row = {"n_patients": len(table), "n_labelled": len(labelled), "n_positive": int((labelled.label == 1).sum())}
@@ -87,9 +110,14 @@ def run(
     threads,
     out,
     out_metrics,
+    deployed="",
+    features=(),
+    clinical=(),
 ):
     """The `egfrmet predict` subcommand. `patients`: {patient_id: label or None};
-    `inference`: device, precision and channels_last, as validation used them."""
+    `inference`: device, precision and channels_last, as validation used them. `deployed`:
+    egfrmet.deploy's file for predict_with fusion or auto, which then gives the probability
+    from the fold models' (`last`), the patients' `features` (.csv) and `clinical` values."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # fold weights come from files
     torch.set_num_threads(threads)
     ids = sorted(patients)
@@ -103,6 +131,8 @@ def run(
         batch_size=settings["batch_size"],
         inference=inference,
     )
+    if deployed:
+        table, selection = with_deployed(table, deployed, features, clinical, settings["threshold"])
     table.insert(3, "label", pd.array([patients[p] for p in ids], dtype="Int64"))
     table.insert(4, "models", f"{selection}: {len(models)} models")
     bootstrap = bootstrap_settings(evaluate_settings)

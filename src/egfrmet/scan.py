@@ -109,6 +109,13 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
             f"the models take the sequences {wanted} (inputs.sequences) after the image: give "
             f"{' '.join(f'--sequence {name} PATH' for name in wanted) or 'no --sequence'} (given: {given})"
         )
+    if not models and config["train"]["predict_with"] in ("fusion", "auto"):
+        raise InputError(
+            f"train.predict_with {config['train']['predict_with']}: egfrmet scan applies network models only, and "
+            "the fused model (or auto's pick) also needs the scan's radiomics features and clinical values: add the "
+            "patient to the sheet with split test and run the workflow (results/predictions/), or give --models "
+            "results/models/fold*/model.pt to score with the network alone"
+        )
     source = "--models" if models else f"train.predict_with {config['train']['predict_with']}"
     models = models or default_models(config)
     if not models:

@@ -50,9 +50,14 @@ def keeps(selection, row, kept, chosen_epoch, metric="val_auc"):
 
 
 def outer_model_selection(select, predict_with):
-    """Whose model an outer training writes as model.pt: `predict_with`'s, or where that is
-    inner_ensemble (whose models are the inner ones) the first outer selection of `select`."""
-    return predict_with if predict_with in OUTER else next(name for name in select if name in OUTER)
+    """Whose model an outer training writes as model.pt: `predict_with`'s; for fusion or
+    auto, `last` (the network they weigh) when selected; else (inner_ensemble, whose models
+    are the inner ones) the first outer selection of `select`."""
+    if predict_with in OUTER:
+        return predict_with
+    if predict_with in ("fusion", "auto") and "last" in select:
+        return "last"
+    return next(name for name in select if name in OUTER)
 
 
 def inner_folds(table, *, outer_fold, k, seed):

@@ -44,7 +44,12 @@ def check_config(config):
     """What the schema cannot say: settings that contradict each other."""
     check_inputs(config)
     train = config["train"]
-    if train["predict_with"] not in train["select"]:
+    if train["predict_with"] in ("fusion", "auto"):
+        if not config["fusion"]["components"]:
+            raise InputError(
+                f"train.predict_with {train['predict_with']}: give fusion.components (e.g. [last, radiomics])"
+            )
+    elif train["predict_with"] not in train["select"]:
         raise InputError(f"train.predict_with {train['predict_with']!r} is not one of train.select {train['select']}")
     n4 = config["preprocess"]["n4"]
     if n4["backend"] == "ants":  # antspyx's call takes one shrink factor and fits cubic splines only
@@ -76,6 +81,42 @@ def check_inputs(config):
         raise InputError(f"{', '.join(sorted(both))}: both a clinical variable and an inputs.sequences column")
     if "clinical" in config["baselines"]["methods"] and not clinical:
         raise InputError("baselines.methods has clinical but the config declares no clinical variable (clinical: {})")
+    check_fusion(config)
+
+
+def check_fusion(config):
+    fusion = config["fusion"]
+    for name in fusion["components"]:
+        if name == "last" and "last" not in config["train"]["select"]:
+            raise InputError("fusion.components has last: put last in train.select")
+        if name != "last" and name not in config["baselines"]["methods"]:
+            raise InputError(f"fusion.components has {name}: put it in baselines.methods")
+    if fusion["clinical_variables"] and not config["clinical"]:
+        raise InputError(
+            "fusion.clinical_variables is true but the config declares no clinical variable (clinical: {})"
+        )
+    if fusion["clinical_variables"] and not fusion["components"]:
+        raise InputError("fusion.clinical_variables is true but fusion.components is empty")
+
+
+def inner_trainings(config):
+    """Whether each fold's training patients get inner trainings: for the leak-free
+    selections, and for the network's scores that the fusion stacks."""
+    select = set(config["train"]["select"])
+    return bool(select & {"inner_cv", "inner_ensemble"} or "last" in config["fusion"]["components"])
+
+
+def fusion_settings(config):
+    """What the fusion step reads: its section, the baselines' (to refit them on inner
+    folds), the network's inner folds, the slice aggregate and whether the network's `last`
+    is a candidate (its inner trainings run)."""
+    return {
+        "fusion": config["fusion"],
+        "baselines": config["baselines"],
+        "train": {"inner": {"k": config["train"]["inner"]["k"]}, "seed": config["train"]["seed"]},
+        "aggregate": config["evaluate"]["metric"],
+        "network": "last" in config["train"]["select"] and inner_trainings(config),
+    }
 
 
 def sheet_columns(config):
@@ -128,3 +169,17 @@ def inference_settings(config):
 
 def as_json(settings):
     return json.dumps(settings, sort_keys=True)
+
+
+def model_card_settings(config):
+    """What the model card says of the run's set-up (egfrmet.model_card)."""
+    evaluate = config["evaluate"]
+    return {
+        "folds": config["folds"],
+        "inner_k": config["train"]["inner"]["k"],
+        "predict_with": config["train"]["predict_with"],
+        "sequences": config["inputs"]["sequences"],
+        "clinical": config["clinical"],
+        "fusion": config["fusion"],
+        "synthetic": config["synth"]["enabled"],
+    } | {key: evaluate[key] for key in ("metric", "threshold", "ci_level", "bootstrap")}

@@ -322,9 +322,10 @@ def run(
         "%s: %d training slices (%d positive), %d validation slices", name, len(y_train), int(y_train.sum()), len(y_val)
     )
 
-    # an inner training keeps its own best epoch (for inner_ensemble); an outer one, every
-    # selection made from the outer run
-    selections = [INNER_BEST] if inner >= 0 else [name for name in settings["select"] if name in OUTER]
+    # an inner training keeps its own best epoch (for inner_ensemble) and its last (whose
+    # scores of its validation patients feed egfrmet.fusion); an outer one, every selection
+    # made from the outer run
+    selections = [INNER_BEST, "last"] if inner >= 0 else [name for name in settings["select"] if name in OUTER]
     chosen = json.loads(Path(choice).read_text(encoding="utf-8"))["epoch"] if choice else None
     if "inner_cv" in selections and not (chosen is not None and 0 <= chosen < settings["epochs"]):
         raise InputError(f"train.select has inner_cv: --choice must give an epoch in 0..{settings['epochs'] - 1}")
@@ -343,7 +344,7 @@ def run(
         every_s=checkpoint_seconds,
     )
     history = annotate(history, kept, precision, device, name)
-    where = {"fold": fold, "repeat": repeat}
+    where = {"fold": fold, "repeat": repeat} | ({"inner": inner} if inner >= 0 else {})
     write_outputs(history, kept, settings, out_model, out_history, out_val, val_patients, val_positions, y_val, where)
 
 
@@ -359,7 +360,7 @@ def annotate(history, kept, precision, device, name):
 
 def write_outputs(history, kept, settings, out_model, out_history, out_val, patients, positions, labels, where):
     """history.csv and model.pt: for an inner fold the model of its best epoch; for an outer
-    fold the model of egfrmet.selection.outer_model_selection, and val_slices.csv (each
+    fold the model of egfrmet.selection.outer_model_selection; and val_slices.csv (each
     selection's validation probabilities, a `selection` column apart) unless `out_val` is
     empty (a final model, which validates on no one)."""
     from egfrmet.files import atomic_output
@@ -371,7 +372,7 @@ def write_outputs(history, kept, settings, out_model, out_history, out_val, pati
         history.to_csv(tmp, index=False)
     with atomic_output(out_model) as tmp:
         torch.save(kept[chosen]["state"], tmp)
-    if inner or not out_val:
+    if not out_val:
         return
     slices = pd.concat(
         pd.DataFrame(

@@ -81,9 +81,11 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
     overlay = tiny_cohort(
         tmp_path, config, train={"select": ["best_val_accuracy", "last"], "predict_with": "last"}, **SHEET
     )
-    # nor can they choose a radiomics model's C by inner folds: the one-number baselines run
+    # nor can they choose a radiomics model's C by inner folds: the one-number baselines run,
+    # and a fusion of them (one C)
     settings = yaml.safe_load((tmp_path / overlay).read_text(encoding="utf-8"))
     settings["baselines"] = {"methods": ["volume", "intensity"]}
+    settings["fusion"] = {"components": ["volume", "intensity"], "clinical_variables": False, "c_values": [1.0]}
     (tmp_path / overlay).write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     before = {job[0] for job in slurm_jobs()}
     run_on_slurm(tmp_path, overlay)
@@ -92,7 +94,14 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
     patients = SHEET["n_patients"] + SHEET["n_test"]
     # each patient's chain (synth, check, N4, normalise, crop, features) in batches of BATCH
     expected = {"preprocess": math.ceil(patients / BATCH), "folds": 1, "train": 2, "evaluate": 1, "predict": 1}
-    expected |= {"baseline": 2, "explain_fold0": 1, "explain_fold1": 1, "explain_figure": 1}
+    expected |= {
+        "baseline": 2,
+        "fusion": 2,
+        "model_card": 1,
+        "explain_fold0": 1,
+        "explain_fold1": 1,
+        "explain_figure": 1,
+    }
     assert Counter(rule for _, rule, _, _ in jobs) == expected
     assert {state for *_, state in jobs} == {"COMPLETED"}
 

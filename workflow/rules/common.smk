@@ -112,7 +112,7 @@ def check_files_at_parse_time():
 check_files_at_parse_time()
 INNER_FOLDS = (
     list(range(config["train"]["inner"]["k"]))
-    if {"inner_cv", "inner_ensemble"} & set(config["train"]["select"])
+    if derived.inner_trainings(config)
     else []
 )
 INNER_CV = "inner_cv" in config["train"]["select"]
@@ -248,6 +248,7 @@ def prediction_models(wildcards=None):
 
 
 BASELINES = config["baselines"]["methods"]
+FUSION = config["fusion"]["components"]
 FEATURE_SETTINGS = derived.as_json(derived.feature_settings(config))
 # The baselines that read image features (egfrmet.features); clinical reads the sheet's values.
 IMAGE_BASELINES = [m for m in BASELINES if m != "clinical"]
@@ -272,13 +273,46 @@ def fold_inputs(wildcards):
 
 
 def clinical_values(wildcards):
-    """The patient's clinical cells (text, '' = missing) of the config's `clinical` columns."""
+    """The patient's clinical cells (text, '' = missing) of the config's `clinical` columns,
+    as sorted JSON."""
     row = ROWS[wildcards.patient]
-    return {name: row[name] for name in config["clinical"]}
+    return json.dumps({name: row[name] for name in config["clinical"]}, sort_keys=True)
+
+
+# The fused model (egfrmet.fusion): its settings and a fold's inputs.
+FUSION_SETTINGS = derived.fusion_settings(config)
+
+
+def fusion_network(wildcards):
+    """The fold's outer and inner validation scores of the network, when `last` is a candidate."""
+    if not FUSION_SETTINGS["network"]:
+        return {"outer": [], "inner": []}
+    fold = wildcards.fold
+    return {
+        "outer": f"results/models/fold{fold}/val_slices.csv",
+        "inner": expand(
+            "results/models/fold{fold}/inner{inner}/val_slices.csv",
+            fold=fold,
+            inner=INNER_FOLDS,
+        ),
+    }
+
+
+def fusion_inputs(wildcards):
+    """The baselines' inputs (to refit them on the inner folds), their scores of the fold's
+    validation patients, and the clinical values when the stack reads them too."""
+    inputs = fold_inputs(wildcards)
+    if config["fusion"]["clinical_variables"]:
+        patients = of_repeat(fold_table(), int(wildcards.fold)).patient_id
+        inputs["clinical"] = expand("results/clinical/{patient}.json", patient=patients)
+    scores = [f"results/baselines/fold{wildcards.fold}.csv"] if BASELINES else []
+    return inputs | {"baselines": scores}
 
 
 def baseline_scores(wildcards=None):
-    return expand("results/baselines/fold{fold}.csv", fold=FOLDS) if BASELINES else []
+    """Every fold's one-score-per-patient methods: the baselines, and the fusion's rows."""
+    base = expand("results/baselines/fold{fold}.csv", fold=FOLDS) if BASELINES else []
+    return base + expand("results/fusion/fold{fold}.csv", fold=FOLDS if FUSION else [])
 
 
 # Grad-CAM explains each fold's model.pt: the selection whose model that is.
@@ -417,3 +451,71 @@ def prediction_patients():
     return json.dumps(
         {p: (None if pd.isna(v) else int(v)) for p, v in labels.items()}, sort_keys=True
     )
+
+
+def model_card_inputs(wildcards=None):
+    """What the model card reads beyond the summary: the clinical values (missing cells), the
+    fusion's reports (what auto chose) and the Grad-CAM shares, where the run has them.
+    """
+    explained = TRAINING and config["explain"]["enabled"]
+    return {
+        "clinical": (
+            expand("results/clinical/{patient}.json", patient=TRAINING)
+            if config["clinical"]
+            else []
+        ),
+        "reports": expand(
+            "results/fusion/fold{fold}.json", fold=FOLDS if FUSION else []
+        ),
+        "explanations": ["results/evaluation/explanations.csv"] if explained else [],
+        "deployed": ["results/models/deployed.json"] if DEPLOYED else [],
+    }
+
+
+MODEL_CARD_SETTINGS = derived.as_json(derived.model_card_settings(config))
+
+
+# predict_with fusion or auto: egfrmet deploy fits them on every cross-validation patient, and
+# predict reads the new patients' features and clinical values too.
+DEPLOYED = config["train"]["predict_with"] in ("fusion", "auto")
+
+
+def deploy_inputs(wildcards=None):
+    """The cross-validation patients' features and clinical values (the baselines refit)."""
+    return patients_inputs(TRAINING)
+
+
+def patients_inputs(patients):
+    """Features and clinical values of `patients`, those the configured methods read."""
+    clinical = "clinical" in BASELINES or config["fusion"]["clinical_variables"]
+    return {
+        "features": expand(
+            "results/features/{patient}.csv",
+            patient=patients if IMAGE_BASELINES else [],
+        ),
+        "clinical": expand(
+            "results/clinical/{patient}.json", patient=patients if clinical else []
+        ),
+    }
+
+
+def prediction_extras(wildcards=None):
+    """For predict_with fusion or auto: what deploy fitted, and the new patients' inputs."""
+    if not DEPLOYED:
+        return {}
+    return {"deployed": "results/models/deployed.pkl"} | patients_inputs(PREDICTING)
+
+
+def prediction_options(wildcards=None):
+    if not DEPLOYED:
+        return ""
+    inputs = prediction_extras()
+    words = [
+        "--deployed",
+        inputs["deployed"],
+        "--features",
+        *inputs["features"],
+        "--clinical",
+        *inputs["clinical"],
+    ]
+    return " ".join(shlex.quote(word) for word in words)

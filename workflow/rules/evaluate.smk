@@ -33,6 +33,12 @@ rule evaluate:
             caption="../report/calibration.rst",
             category="Cross-validation",
         ),
+        decision=report(
+            "results/evaluation/decision_curve.png",
+            caption="../report/decision_curve.rst",
+            category="Cross-validation",
+        ),
+        decision_table="results/evaluation/decision_curve.csv",
         scores="results/evaluation/patient_scores.csv",
         roc=report(
             "results/evaluation/roc.png",

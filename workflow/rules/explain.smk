@@ -36,11 +36,12 @@ rule explain_figure:
         scores=rules.evaluate.output.scores,
         maps=explained_maps,
     output:
-        report(
+        figure=report(
             "results/evaluation/explanations.png",
             caption="../report/explanations.rst",
             category="Explanations",
         ),
+        table="results/evaluation/explanations.csv",
     log:
         "logs/explain/figure.log",
     conda:
@@ -52,4 +53,5 @@ rule explain_figure:
     shell:
         "python -m egfrmet explain-figure --scores {input.scores:q} --selection {params.selection}"
         " --aggregate {params.aggregate} --explained {input.maps:q}"
-        " --per-class {params.per_class} --out {output:q} 2> {log:q}"
+        " --per-class {params.per_class} --out {output.figure:q} --out-table {output.table:q}"
+        " 2> {log:q}"

@@ -1,9 +1,12 @@
 # Patients never trained on (split test, or no label): the mean of the models that
-# train.predict_with kept (fold models; for inner_ensemble, every fold's inner models).
+# train.predict_with kept (fold models; for inner_ensemble, every fold's inner models); for
+# fusion or auto, what egfrmet deploy fitted, on the fold models' (`last`) mean and the
+# patients' features and clinical values.
 
 
 rule predict:
     input:
+        unpack(prediction_extras),
         models=prediction_models,
         crops=prediction_crops,
     output:
@@ -25,10 +28,11 @@ rule predict:
         evaluate=settings("evaluate"),
         inference=INFERENCE_SETTINGS,
         selection=config["train"]["predict_with"],
+        deployed=prediction_options,
     shell:
         "python -m egfrmet predict --models {input.models:q} --selection {params.selection}"
         " --crops results/crops"
         " --patients {params.patients:q} --model-settings {params.model:q}"
         " --settings {params.predict:q} --evaluate-settings {params.evaluate:q}"
-        " --inference {params.inference:q} --threads {threads}"
+        " --inference {params.inference:q} --threads {threads} {params.deployed}"
         " --out {output.predictions:q} --out-metrics {output.metrics:q} 2> {log:q}"

@@ -2,8 +2,9 @@
 # mid-way (walltime, pre-emption) resumes from results/checkpoints/ when run again: not an
 # output, so Snakemake leaves it; it goes when the fold is done. For the leak-free selections
 # (inner_cv, inner_ensemble), each fold's training patients are split into inner folds
-# first: one training job per inner fold, which keeps its history and its model at its own
-# best inner-validation epoch; inner_cv's epoch is the one they choose together.
+# first: one training job per inner fold, which keeps its history, its model at its own
+# best inner-validation epoch, and its validation patients' scores at that epoch and the last
+# (the fusion's); inner_cv's epoch is the one they choose together.
 
 
 rule train_inner:
@@ -13,6 +14,7 @@ rule train_inner:
     output:
         model="results/models/fold{fold}/inner{inner}/model.pt",
         history="results/models/fold{fold}/inner{inner}/history.csv",
+        val="results/models/fold{fold}/inner{inner}/val_slices.csv",
     log:
         "logs/train/fold{fold}_inner{inner}.log",
     conda:
@@ -30,7 +32,8 @@ rule train_inner:
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
         " --checkpoint results/checkpoints/fold{wildcards.fold}_inner{wildcards.inner}.pt"
         " --checkpoint-seconds {resources.checkpoint_seconds}"
-        " --out-model {output.model:q} --out-history {output.history:q} 2> {log:q}"
+        " --out-model {output.model:q} --out-history {output.history:q} --out-val {output.val:q}"
+        " 2> {log:q}"
 
 
 rule choose_epoch:
