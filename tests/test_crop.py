@@ -151,3 +151,21 @@ def test_further_sequences_are_cropped_with_the_t1cs_boxes_as_channels(settings,
     assert channels.shape == (5, 2, 96, 96) and np.array_equal(channels[:, 0], result["slices"])
     np.savez(tmp_path / "P2.npz", slices=result["slices"])  # the T1c alone: one channel
     assert read_crops(str(tmp_path), "P2").shape == (5, 1, 96, 96)
+
+
+def test_outside_brain_background_removes_what_lies_outside_the_brain(settings):
+    values = volume()
+    mask = lesion_at(values.shape, slice(12, 16))
+    brain = np.zeros(values.shape, dtype=bool)
+    brain[:, 20:44, 22:46] = True  # holds the lesion and the image's minimum
+    values[14, 30, 32] = values.min() - 1.0
+    changed = values.copy()
+    changed[~brain] += 5.0  # a different skull and scalp
+    background = settings | {"outside_brain": "background"}
+    first = crop.crop_volume(image_from_array(values), mask, brain=brain, **background)
+    second = crop.crop_volume(image_from_array(changed), mask, brain=brain, **background)
+    assert np.array_equal(first["slices"], second["slices"])  # the network sees the brain alone
+    kept = crop.crop_volume(image_from_array(changed), mask, brain=brain, **settings)
+    assert not np.array_equal(kept["slices"], first["slices"])
+    outside = first["brain_masks"] == 0
+    assert np.median(first["slices"][outside]) == pytest.approx(values.min())  # the fill, but at the brain's edge

@@ -56,20 +56,26 @@ def sample_slice(plane, spacing, centre, side_mm, size, pad, interpolator):
     return sitk.GetArrayFromImage(out)
 
 
-def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size, brain=None, sequences=()):
+def crop_volume(
+    image, lesion, *, context, method, margin_mm, min_box_mm, size, brain=None, sequences=(), outside_brain="keep"
+):
     """Crops of an LPS image around one lesion (z, y, x bool array).
 
     Returns the stacked slices, resampled lesion masks (and brain masks, when `brain` is
     given) and the geometry used. Slices beyond the volume (a lesion at its edge) are filled
     with the image minimum (background). `sequences`: further images on the same grid, cropped
-    with the same boxes into `sequences` (slices, sequence, size, size).
+    with the same boxes into `sequences` (slices, sequence, size, size). `outside_brain`:
+    keep, or background (every voxel outside `brain` set to the image minimum first, so the
+    network cannot learn from skull and scalp).
     """
     values = sitk.GetArrayViewFromImage(image)
+    pad = float(values.min())
+    if outside_brain == "background":
+        values = np.where(brain, values, pad).astype(values.dtype)
     spacing = image.GetSpacing()[:2]
     centre_k = centre_slice(lesion, method)
     slices = list(range(centre_k - context, centre_k + context + 1))
     centre, side = square_box(lesion, slices, spacing, margin_mm=margin_mm, min_box_mm=min_box_mm)
-    pad = float(values.min())
 
     def sample(volume, k, fill):
         inside = 0 <= k < volume.shape[0]
@@ -90,6 +96,8 @@ def crop_volume(image, lesion, *, context, method, margin_mm, min_box_mm, size, 
         result["brain_masks"] = np.stack([sample(brain, k, 0.0) >= 0.5 for k in slices]).astype(np.uint8)
     if sequences:
         arrays = [sitk.GetArrayViewFromImage(other) for other in sequences]
+        if outside_brain == "background":
+            arrays = [np.where(brain, array, array.min()).astype(array.dtype) for array in arrays]
         planes = [[sample(array, k, float(array.min())) for array in arrays] for k in slices]
         result["sequences"] = np.array(planes, dtype=np.float32)
     return result

@@ -141,6 +141,8 @@ def crop_settings(config):
     """The crop section plus which lesions get crops: one param, so either change re-runs crops."""
     preprocess = config["preprocess"]
     crop = preprocess["crop"] | {"lesions_mode": preprocess["lesions"], "min_lesion_mm3": preprocess["min_lesion_mm3"]}
+    if crop["outside_brain"] == "keep":  # absent, as before the option existed: old crops stay
+        crop = {key: value for key, value in crop.items() if key != "outside_brain"}
     return crop | further_sequences(config)
 
 
