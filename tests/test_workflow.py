@@ -268,8 +268,20 @@ def fusion_settings(overlay):
     return derive(merged(read_config([REPO / "config" / "config.yaml"]), overlay))
 
 
+def egfrmet_command(workdir, *args):
+    """`python -m egfrmet ARGS` in `workdir`, with this checkout's package."""
+    return subprocess.run(
+        [sys.executable, "-m", "egfrmet", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=os.environ | {"PYTHONPATH": str(REPO / "src")},
+    )
+
+
 def egfrmet_cli(workdir, *args):
-    result = subprocess.run([sys.executable, "-m", "egfrmet", *args], cwd=workdir, capture_output=True, text=True)
+    result = egfrmet_command(workdir, *args)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -645,14 +657,7 @@ def test_one_scan_from_the_command_line_scores_as_the_workflow_did(tiny_run, tmp
 
 @pytest.mark.slow
 def test_one_scan_without_models_says_what_to_do(tmp_path):
-    result = subprocess.run(
-        [sys.executable, *("-m", "egfrmet", "scan", "--image", "x.nii.gz", "--mask", "y.nii.gz", "--out", "o.csv")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=os.environ | {"PYTHONPATH": str(REPO / "src")},
-    )
+    result = egfrmet_command(tmp_path, "scan", "--image", "x.nii.gz", "--mask", "y.nii.gz", "--out", "o.csv")
     assert result.returncode == 2 and "config/config.yaml" in result.stderr and "not found" in result.stderr
     assert not (tmp_path / "o.csv").exists()
 
@@ -663,14 +668,7 @@ def test_one_scan_refuses_to_stand_in_for_the_fused_model(tmp_path):
     )
     configs = [str(REPO / "config" / "config.yaml"), "fusion.yaml"]
     command = ["scan", "--image", "x.nii.gz", "--mask", "y.nii.gz", "--out", "o.csv", "--configfile", *configs]
-    result = subprocess.run(
-        [sys.executable, "-m", "egfrmet", *command],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=os.environ | {"PYTHONPATH": str(REPO / "src")},
-    )
+    result = egfrmet_command(tmp_path, *command)
     assert result.returncode == 2 and "predict_with fusion" in result.stderr and "split test" in result.stderr
     assert not (tmp_path / "o.csv").exists()
 

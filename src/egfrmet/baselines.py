@@ -117,6 +117,27 @@ def inputs(method, features, clinical):
     return features[columns], False
 
 
+def matrix(method, features, clinical, patients):
+    """A method's inputs for `patients`, in the form its pipeline fits on."""
+    X, as_frame = inputs(method, features, clinical)
+    X = X.loc[list(patients)]
+    return X if as_frame else X.to_numpy()
+
+
+def score_rows(method, probability, patients, fold, repeat):
+    """Rows of a fold file (results/baselines, results/fusion): `patients` has patient_id and label."""
+    return pd.DataFrame(
+        {
+            "selection": method,
+            "patient_id": patients.patient_id.to_numpy(),
+            "probability": probability,
+            "label": patients.label.to_numpy(),
+            "fold": fold,
+            "repeat": repeat,
+        }
+    )
+
+
 def fold_scores(features, table, fold, methods, settings, clinical=None, kinds=None):
     """Each method's validation probabilities for `fold` (patient rows of `features`, and of
     `clinical` for the clinical baseline, indexed by patient_id), fitted on the fold's
@@ -125,25 +146,11 @@ def fold_scores(features, table, fold, methods, settings, clinical=None, kinds=N
     train, val = table[table.fold != fold], table[table.fold == fold]
     rows = []
     for method in methods:
-        X, as_frame = inputs(method, features, clinical)
-        X_train, X_val = X.loc[train.patient_id], X.loc[val.patient_id]
-        if not as_frame:
-            X_train, X_val = X_train.to_numpy(), X_val.to_numpy()
+        X_train, X_val = (matrix(method, features, clinical, part.patient_id) for part in (train, val))
         model = fit(method, X_train, train.label.to_numpy(), settings, kinds)
         log.info("fold %d %s: %s", fold, method, describe(method, model))
         probability = model.predict_proba(X_val)[:, 1]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "selection": method,
-                    "patient_id": val.patient_id.to_numpy(),
-                    "probability": probability,
-                    "label": val.label.to_numpy(),
-                    "fold": fold,
-                    "repeat": repeat_number(table),
-                }
-            )
-        )
+        rows.append(score_rows(method, probability, val, fold, repeat_number(table)))
     return pd.concat(rows, ignore_index=True)
 
 

@@ -213,7 +213,7 @@ def build_parser():
     add(
         sub,
         "clinical",
-        "egfrmet.clinical:run",
+        "egfrmet.clinical:write",
         "write one patient's clinical values (the config's clinical columns of the sheet)",
         PATIENT,
         (["--values"], {"type": settings, "required": True, "help": "{column: cell} (text; '' = missing), as JSON"}),
@@ -386,7 +386,10 @@ def build_parser():
         THREADS,
         required("--out", "predictions to write (.csv)"),
         required("--out-metrics", "metrics to write (.csv)"),
-        optional("--deployed", "egfrmet deploy's fit, for predict_with fusion or auto (.pkl)"),
+        (
+            ["--deployed"],
+            {"nargs": "?", "default": "", "help": "egfrmet deploy's fit, for predict_with fusion or auto"},
+        ),
         (["--features"], {"nargs": "*", "default": [], "help": "the patients' features (.csv), with --deployed"}),
         (
             ["--clinical"],

@@ -20,17 +20,13 @@ log = logging.getLogger(__name__)
 
 
 def write(patient, *, values, kinds, out):
-    """results/clinical/<patient>.json: the patient's cells (text, '' = missing) and the kinds."""
+    """results/clinical/<patient>.json: the patient's cells (text, '' = missing) and the kinds.
+    The `egfrmet clinical` subcommand: a light one, no scikit-learn imported."""
     record = {"patient_id": patient, "kinds": kinds, "values": {name: values[name] for name in kinds}}
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
     missing = [name for name, cell in record["values"].items() if cell == ""]
     log.info("patient %s: %d clinical values, missing: %s", patient, len(kinds), ", ".join(missing) or "none")
-
-
-def run(*, patient, values, kinds, out):
-    """The `egfrmet clinical` subcommand (a light one: no scikit-learn is imported)."""
-    write(patient, values=values, kinds=kinds, out=out)
 
 
 def read(paths):

@@ -13,10 +13,10 @@ fitted on every cross-validation patient once the cross-validation has measured 
 import json
 import logging
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from egfrmet import baselines, fusion
 from egfrmet import clinical as clinical_inputs
@@ -35,30 +35,24 @@ def oof_scores(patient_scores, aggregate):
     return out
 
 
-def choose(scores, labels, methods):
-    """auto's pick over every cross-validation patient: best AUC, the first on ties."""
-    aucs = {m: float(roc_auc_score(labels, scores[m].loc[labels.index])) for m in methods}
-    return max(aucs, key=aucs.get), aucs
-
-
 def fit(*, patient_scores, features, clinical, kinds, settings, predict_with):
     """What new patients need: the method they get, its fitted baselines and stack."""
     scores = oof_scores(patient_scores, settings["aggregate"])
     labels = patient_scores.drop_duplicates("patient_id").set_index("patient_id").label.astype(int)
-    methods = fusion.candidates(settings)
-    picked, aucs = choose(scores, labels, methods) if predict_with == fusion.AUTO else (predict_with, {})
+    candidates = {m: scores[m] for m in fusion.candidates(settings)}
+    picked, aucs = fusion.choose(candidates, labels) if predict_with == fusion.AUTO else (predict_with, {})
     components = settings["fusion"]["components"] if picked == fusion.FUSION else [picked]
     y = labels.to_numpy()
-    fitted = {}
-    for method in components:
-        if method != fusion.NETWORK:
-            X, as_frame = baselines.inputs(method, features, clinical)
-            X = X.loc[labels.index]
-            fitted[method] = baselines.fit(method, X if as_frame else X.to_numpy(), y, settings["baselines"], kinds)
+    fitted = {
+        method: baselines.fit(
+            method, baselines.matrix(method, features, clinical, labels.index), y, settings["baselines"], kinds
+        )
+        for method in components
+        if method != fusion.NETWORK
+    }
     stack = None
     if picked == fusion.FUSION:
-        table = pd.DataFrame({c: scores[c].loc[labels.index].to_numpy() for c in components}, index=labels.index)
-        inputs = fusion.stack_inputs(table, clinical, settings["fusion"]["clinical_variables"])
+        inputs = fusion.stack_table(scores, labels.index, clinical, settings["fusion"])
         stack = fusion.stack_pipeline(components, kinds, settings["fusion"], y, settings["baselines"]["seed"])
         stack = stack.fit(inputs, y)
     return {
@@ -66,7 +60,6 @@ def fit(*, patient_scores, features, clinical, kinds, settings, predict_with):
         "components": list(components),
         "baselines": fitted,
         "stack": stack,
-        "kinds": kinds,
         "clinical_variables": settings["fusion"]["clinical_variables"],
         "aucs": aucs,
     }
@@ -87,17 +80,17 @@ def apply(deployed, *, network, features, clinical, patients):
         if method == fusion.NETWORK:
             parts[method] = network.loc[patients].to_numpy(dtype=float)
         else:
-            X, as_frame = baselines.inputs(method, features, clinical)
-            X = X.loc[patients]
-            parts[method] = deployed["baselines"][method].predict_proba(X if as_frame else X.to_numpy())[:, 1]
+            X = baselines.matrix(method, features, clinical, patients)
+            parts[method] = deployed["baselines"][method].predict_proba(X)[:, 1]
     if deployed["stack"] is None:
         return parts[deployed["method"]]
     table = pd.DataFrame(parts, index=pd.Index(patients, name="patient_id"))
     return deployed["stack"].predict_proba(fusion.stack_inputs(table, clinical, deployed["clinical_variables"]))[:, 1]
 
 
-def needs_network(deployed):
-    return fusion.NETWORK in deployed["components"]
+def load(path):
+    """What `egfrmet deploy` wrote (.pkl)."""
+    return pickle.loads(Path(path).read_bytes())
 
 
 def run(*, patient_scores, features, clinical, settings, predict_with, out, out_report):

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
-from egfrmet.compare import comparison_markdown, comparison_pairs, comparison_table
+from egfrmet.compare import comparison_markdown, comparison_pairs, comparison_table, score_of
 from egfrmet.decision import decision_figure, decision_table, thresholds
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.plots import pyplot, save
-from egfrmet.selection import SELECTIONS
+from egfrmet.selection import SELECTIONS, outer_model_selection
 from egfrmet.summary import bootstrap_auc, reliability, summarise, summary_markdown
 
 log = logging.getLogger(__name__)
@@ -326,10 +326,11 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     baselines = baseline_repeats(baseline_scores)
     per_repeat = networks | baselines  # every method: one summary table
     bootstrap = bootstrap_settings(settings)
+    pooled = {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()}
     fused = [name for name in FUSED if name in baselines]
     pairs = comparison_pairs(list(networks), [name for name in baselines if name not in FUSED], fused)
     comparison = comparison_table(
-        {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()},
+        pooled,
         pairs=pairs,
         aggregate=settings["metric"],
         bootstrap=bootstrap,
@@ -362,11 +363,9 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
         tmp.write_text(comparison_markdown(comparison, level=settings["ci_level"]), encoding="utf-8")
     metric = settings["metric"]
-    pooled = {
-        name: pooled_over_repeats(repeats).rename(columns={"patient": metric}) for name, repeats in per_repeat.items()
-    }
+    one_score = {name: score_of(part, metric) for name, part in pooled.items()}
     decisions = decision_table(
-        {name: (part.label, part[metric]) for name, part in pooled.items()}, thresholds(settings["decision_curve"])
+        {name: (part.label, part.score) for name, part in one_score.items()}, thresholds(settings["decision_curve"])
     )
     with atomic_output(os.path.join(out_dir, "decision_curve.csv")) as tmp:
         decisions.to_csv(tmp, index=False)
@@ -376,7 +375,7 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     shown = calibrated[predict_with]  # the predictor new patients get, one score per patient
     roc = roc_figure(shown, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")], predict_with)
     # the slice figure shows a network's slices: predict_with's, or for fusion and auto `last`'s
-    network = predict_with if predict_with in networks else ("last" if "last" in networks else next(iter(networks)))
+    network = predict_with if predict_with in networks else outer_model_selection(list(networks), predict_with)
     patients = example_patients(scores[network], metric, settings["figure_patients_per_class"])
     figure_slices = slices[slices.selection == network]
     slice_figure(figure_slices, scores[network], metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))

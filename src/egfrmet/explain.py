@@ -57,14 +57,14 @@ def shares(cams, masks, brain):
     """Where a patient's Grad-CAM mass lies, against the area: the share of the maps' total
     in the lesion and in the brain, and the share of the crops' pixels each covers (a map
     spread at random would put as much mass in a region as its area)."""
-    cams, masks, brain = (np.asarray(a, dtype=float) for a in (cams, masks, brain))
-    total = cams.sum()
-    share = (lambda region: float((cams * region).sum() / total)) if total > 0 else (lambda region: float("nan"))
+    cams = np.asarray(cams, dtype=float)
+    lesion, brain = np.asarray(masks) > 0, np.asarray(brain) > 0
+    total = cams.sum()  # an all-zero map says nothing of where it looked
     return {
-        "cam_in_lesion": share(masks > 0),
-        "lesion_area": float((masks > 0).mean()),
-        "cam_in_brain": share(brain > 0),
-        "brain_area": float((brain > 0).mean()),
+        "cam_in_lesion": float(cams[lesion].sum() / total) if total > 0 else float("nan"),
+        "lesion_area": float(lesion.mean()),
+        "cam_in_brain": float(cams[brain].sum() / total) if total > 0 else float("nan"),
+        "brain_area": float(brain.mean()),
     }
 
 

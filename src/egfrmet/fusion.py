@@ -96,13 +96,6 @@ def rows_at(X, mask):
     return X[mask] if isinstance(X, np.ndarray) else X.iloc[np.flatnonzero(mask)]
 
 
-def training_matrix(method, features, clinical, patients):
-    """A baseline's inputs for `patients`, as egfrmet.baselines fits them."""
-    X, as_frame = baselines.inputs(method, features, clinical)
-    X = X.loc[list(patients)]
-    return X if as_frame else X.to_numpy()
-
-
 def stack_inputs(scores, clinical, with_clinical):
     """The stack's table: each component's logit, then (optionally) the clinical variables."""
     table = pd.DataFrame({name: logit(values) for name, values in scores.items()}, index=scores.index)
@@ -138,29 +131,34 @@ def fold_scores(*, table, fold, outer_slices, inner_slices, baseline_rows, featu
         elif method != FUSION:
             on_train[method] = inner_baseline_scores(method, inner, inputs, settings["baselines"], f"fold {fold}")
             on_val[method] = baseline_rows[baseline_rows.selection == method].set_index("patient_id").probability
-        if method in on_val and set(val.patient_id) - set(on_val[method].index):
-            missing = sorted(set(val.patient_id) - set(on_val[method].index))
+        missing = sorted(set(val.patient_id) - set(on_val[method].index)) if method in on_val else []
+        if missing:
             raise InputError(f"fold {fold}: {method} has no score of validation patients {missing}")
     report = {"fold": int(fold), "repeat": repeat_number(table)}
     fused = []
     if settings["fusion"]["components"]:
         on_train[FUSION], on_val[FUSION], report["fusion"] = fuse(on_train, on_val, inner, val, inputs, settings, fold)
         fused = [FUSION]
-    report["candidates"], report["auto"] = choose(on_train, inner)
+    labels = pd.Series(inner.label.to_numpy().astype(int), index=inner.patient_id.to_numpy())
+    picked, report["candidates"] = choose(on_train, labels)
+    report["auto"] = picked
     log.info(
         "fold %d: inner-CV AUC of the training patients: %s; auto picks %s",
         fold,
         fmt(report["candidates"]),
         report["auto"],
     )
-    rows = [score_rows(name, on_val[name], val, fold, table) for name in fused]
-    rows.append(score_rows(AUTO, on_val[report["auto"]], val, fold, table))
+    sources = {name: name for name in fused} | {AUTO: picked}  # auto's rows: its pick's scores
+    rows = [
+        baselines.score_rows(name, on_val[source].loc[val.patient_id].to_numpy(), val, fold, repeat_number(table))
+        for name, source in sources.items()
+    ]
     return pd.concat(rows, ignore_index=True), report
 
 
 def inner_baseline_scores(method, inner, inputs, settings, where):
     """T's leak-free scores of a baseline: refitted on the other inner folds, each time."""
-    X = training_matrix(method, inputs["features"], inputs["clinical"], inner.patient_id)
+    X = baselines.matrix(method, inputs["features"], inputs["clinical"], inner.patient_id)
 
     def fit(X_part, y_part):
         return baselines.fit(method, X_part, y_part, settings, inputs["kinds"])
@@ -189,12 +187,11 @@ def fuse(on_train, on_val, inner, val, inputs, settings, fold):
     return pd.Series(own, index=index), pd.Series(scored, index=val.patient_id.to_numpy()), describe_stack(stack)
 
 
-def choose(on_train, inner):
-    """Each candidate's AUC over T's leak-free scores, and the best (the first on ties, in
-    the candidates' order)."""
-    labels = pd.Series(inner.label.to_numpy().astype(int), index=inner.patient_id.to_numpy())
-    aucs = {m: float(roc_auc_score(labels, scores.loc[labels.index])) for m, scores in on_train.items()}
-    return aucs, max(aucs, key=aucs.get)
+def choose(scores, labels):
+    """auto's choice: the method of `scores` ({method: probability by patient}) of best AUC
+    against `labels` (by patient), the first on ties (candidates' order); and every AUC."""
+    aucs = {m: float(roc_auc_score(labels, values.loc[labels.index])) for m, values in scores.items()}
+    return max(aucs, key=aucs.get), aucs
 
 
 def stack_table(scores, patients, clinical, fusion):
@@ -221,19 +218,6 @@ def fmt(aucs):
     return ", ".join(f"{m} {v:.3f}" for m, v in aucs.items())
 
 
-def score_rows(name, values, val, fold, table):
-    return pd.DataFrame(
-        {
-            "selection": name,
-            "patient_id": val.patient_id.to_numpy(),
-            "probability": values.loc[val.patient_id].to_numpy(),
-            "label": val.label.to_numpy(),
-            "fold": fold,
-            "repeat": repeat_number(table),
-        }
-    )
-
-
 def read_slices(paths):
     return [pd.read_csv(path, dtype={"patient_id": str}) for path in paths]
 
@@ -249,7 +233,7 @@ def run(*, fold, folds, outer_slices, inner_slices, baseline_scores, features, c
         fold=fold,
         outer_slices=pd.concat(read_slices(outer_slices)) if network else None,
         inner_slices=read_slices(inner_slices) if network else None,
-        baseline_rows=pd.concat(read_slices(baseline_scores or [])) if baseline_scores else None,
+        baseline_rows=pd.concat(read_slices(baseline_scores)) if baseline_scores else None,
         features=baselines.read_features(features),
         clinical=values,
         kinds=kinds,

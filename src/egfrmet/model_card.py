@@ -7,6 +7,7 @@ clinical setting beyond research use) is said to be the user's to add.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -216,9 +217,9 @@ def limit_lines(summary, folds, settings):
 
 def run(*, summary, folds, clinical, fusion_reports, explanations, settings, out, deployed=""):
     """The `egfrmet model-card` subcommand."""
-    reports = [json.loads(open(path, encoding="utf-8").read()) for path in fusion_reports]
+    reports = [json.loads(Path(path).read_text(encoding="utf-8")) for path in fusion_reports]
     if deployed:
-        settings = settings | {"deployed": json.loads(open(deployed, encoding="utf-8").read())}
+        settings = settings | {"deployed": json.loads(Path(deployed).read_text(encoding="utf-8"))}
     values, _ = clinical_inputs.read(clinical)
     shares = pd.read_csv(explanations) if explanations else None
     text = card(

@@ -5,13 +5,14 @@ slice probabilities. Each model's own aggregate is kept beside it."""
 
 import logging
 import os
-import pickle
 import re
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from egfrmet import baselines, deploy
+from egfrmet import clinical as clinical_inputs
 from egfrmet.evaluate import bootstrap_settings, threshold_metrics
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.model import inference as run_options
@@ -64,10 +65,7 @@ def score(models, crops, patients, *, model_settings, aggregate, threshold, batc
 def with_deployed(table, path, features, clinical, threshold):
     """The table with egfrmet.deploy's probability (the fold models' mean kept as `network`),
     and what new patients got."""
-    from egfrmet import baselines, deploy
-    from egfrmet import clinical as clinical_inputs
-
-    deployed = pickle.loads(Path(path).read_bytes())
+    deployed = deploy.load(path)
     values, _ = clinical_inputs.read(clinical)
     network = table.set_index("patient_id").probability
     probability = deploy.apply(

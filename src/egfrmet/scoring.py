@@ -12,9 +12,6 @@ the other one, each model's aggregate then their mean: `benchmarks/ensemble_orde
 
 import numpy as np
 import pandas as pd
-import torch
-
-from egfrmet.model import predict_probabilities
 
 ORDERS = ("mean_then_aggregate", "aggregate_then_mean")
 ORDER = "mean_then_aggregate"
@@ -22,6 +19,10 @@ ORDER = "mean_then_aggregate"
 
 def slice_probabilities(models, x, device, *, batch_size, bf16, channels_last):
     """(models, slices): each model's positive-class probability of each slice of `x`."""
+    import torch  # here, not at import: the slice aggregates serve torch-free steps (egfrmet.fusion)
+
+    from egfrmet.model import predict_probabilities
+
     runs = [
         predict_probabilities(model, x, device, batch_size=batch_size, bf16=bf16, channels_last=channels_last)
         for model in models

@@ -254,22 +254,28 @@ FEATURE_SETTINGS = derived.as_json(derived.feature_settings(config))
 IMAGE_BASELINES = [m for m in BASELINES if m != "clinical"]
 
 
+def patients_inputs(patients, clinical=None):
+    """Features and clinical values of `patients`, those the configured methods read
+    (`clinical`: whether the clinical values are read; by default, when the clinical baseline
+    or the fusion's stack reads them)."""
+    if clinical is None:
+        clinical = "clinical" in BASELINES or config["fusion"]["clinical_variables"]
+    return {
+        "features": expand(
+            "results/features/{patient}.csv",
+            patient=patients if IMAGE_BASELINES else [],
+        ),
+        "clinical": expand(
+            "results/clinical/{patient}.json", patient=patients if clinical else []
+        ),
+    }
+
+
 def fold_inputs(wildcards):
     """Features (and clinical values) of the patients of the fold's repeat: the baseline fits
     on its training patients and scores its validation patients."""
     patients = of_repeat(fold_table(), int(wildcards.fold)).patient_id
-    return {
-        "features": (
-            expand("results/features/{patient}.csv", patient=patients)
-            if IMAGE_BASELINES
-            else []
-        ),
-        "clinical": (
-            expand("results/clinical/{patient}.json", patient=patients)
-            if "clinical" in BASELINES
-            else []
-        ),
-    }
+    return patients_inputs(patients, clinical="clinical" in BASELINES)
 
 
 def clinical_values(wildcards):
@@ -301,12 +307,9 @@ def fusion_network(wildcards):
 def fusion_inputs(wildcards):
     """The baselines' inputs (to refit them on the inner folds), their scores of the fold's
     validation patients, and the clinical values when the stack reads them too."""
-    inputs = fold_inputs(wildcards)
-    if config["fusion"]["clinical_variables"]:
-        patients = of_repeat(fold_table(), int(wildcards.fold)).patient_id
-        inputs["clinical"] = expand("results/clinical/{patient}.json", patient=patients)
+    patients = of_repeat(fold_table(), int(wildcards.fold)).patient_id
     scores = [f"results/baselines/fold{wildcards.fold}.csv"] if BASELINES else []
-    return inputs | {"baselines": scores}
+    return patients_inputs(patients) | {"baselines": scores}
 
 
 def baseline_scores(wildcards=None):
@@ -485,37 +488,8 @@ def deploy_inputs(wildcards=None):
     return patients_inputs(TRAINING)
 
 
-def patients_inputs(patients):
-    """Features and clinical values of `patients`, those the configured methods read."""
-    clinical = "clinical" in BASELINES or config["fusion"]["clinical_variables"]
-    return {
-        "features": expand(
-            "results/features/{patient}.csv",
-            patient=patients if IMAGE_BASELINES else [],
-        ),
-        "clinical": expand(
-            "results/clinical/{patient}.json", patient=patients if clinical else []
-        ),
-    }
-
-
 def prediction_extras(wildcards=None):
-    """For predict_with fusion or auto: what deploy fitted, and the new patients' inputs."""
-    if not DEPLOYED:
-        return {}
-    return {"deployed": "results/models/deployed.pkl"} | patients_inputs(PREDICTING)
-
-
-def prediction_options(wildcards=None):
-    if not DEPLOYED:
-        return ""
-    inputs = prediction_extras()
-    words = [
-        "--deployed",
-        inputs["deployed"],
-        "--features",
-        *inputs["features"],
-        "--clinical",
-        *inputs["clinical"],
-    ]
-    return " ".join(shlex.quote(word) for word in words)
+    """For predict_with fusion or auto: what deploy fitted, and the new patients' inputs
+    (named inputs that are empty otherwise)."""
+    inputs = patients_inputs(PREDICTING if DEPLOYED else [])
+    return inputs | {"deployed": ["results/models/deployed.pkl"] if DEPLOYED else []}

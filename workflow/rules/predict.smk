@@ -28,11 +28,11 @@ rule predict:
         evaluate=settings("evaluate"),
         inference=INFERENCE_SETTINGS,
         selection=config["train"]["predict_with"],
-        deployed=prediction_options,
     shell:
         "python -m egfrmet predict --models {input.models:q} --selection {params.selection}"
         " --crops results/crops"
         " --patients {params.patients:q} --model-settings {params.model:q}"
         " --settings {params.predict:q} --evaluate-settings {params.evaluate:q}"
-        " --inference {params.inference:q} --threads {threads} {params.deployed}"
+        " --inference {params.inference:q} --threads {threads}"
+        " --deployed {input.deployed:q} --features {input.features:q} --clinical {input.clinical:q}"
         " --out {output.predictions:q} --out-metrics {output.metrics:q} 2> {log:q}"
