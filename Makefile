@@ -7,7 +7,7 @@ STAMP := $(VENV)/.egfrmet-installed
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 CORES ?= all
 
-.PHONY: demo test test-precision test-slurm lint install clean-demo
+.PHONY: demo test test-fast test-precision test-slurm lint install clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(RUN) $(BIN)/python -m pytest --ignore=tests/slurm
+
+# The tests not marked slow (no workflow runs, no multi-epoch trainings): for edit-test loops.
+test-fast: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest --ignore=tests/slurm -m "not slow"
 
 # The trainings and scorings of the suite in each precision, whatever this CPU's `auto` picks
 # (bf16 with AMX, fp32 without): `EGFRMET_TEST_PRECISION=bf16 make test` runs the whole suite so.

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import yaml
 
 from egfrmet import model as network
-from egfrmet import train
+from egfrmet import train, training_state
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
@@ -67,7 +67,7 @@ def main():
 
     x = torch.randn(args.samples, 1, args.size, args.size, device=device)
     y = (torch.rand(args.samples) < 0.27).long()  # the paper's share of positives
-    state = train.build_training(model_settings, settings, steps, device)
+    state = training_state.build_training(model_settings, settings, steps, device)
     model, optimizer = state.model, state.optimizer
 
     # warm-up: one epoch of the real loop (allocators, cuDNN autotuning, lazy init)

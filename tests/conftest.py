@@ -23,6 +23,13 @@ TEST_PRECISION = os.environ.get("EGFRMET_TEST_PRECISION", "")
 if TEST_PRECISION not in ("", "auto", "bf16", "fp32"):
     raise RuntimeError(f"EGFRMET_TEST_PRECISION={TEST_PRECISION!r}: auto, bf16 or fp32")
 
+
+def tiny_model(**changes):
+    """The tests' network settings: timm's resnet10t from scratch with a small fastai head."""
+    model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
+    return model | changes
+
+
 # Small enough for N4 in well under a second, large enough for a head with a lesion.
 TINY_PATIENT = {"shape": [48, 56, 40], "spacing": [3.0, 3.0, 3.0]}
 

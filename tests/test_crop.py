@@ -153,6 +153,19 @@ def test_further_sequences_are_cropped_with_the_t1cs_boxes_as_channels(settings,
     assert read_crops(str(tmp_path), "P2").shape == (5, 1, 96, 96)
 
 
+def test_the_lesion_channel_is_the_crops_lesion_mask_after_the_sequences(settings, tmp_path):
+    from egfrmet.files import read_crops
+
+    values = volume()
+    mask = lesion_at(values.shape, slice(12, 16))
+    result = crop.crop_volume(image_from_array(values), mask, sequences=[image_from_array(2 * values)], **settings)
+    np.savez(tmp_path / "P1.npz", slices=result["slices"], sequences=result["sequences"], masks=result["masks"])
+    channels = read_crops(str(tmp_path), "P1", lesion_channel=True)
+    assert channels.shape == (5, 3, 96, 96) and channels.dtype == result["slices"].dtype
+    assert np.array_equal(channels[:, 2], result["masks"]) and 0 < channels[:, 2].mean() < 1
+    assert np.array_equal(channels[:, :2], read_crops(str(tmp_path), "P1"))
+
+
 def test_outside_brain_background_removes_what_lies_outside_the_brain(settings):
     values = volume()
     mask = lesion_at(values.shape, slice(12, 16))

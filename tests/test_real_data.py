@@ -94,7 +94,7 @@ def test_chosen_slices_and_centre_slice_holds_lesion(workflow_on_real_scans, nam
 def test_n4_lowers_low_frequency_nonuniformity_in_the_head(workflow_on_real_scans, real_data, name):
     """Measured in the head, where N4 fits (and as the bias log reports it). Inside deepbet's
     brain mask the brightest class of a post-contrast T1 is mostly vessels and dura, and this
-    measure does not fall there (README, "Measured")."""
+    measure does not fall there (docs/benchmarks/n4.md)."""
     raw = sitk.ReadImage(str(real_data / f"{name}_image.nrrd"))
     corrected = sitk.ReadImage(str(workflow_on_real_scans / "results" / "bias" / f"{name}.nii.gz"))
     head = head_mask(raw)

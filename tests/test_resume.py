@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import tiny_model
 from test_train import separable_slices
 
-MODEL = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 16, "dropout": [0.25, 0.5]}
+MODEL = tiny_model(head_hidden=16)
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import tiny_model
 from egfrmet import data, selection, train
 
-MODEL = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
+MODEL = tiny_model()
 
 
 def folds_table(n=12, k=3):
@@ -127,7 +128,9 @@ def test_nothing_that_selects_reads_an_outer_validation_patient(tmp_path, config
     read = []
     real_read_crops = data.read_crops
     monkeypatch.setattr(
-        data, "read_crops", lambda folder, patient: read.append(patient) or real_read_crops(folder, patient)
+        data,
+        "read_crops",
+        lambda folder, patient, *channels: read.append(patient) or real_read_crops(folder, patient, *channels),
     )
     histories, _ = train_inner_folds(tmp_path, config)
     outer_validation = set(table.patient_id[table.fold == 0])

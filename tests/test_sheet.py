@@ -124,10 +124,16 @@ def test_text_from_nested_command_line_config_is_read_as_the_schema_types(cfg):
         validate_config(cfg, CONFIG_SCHEMA)
 
 
+def test_a_predict_with_selection_must_be_selected(cfg):
+    cfg["train"] |= {"select": ["last"], "predict_with": "inner_ensemble"}
+    with pytest.raises(InputError, match="train.predict_with 'inner_ensemble' is not one of train.select"):
+        settings.check_config(cfg)
+
+
 @pytest.mark.parametrize(
     "section, key, value, words",
     [
-        ("train", "select", ["last"], "train.predict_with 'inner_ensemble' is not one of train.select"),
+        ("fusion", "components", [], "train.predict_with auto: give fusion.components"),
         ("preprocess", "n4", {"backend": "ants", "shrink": [4, 4, 1]}, "antspyx shrinks every axis by one factor"),
         ("preprocess", "n4", {"backend": "ants", "shrink": 4}, "preprocess.n4.spline_order 2: antspyx fits cubic"),
         ("preprocess", "n4", {"control_points": 2}, "preprocess.n4.control_points 2 must exceed spline_order 2"),

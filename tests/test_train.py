@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import checkpoints, data, train
+from conftest import tiny_model
+from egfrmet import checkpoints, data, train, training_state
 from egfrmet.errors import InputError
 from egfrmet.model import create_model, freeze_body, load_model, parameter_groups
 
@@ -79,14 +80,61 @@ def test_augment_keeps_shape_and_changes_images_and_p0_changes_nothing():
     assert torch.allclose(same, x, atol=1e-5)
 
 
+def test_augment_changes_the_contrast_of_the_pictures_but_not_of_a_lesion_channel():
+    x = torch.randn(4, 2, 32, 32)
+    x[:, 1] = (torch.rand(4, 32, 32) > 0.7).float()  # a mask
+    options = {"p": 1.0, "rotate_deg": 0.0, "zoom_max": 1.0, "contrast": 0.5}
+    kept = data.augment(x, torch.Generator().manual_seed(0), **options, images=1)
+    assert not torch.allclose(kept[:, 0], x[:, 0], atol=1e-3)
+    assert torch.allclose(kept[:, 1], x[:, 1], atol=1e-5)
+    every = data.augment(x, torch.Generator().manual_seed(0), **options)
+    assert torch.allclose(every[:, 0], kept[:, 0]) and not torch.allclose(every[:, 1], x[:, 1], atol=1e-3)
+
+
+def test_model_settings_count_the_lesion_channel_and_leave_old_params_alone(config):
+    from egfrmet.settings import model_settings
+
+    assert "lesion_channel" not in model_settings(config) and "channels" not in model_settings(config)
+    config["model"]["lesion_channel"] = True
+    assert model_settings(config)["channels"] == 2 and model_settings(config)["lesion_channel"]
+    config["inputs"]["sequences"] = ["t2"]
+    assert model_settings(config)["channels"] == 3
+
+
+def test_the_loop_learns_from_the_lesion_channel_what_the_picture_does_not_show(config):
+    """Pictures of pure noise, the label in the lesion mask's size alone: with the lesion
+    channel the network separates held-out patients."""
+
+    def patients(n, seed):
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[:32, :32]
+        x, y = [], []
+        for patient in range(n):
+            radius = 9 if patient % 2 else 4
+            mask = np.hypot(yy - rng.uniform(12, 20), xx - rng.uniform(12, 20)) < radius
+            x += [np.stack([rng.normal(0, 1, (32, 32)), mask]) for _ in range(3)]
+            y += [patient % 2] * 3
+        return torch.tensor(np.stack(x), dtype=torch.float32), torch.tensor(y)
+
+    (x_train, y_train), (x_val, y_val) = patients(16, 0), patients(8, 1)
+    settings = config["train"] | {"epochs": 5, "lr": 3e-3, "batch_size": 8, "device": "cpu"}
+    model = tiny_model(head_hidden=16)
+    model |= {"channels": 2, "lesion_channel": True}
+    torch.set_num_threads(2)
+    _, kept = train.train_fold(
+        x_train, y_train, x_val, y_val, model_settings=model, settings=settings, device=torch.device("cpu")
+    )
+    assert roc_auc_score(y_val.numpy(), kept["last"]["probs"].numpy()) >= 0.9
+
+
 def test_build_training_cycles_lr_and_momentum_as_fastai(config):
     """egfrmet's own optimiser and schedule: lr from lr/div up to lr after pct_start, then down
     to lr/div_final (fastai's meaning); AdamW's beta1 the other way, moms[0] -> moms[1] -> moms[0];
     beta2 as configured."""
     settings = config["train"]
-    model_settings = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
+    model_settings = tiny_model(dropout=[0, 0])
     steps_per_epoch = 5
-    state = train.build_training(model_settings, settings, steps_per_epoch, torch.device("cpu"))
+    state = training_state.build_training(model_settings, settings, steps_per_epoch, torch.device("cpu"))
     optimizer, scheduler = state.optimizer, state.scheduler
     steps = settings["epochs"] * steps_per_epoch
     lrs, beta1s = [], []
@@ -112,8 +160,8 @@ def test_one_cycle_schedule_runs_with_very_few_steps(config, steps):
     """A tiny inner fold can give 4 optimiser steps in all: the warm-up is then one step,
     which PyTorch's one-cycle cannot divide by."""
     settings = config["train"] | {"epochs": 1}
-    model_settings = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0, 0]}
-    state = train.build_training(model_settings, settings, steps, torch.device("cpu"))
+    model_settings = tiny_model(dropout=[0, 0])
+    state = training_state.build_training(model_settings, settings, steps, torch.device("cpu"))
     optimizer, scheduler = state.optimizer, state.scheduler
     for _ in range(steps):
         optimizer.step()
@@ -255,7 +303,7 @@ def test_the_loop_learns_a_separable_set(config):
     x_train, y_train, _ = separable_slices(24, seed=0)
     x_val, y_val, owners = separable_slices(12, seed=1)
     settings = config["train"] | {"epochs": 6, "lr": 3e-3, "batch_size": 16, "device": "cpu"}
-    model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 32, "dropout": [0.25, 0.5]}
+    model = tiny_model(head_hidden=32)
     torch.set_num_threads(2)
     history, kept = train.train_fold(
         x_train,
@@ -283,7 +331,7 @@ def test_the_loop_learns_a_separable_set(config):
 def test_same_seed_same_result_on_cpu(config):
     x, y, _ = separable_slices(6, seed=0)
     settings = config["train"] | {"epochs": 2, "lr": 3e-3, "batch_size": 8, "device": "cpu"}
-    model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
+    model = tiny_model()
     runs = [
         train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=torch.device("cpu"))[1]["last"]
         for _ in range(2)
@@ -301,7 +349,7 @@ def test_training_and_inference_run_in_either_precision_on_any_cpu(config, preci
 
     x, y, _ = separable_slices(6, seed=0)
     settings = config["train"] | {"epochs": 1, "lr": 3e-3, "batch_size": 8, "device": "cpu", "precision": precision}
-    model = {"arch": "resnet10t", "weights": "none", "pretrained_tag": "", "head_hidden": 8, "dropout": [0.25, 0.5]}
+    model = tiny_model()
     device = torch.device("cpu")
     assert use_bf16(settings, device) == (precision == "bf16")
     _, kept = train.train_fold(x, y, x, y, model_settings=model, settings=settings, device=device)
@@ -361,3 +409,82 @@ def test_the_torch_stages_import_no_imaging_library():
     code = f"import sys, {modules}; print('SimpleITK' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.fixture
+def pretrained(tmp_path):
+    """A tiny 'pretrained' body: timm's resnet10t with random weights saved as a state dict."""
+    import timm
+
+    path = tmp_path / "resnet10t_pretrained.pth"
+    torch.save(timm.create_model("resnet10t", num_classes=1000).state_dict(), path)
+    return tiny_model(weights=str(path))
+
+
+CPU = torch.device("cpu")
+
+
+def fine_tune_settings(config, epochs=1, tuned=2):
+    tune = config["train"]["fine_tune"] | {"epochs": tuned, "lr": 1e-3}
+    return config["train"] | {"epochs": epochs, "lr": 3e-3, "batch_size": 8, "device": "cpu", "fine_tune": tune}
+
+
+def test_fine_tune_trains_the_body_only_after_the_frozen_epochs_at_lr_over_lr_mult(config, pretrained):
+    x, y, _ = separable_slices(6, seed=0)
+    body_start = create_model(**pretrained)[0].state_dict()["conv1.0.weight"]
+    runs = {}
+    for tuned in (0, 2):
+        settings = fine_tune_settings(config, tuned=tuned)
+        history, kept = train.train_fold(x, y, x, y, model_settings=pretrained, settings=settings, device=CPU)
+        runs[tuned] = history, kept["last"]["state"]["0.conv1.0.weight"]
+    assert len(runs[0][0]) == 1 and torch.equal(runs[0][1], body_start)  # frozen: conv weights as loaded
+    history, conv = runs[2]
+    assert len(history) == 3 and not torch.equal(conv, body_start)
+    # the lr column is the body's group: after the frozen epoch, at most 1e-3 / lr_mult
+    assert (history.lr.iloc[1:] <= 1e-3 / config["train"]["fine_tune"]["lr_mult"] * (1 + 1e-9)).all()
+    state = training_state.fine_tune_training(
+        training_state.build_training(pretrained, fine_tune_settings(config), 3, CPU), fine_tune_settings(config), 3
+    )
+    peaks = sorted({group["max_lr"] for group in state.optimizer.param_groups})
+    assert peaks == pytest.approx([1e-3 / config["train"]["fine_tune"]["lr_mult"], 1e-3])
+    assert all(p.requires_grad for p in state.model.parameters())
+
+
+def test_a_training_killed_while_fine_tuning_resumes_as_if_never_killed(config, pretrained, tmp_path):
+    x, y, _ = separable_slices(6, seed=0)
+    settings = fine_tune_settings(config, epochs=1, tuned=2)
+    options = {"model_settings": pretrained, "settings": settings, "device": CPU}
+    straight = train.train_fold(x, y, x, y, **options)[1]["last"]
+
+    def killed_at(stop):
+        def progress(epoch):
+            if epoch == stop:
+                raise KeyboardInterrupt
+            return None
+
+        return progress
+
+    checkpoint = str(tmp_path / "fold0.pt")
+    with pytest.raises(KeyboardInterrupt):  # after the frozen epoch and one fine-tuning epoch
+        train.train_fold(x, y, x, y, **options, checkpoint=checkpoint, progress=killed_at(2))
+    history, kept = train.train_fold(x, y, x, y, **options, checkpoint=checkpoint)
+    assert len(history) == 3 and torch.equal(kept["last"]["probs"], straight["probs"])
+    assert all(torch.equal(kept["last"]["state"][k], straight["state"][k]) for k in straight["state"])
+
+
+def test_fine_tune_needs_a_frozen_body_and_is_absent_from_the_params_unless_it_has_epochs(config):
+    from egfrmet.final import of_length
+    from egfrmet.settings import check_config, train_settings
+
+    assert "fine_tune" not in train_settings(config) and "final" not in train_settings(config)
+    config["train"]["fine_tune"]["epochs"] = 3
+    assert train_settings(config)["fine_tune"]["epochs"] == 3
+    config["model"]["weights"] = "none"
+    with pytest.raises(InputError, match="fine_tune.epochs .*frozen body"):
+        check_config(config)
+    config["train"]["freeze_body"] = True
+    check_config(config)
+    # a final model of 5 epochs after 4 frozen ones has 1 fine-tuning epoch; of 3, none
+    settings = train_settings(config) | {"epochs": 4}
+    assert (of_length(settings, 5)["epochs"], of_length(settings, 5)["fine_tune"]["epochs"]) == (4, 1)
+    assert (of_length(settings, 3)["epochs"], of_length(settings, 3)["fine_tune"]["epochs"]) == (3, 0)

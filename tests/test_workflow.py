@@ -47,7 +47,10 @@ TINY_INPUTS = {
 TINY_TRAINING = {
     "folds": {"k": 2},
     "model": {"arch": "resnet10t", "weights": "none", "head_hidden": 16},
+    # inner_ensemble, not the default auto, for new patients: the tests of scan and predict
+    # compare the ensemble's per-model columns (predict_with fusion and auto have their own)
     "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu", "inner": {"k": 2, "metric": "val_auc"}}
+    | {"predict_with": "inner_ensemble"}
     | ({"precision": TEST_PRECISION} if TEST_PRECISION else {}),
     "evaluate": {"bootstrap": 50, "figure_patients_per_class": 1},
     "explain": {"patients_per_class": 1},
@@ -241,6 +244,24 @@ def test_predict_with_fusion_gives_new_patients_the_stack_refitted_on_every_cv_p
     assert (predictions.models == "fusion (last + radiomics + clinical): 2 models").all()
     assert not np.allclose(predictions.probability, predictions.network)  # the stack, not the network alone
     assert sorted(p.stem for p in (results / "features").glob("*.csv")) == [*CV_PATIENTS, "T001", "T002"]
+    # one scan from the command line, with its clinical values, gets what the workflow gave it
+    row = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    row = row.set_index("patient_id").loc["T001"]
+    brain = ["--brain-mask", str(workdir / "cohort" / row.brain_mask)] if row.brain_mask else []
+    values = [f"{name}={row[name]}" for name in config["clinical"]]
+    scan = [
+        *("scan", "--patient", "T001", "--image", str(workdir / "cohort" / row.image)),
+        *("--mask", str(workdir / "cohort" / row["mask"]), *brain),
+        *("--sequence", "t2", str(workdir / "cohort" / row.t2)),
+        *("--configfile", str(REPO / "config" / "config.yaml"), "fusion.yaml", "--out", "scan.csv"),
+    ]
+    egfrmet_cli(workdir, *scan, "--clinical", *values)
+    scored, workflow = pd.read_csv(workdir / "scan.csv").iloc[0], predictions.set_index("patient_id").loc["T001"]
+    assert scored.probability == pytest.approx(workflow.probability, abs=1e-6)
+    assert scored.network == pytest.approx(workflow.network, abs=1e-6) and "fusion (last" in scored.models
+    refused = egfrmet_command(workdir, *scan, "--clinical", *values[1:], "weight=80")
+    assert refused.returncode == 2 and f"not given: {values[0].split('=')[0]}" in refused.stderr
+    assert "unknown: weight" in refused.stderr
     # auto's pick over every cv patient: the candidate of best out-of-fold AUC in summary.csv
     egfrmet_cli(
         workdir,
@@ -662,14 +683,17 @@ def test_one_scan_without_models_says_what_to_do(tmp_path):
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_one_scan_refuses_to_stand_in_for_the_fused_model(tmp_path):
-    (tmp_path / "fusion.yaml").write_text(
-        yaml.safe_dump({"train": {"predict_with": "fusion"}, "fusion": {"components": ["radiomics"]}}), encoding="utf-8"
-    )
+def test_one_scan_for_the_fused_model_needs_its_clinical_values_and_the_deployed_method(tmp_path):
+    overlay = {"train": {"predict_with": "fusion"}, "fusion": {"components": ["radiomics", "clinical"]}}
+    overlay |= {"clinical": {"age": "numeric"}, "baselines": {"methods": ["radiomics", "clinical"]}}
+    (tmp_path / "fusion.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
     configs = [str(REPO / "config" / "config.yaml"), "fusion.yaml"]
     command = ["scan", "--image", "x.nii.gz", "--mask", "y.nii.gz", "--out", "o.csv", "--configfile", *configs]
     result = egfrmet_command(tmp_path, *command)
-    assert result.returncode == 2 and "predict_with fusion" in result.stderr and "split test" in result.stderr
+    assert result.returncode == 2 and "--clinical takes name=value" in result.stderr
+    assert "not given: age" in result.stderr
+    result = egfrmet_command(tmp_path, *command, "--clinical", "age=")  # a missing value is allowed
+    assert result.returncode == 2 and "no deployed method" in result.stderr and "deployed.pkl" in result.stderr
     assert not (tmp_path / "o.csv").exists()
 
 

@@ -19,7 +19,7 @@ def shrink_factors(spacing, shrink):
 
     With a number, a thick-slice scan (0.8 x 0.8 x 6.5 mm) is shrunk in-plane only; [4, 4, 4]
     (the default) shrinks its 25 slices to six planes too, as antspyx does: about 3x faster
-    (benchmarks/n4.py, README).
+    (benchmarks/n4.py, docs/benchmarks/n4.md).
     """
     if isinstance(shrink, (list, tuple)):
         return [int(factor) for factor in shrink]
@@ -60,7 +60,7 @@ def fit_mask(image, head, region):
     `head` (the default) fits the generated heads closest to their true field and flattens
     the real scans more than antspyx's defaults; `tissue` leaves out the head's darkest Otsu
     class (air, skull, CSF), which carries mostly noise in log intensity, and is a little
-    faster (benchmarks/n4.py, README).
+    faster (benchmarks/n4.py, docs/benchmarks/n4.md).
     """
     if region not in ("all", "head", "tissue"):
         raise ValueError(f"unknown N4 fit region {region!r} (one of all, head, tissue)")

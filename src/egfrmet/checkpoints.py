@@ -39,21 +39,24 @@ def save_checkpoint(path, fingerprint, state, history, kept, changed):
         torch.save(checkpoint, tmp)
 
 
-def resume(path, fingerprint, state):
-    """Restore a checkpoint made from the same data and settings into `state`; else start afresh."""
+def resume(path, fingerprint, training_at):
+    """(history, kept, state): a checkpoint made from the same data and settings restored
+    into `training_at(epochs done)` (the state a training has then: a fine-tuning one has
+    other optimiser groups); else afresh, from `training_at(0)`."""
     if not os.path.exists(path):
-        return [], {}
+        return [], {}, training_at(0)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint["fingerprint"] != fingerprint:
         log.info("checkpoint %s is from other data or settings: starting afresh", path)
-        return [], {}
+        return [], {}, training_at(0)
+    state = training_at(len(checkpoint["history"]))
     state.load_state_dict(checkpoint["state"])
     kept = {
         name: entry | {"state": torch.load(f"{path}.{name}", map_location="cpu", weights_only=True)}
         for name, entry in checkpoint["kept"].items()
     }
     log.info("resuming from %s after epoch %d", path, len(checkpoint["history"]) - 1)
-    return checkpoint["history"], kept
+    return checkpoint["history"], kept, state
 
 
 def remove_checkpoint(path, selections):

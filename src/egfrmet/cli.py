@@ -435,6 +435,15 @@ def build_parser():
             },
         ),
         SEQUENCE,
+        (
+            ["--clinical"],
+            {
+                "nargs": "*",
+                "default": [],
+                "metavar": "NAME=VALUE",
+                "help": "each clinical variable of the config (NAME= when missing), for predict_with fusion or auto",
+            },
+        ),
         THREADS,
         required("--out", "prediction to write (.csv)"),
         optional("--qc", "QC picture of the crops to write (.png)"),

@@ -10,11 +10,12 @@ import torch.nn.functional as F
 from egfrmet.files import read_crops
 
 
-def load_slices(crops_dir, table):
-    """Every crop slice of the patients in `table` as one sample: x (N, channels, H, W), y (N,)."""
+def load_slices(crops_dir, table, lesion_channel=False):
+    """Every crop slice of the patients in `table` as one sample: x (N, channels, H, W), y (N,).
+    `lesion_channel`: the lesion mask as the last channel (files.read_crops)."""
     images, labels, patients, positions = [], [], [], []
     for row in table.itertuples():
-        slices = read_crops(crops_dir, row.patient_id)
+        slices = read_crops(crops_dir, row.patient_id, lesion_channel)
         images.append(slices)
         labels += [int(row.label)] * len(slices)
         patients += [row.patient_id] * len(slices)
@@ -37,8 +38,10 @@ def epoch_batches(labels, batch_size, generator):
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
 
 
-def augment(x, generator, *, p, rotate_deg, zoom_max, contrast):
-    """Random rotation, zoom and contrast per image, each applied with probability `p`."""
+def augment(x, generator, *, p, rotate_deg, zoom_max, contrast, images=None):
+    """Random rotation, zoom and contrast per image, each applied with probability `p`.
+    Contrast changes the first `images` channels only (None: all), so that a lesion-mask
+    channel after them moves with the image but stays a mask."""
     n = x.shape[0]
 
     def draw(low, high):
@@ -55,8 +58,11 @@ def augment(x, generator, *, p, rotate_deg, zoom_max, contrast):
     # contrast: log-uniform factor in [1 - contrast, 1 / (1 - contrast)] around each channel's
     # mean (one factor per image: every sequence of a slice changes alike)
     log_factor = draw(math.log(1 - contrast), -math.log(1 - contrast))
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    return mean + (x - mean) * torch.exp(log_factor).view(-1, 1, 1, 1)
+    images = x.shape[1] if images is None else images
+    picture = x[:, :images]
+    mean = picture.mean(dim=(2, 3), keepdim=True)
+    picture = mean + (picture - mean) * torch.exp(log_factor).view(-1, 1, 1, 1)
+    return torch.cat([picture, x[:, images:]], 1) if images < x.shape[1] else picture
 
 
 def mixup(x, targets, generator, alpha):

@@ -5,15 +5,13 @@ patients. Nothing here chooses: the choices were made inside the outer fold's tr
 patients, so the outer-validation crops are read only to be scored."""
 
 import logging
-import os
 
 import pandas as pd
-import torch
 
 from egfrmet.data import load_slices
 from egfrmet.files import atomic_output
 from egfrmet.folds import of_repeat, read_folds, repeat_number
-from egfrmet.model import inference, load_model, pick_device
+from egfrmet.model import inference, load_model, pick_device, set_up
 from egfrmet.scoring import slice_probabilities
 
 log = logging.getLogger(__name__)
@@ -24,11 +22,11 @@ SELECTION = "inner_ensemble"
 def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
     """The `egfrmet ensemble` subcommand: val_slices rows (selection inner_ensemble) of outer
     fold `fold` of `folds` (.tsv) from the inner `models` (.pt)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from files
-    torch.set_num_threads(threads)
+    set_up(threads)
     device = pick_device(settings["device"])
     table = of_repeat(read_folds(folds), fold)
-    x, y, patients, positions = load_slices(crops, table[table.fold == fold])
+    lesion_channel = model_settings.get("lesion_channel", False)
+    x, y, patients, positions = load_slices(crops, table[table.fold == fold], lesion_channel)
     inner_models = [load_model(path, model_settings, device) for path in models]
     # the ensemble's slice probabilities: evaluate aggregates them per patient, as scoring does
     probs = slice_probabilities(

@@ -15,7 +15,7 @@ import torch
 
 from egfrmet.evaluate import example_patients
 from egfrmet.files import atomic_output, crop_channels
-from egfrmet.model import load_model
+from egfrmet.model import load_model, set_up
 from egfrmet.plots import pyplot, save
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,14 @@ def grad_cam(model, layer, x):
     return (maps / peak[:, None, None]).numpy()
 
 
-def explain_patient(model, crops, layer):
-    """The crops, lesion and brain masks, Grad-CAM maps and slice probabilities of one patient."""
+def explain_patient(model, crops, layer, lesion_channel=False):
+    """The crops, lesion and brain masks, Grad-CAM maps and slice probabilities of one patient.
+    `lesion_channel`: the model takes the lesion mask as its last channel."""
     with np.load(crops) as data:
         slices, masks = data["slices"], data["masks"]
         brain = data["brain_masks"] if "brain_masks" in data else np.ones_like(masks)
-    x = torch.from_numpy(crop_channels(crops)).float()  # every channel the model takes; slices shows the T1c
+    # every channel the model takes; `slices` shows the T1c
+    x = torch.from_numpy(crop_channels(crops, lesion_channel)).float()
     with torch.no_grad():
         probability = torch.softmax(model.eval()(x), 1)[:, 1].numpy()
     cams = grad_cam(model, layer, x)
@@ -93,14 +95,13 @@ def overlay(ax, image, mask, cam):
 def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
     """The `egfrmet explain` subcommand: Grad-CAM maps (.npz) and picture (.png) of each
     patient whose crops are given, all by one fold's model (loaded once: one job per fold)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from files
-    torch.set_num_threads(threads)
+    set_up(threads)
     network = load_model(model, model_settings, torch.device("cpu"))
     target = find_layer(network, layer)
     title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
     for path in crops:
         patient = os.path.basename(path).removesuffix(".npz")
-        result = explain_patient(network, path, target)
+        result = explain_patient(network, path, target, model_settings.get("lesion_channel", False))
         result |= shares(result["cams"], result["masks"], result["brain_masks"])
         with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
             np.savez_compressed(tmp, patient_id=patient, fold=fold, **result)

@@ -32,16 +32,19 @@ def paired_sequences(settings, files):
     return list(zip(names, files)) if len(names) == len(files) else None
 
 
-def read_crops(folder, patient):
+def read_crops(folder, patient, lesion_channel=False):
     """A patient's crop slices as channels (n, channels, size, size) from
-    `folder`/{patient}.npz (stage crop): the T1c first, then each further sequence."""
-    return crop_channels(os.path.join(folder, f"{patient}.npz"))
+    `folder`/{patient}.npz (stage crop): the T1c first, then each further sequence, then
+    with `lesion_channel` the lesion mask (0 or 1)."""
+    return crop_channels(os.path.join(folder, f"{patient}.npz"), lesion_channel)
 
 
-def crop_channels(path):
-    """The channels (n, channels, size, size) of one crops file (.npz)."""
+def crop_channels(path, lesion_channel=False):
+    """The channels (n, channels, size, size) of one crops file (.npz); see read_crops."""
     with np.load(path) as crops:
-        channels = crops["slices"][:, None]
+        channels = [crops["slices"][:, None]]
         if "sequences" in crops:
-            channels = np.concatenate([channels, crops["sequences"]], axis=1)
-    return channels
+            channels.append(crops["sequences"])
+        if lesion_channel:
+            channels.append(crops["masks"][:, None].astype(channels[0].dtype))
+    return np.concatenate(channels, axis=1)

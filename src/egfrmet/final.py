@@ -4,7 +4,8 @@ patient (of the first repeat) with the leak-free choice of training length, for
 
 The length is what the inner folds chose: the median over the folds of the epoch each fold's
 inner folds chose, plus one, as the number of epochs; the one-cycle schedule runs over that
-length and the last epoch is kept. No patient is held out, so the model has no figure of its
+length and the last epoch is kept (with train.fine_tune, the frozen epochs first, as many as
+the folds had, then the rest fine-tuned). No patient is held out, so the model has no figure of its
 own: the cross-validation's figures are the ones to report for it.
 """
 
@@ -30,14 +31,23 @@ def final_epochs(choices):
     return int(np.median(epochs)) + 1
 
 
+def of_length(settings, epochs):
+    """The train settings for a training of `epochs` in all: frozen epochs as many as the
+    folds had (or fewer), then fine-tuning ones (when train.fine_tune) for the rest."""
+    if "fine_tune" not in settings:
+        return settings | {"epochs": epochs}
+    frozen = min(epochs, settings["epochs"])
+    return settings | {"epochs": frozen, "fine_tune": settings["fine_tune"] | {"epochs": epochs - frozen}}
+
+
 def run(*, folds, crops, choices, model_settings, settings, threads, out_model, out_history):
     """The `egfrmet train-final` subcommand."""
     epochs = final_epochs(choices)
-    settings = settings | {"epochs": epochs, "select": ["last"], "predict_with": "last"}
+    settings = of_length(settings, epochs) | {"select": ["last"], "predict_with": "last"}
     name = f"final model ({epochs} epochs)"
     device, precision = prepare(name, model_settings, settings, threads)
     table = of_repeat(read_folds(folds), 0)  # the first repeat's folds start at 0
-    x, y, _, _ = load_slices(crops, table)
+    x, y, _, _ = load_slices(crops, table, model_settings.get("lesion_channel", False))
     log.info("final model: %d patients, %d slices (%d positive), %d epochs", len(table), len(y), int(y.sum()), epochs)
     history, kept = train_fold(
         x,

@@ -13,6 +13,15 @@ from torch import nn
 from egfrmet.errors import InputError
 
 
+def set_up(threads, hub=False):
+    """What every stage that runs a network does first: `threads` CPU threads, and the Hugging
+    Face hub switched off unless `hub` (model.weights: imagenet), so that weights from files
+    never touch the network."""
+    if not hub:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    torch.set_num_threads(threads)
+
+
 class ConcatPool(nn.Module):
     """fastai's AdaptiveConcatPool2d: max and average pooling side by side."""
 
@@ -102,10 +111,13 @@ def input_mode(model_settings):
     return mode
 
 
-def create_model(*, arch, weights, pretrained_tag, head_hidden, dropout, input="zscore", channels=1):
+def create_model(
+    *, arch, weights, pretrained_tag, head_hidden, dropout, input="zscore", channels=1, lesion_channel=False
+):
     """Body and head. `input`: zscore feeds the z-scored slice to the body as it is; imagenet
     feeds it as fastai fed the paper's pictures (ImagenetInput); auto: imagenet when the body
-    is pretrained. `channels`: the T1c plus further sequences (settings.model_settings)."""
+    is pretrained. `channels`: the T1c, further sequences and, with `lesion_channel`, the
+    lesion mask last (settings.model_settings; the data readers add it, not the model)."""
     input = input_mode({"input": input, "weights": weights})
     in_chans = 3 if input == "imagenet" and channels == 1 else channels
     body = create_body(arch, weights, pretrained_tag, in_chans=in_chans)

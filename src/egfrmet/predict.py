@@ -4,7 +4,6 @@ egfrmet.scoring scores every ensemble: the aggregate (evaluate.metric) of the mo
 slice probabilities. Each model's own aggregate is kept beside it."""
 
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from egfrmet import clinical as clinical_inputs
 from egfrmet.evaluate import bootstrap_settings, threshold_metrics
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.model import inference as run_options
-from egfrmet.model import load_model, pick_device
+from egfrmet.model import load_model, pick_device, set_up
 from egfrmet.scoring import patient_table, slice_probabilities
 from egfrmet.summary import bootstrap_auc
 
@@ -31,11 +30,14 @@ def model_name(path):
     return "_".join(re.sub(r"(\D+)(\d+)", r"\1_\2", p) for p in parts) or named
 
 
-def ensemble_scores(models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last, names=None):
+def ensemble_scores(
+    models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last, names=None, lesion_channel=False
+):
     """The ensemble's probability and each model's aggregate (columns `names`, default
-    fold_0, fold_1, ...) for each patient id in `patients`."""
+    fold_0, fold_1, ...) for each patient id in `patients`. `lesion_channel`: the models take
+    the lesion mask as their last channel (files.read_crops)."""
     names = names or [f"fold_{k}" for k in range(len(models))]
-    stacks = [torch.from_numpy(read_crops(crops, p)) for p in patients]
+    stacks = [torch.from_numpy(read_crops(crops, p, lesion_channel)) for p in patients]
     owner = [p for p, stack in zip(patients, stacks) for _ in range(len(stack))]
     probs = slice_probabilities(
         models, torch.cat(stacks), device, batch_size=batch_size, bf16=bf16, channels_last=channels_last
@@ -56,6 +58,7 @@ def score(models, crops, patients, *, model_settings, aggregate, threshold, batc
         device=device,
         batch_size=batch_size,
         names=[model_name(path) for path in models],
+        lesion_channel=model_settings.get("lesion_channel", False),
         **run_options(inference, device),
     )
     table.insert(2, "predicted", (table.probability >= threshold).astype(int))
@@ -116,8 +119,7 @@ def run(
     `inference`: device, precision and channels_last, as validation used them. `deployed`:
     egfrmet.deploy's file for predict_with fusion or auto, which then gives the probability
     from the fold models' (`last`), the patients' `features` (.csv) and `clinical` values."""
-    os.environ["HF_HUB_OFFLINE"] = "1"  # fold weights come from files
-    torch.set_num_threads(threads)
+    set_up(threads)
     ids = sorted(patients)
     table = score(
         models,

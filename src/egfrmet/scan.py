@@ -1,9 +1,13 @@
 """One new scan, scored from the command line: the workflow's own preprocessing (check, N4,
 brain mask and z-score, crops) with the workflow's config, then the mean of trained models
-(by default every fold model the workflow wrote). No Snakemake, no sample sheet.
+(by default every fold model the workflow wrote). No Snakemake, no sample sheet. With
+`train.predict_with: fusion | auto`, the scan also gets its radiomics features and clinical
+values (`--clinical name=value`), and the method the workflow deployed
+(results/models/deployed.pkl) gives the probability.
 
     egfrmet scan --image t1.nii.gz --mask lesion.nii.gz --out scan.csv \
-        [--brain-mask brain.nii.gz] [--configfile config/config.yaml mine.yaml] [--models ...]
+        [--brain-mask brain.nii.gz] [--configfile config/config.yaml mine.yaml] [--models ...] \
+        [--clinical age=64 sex=F smoking=]
 """
 
 import glob
@@ -13,20 +17,29 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
-from egfrmet import bias, check, crop, normalise, sequences
+from egfrmet import bias, check, clinical, crop, features, normalise, sequences
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
-from egfrmet.predict import score
-from egfrmet.settings import brain_mask_settings, crop_settings, inference_settings, model_settings, read_config
+from egfrmet.model import set_up
+from egfrmet.predict import score, with_deployed
+from egfrmet.settings import (
+    brain_mask_settings,
+    crop_settings,
+    feature_settings,
+    inference_settings,
+    model_settings,
+    read_config,
+)
+
+DEPLOYED = os.path.join("results", "models", "deployed.pkl")  # where rule deploy writes it
 
 log = logging.getLogger(__name__)
 
 
 def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, sequence=()):
     """The workflow's preprocessing of one patient into `folder`: crops/<patient>.npz, qc.png.
-    `sequence`: (name, path) of each further sequence, in inputs.sequences' order."""
+    `sequence`: (name, path) of each further sequence, in inputs.sequences' order. Returns
+    the crops folder and the normalised images (`image`, `lesion`, `sequences`)."""
     preprocess_settings = config["preprocess"]
     folder = Path(folder)
     (folder / "crops").mkdir(parents=True, exist_ok=True)
@@ -87,7 +100,46 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
         qc=str(folder / "qc.png"),
         sequence_files=[path for _, path in normalised_sequences],
     )
-    return folder / "crops"
+    images = {"image": normalised[""] + ".nii.gz", "lesion": normalised["_lesion"] + ".nii.gz"}
+    return folder / "crops", images | {"sequences": [path for _, path in normalised_sequences]}
+
+
+def clinical_values(pairs, kinds):
+    """{variable: text} from `--clinical name=value` pairs: every configured variable named
+    (an empty value is a missing one, imputed as in training), no other."""
+    values = dict(pair.partition("=")[::2] for pair in pairs)
+    bad = [pair for pair in pairs if "=" not in pair]
+    unknown, missing = sorted(set(values) - set(kinds)), [name for name in kinds if name not in values]
+    named = {"not name=value": bad, "unknown": unknown, "not given": missing}
+    problems = [f"{what}: {', '.join(names)}" for what, names in named.items() if names]
+    if problems:
+        raise InputError(
+            f"--clinical takes name=value for each of the config's clinical variables {list(kinds)} "
+            f"(name= for a missing value); {'; '.join(problems)}"
+        )
+    return values
+
+
+def deployed_inputs(patient, config, folder, crops, images, clinical_pairs):
+    """The scan's features (.csv) and clinical values (.json), as the workflow's features and
+    clinical rules write them, for the deployed method."""
+    folder = Path(folder)
+    features_out, clinical_out = [], []
+    if any(name != "clinical" for name in config["baselines"]["methods"]):
+        features_out = [str(folder / "features.csv")]
+        features.run(
+            patient,
+            image=images["image"],
+            lesion=images["lesion"],
+            crops=str(crops / f"{patient}.npz"),
+            settings=feature_settings(config),
+            out=features_out[0],
+            sequence_files=images["sequences"],
+        )
+    if config["clinical"]:
+        clinical_out = [str(folder / "clinical.json")]
+        clinical.write(patient, values=clinical_pairs, kinds=config["clinical"], out=clinical_out[0])
+    return features_out, clinical_out
 
 
 def default_models(config):
@@ -96,10 +148,10 @@ def default_models(config):
     return sorted(glob.glob(os.path.join("results", "models", pattern)))
 
 
-def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, qc, sequence=()):
-    """The `egfrmet scan` subcommand. `sequence`: (name, path) of each of inputs.sequences."""
-    os.environ["HF_HUB_OFFLINE"] = "1"  # the weights come from files
-    torch.set_num_threads(threads)
+def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, qc, sequence=(), clinical=()):
+    """The `egfrmet scan` subcommand. `sequence`: (name, path) of each of inputs.sequences;
+    `clinical`: name=value of each clinical variable (predict_with fusion or auto)."""
+    set_up(threads)
     config = read_config(configfile)
     sequence = [tuple(pair) for pair in sequence]
     wanted = config["inputs"]["sequences"]
@@ -109,13 +161,15 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
             f"the models take the sequences {wanted} (inputs.sequences) after the image: give "
             f"{' '.join(f'--sequence {name} PATH' for name in wanted) or 'no --sequence'} (given: {given})"
         )
-    if not models and config["train"]["predict_with"] in ("fusion", "auto"):
-        raise InputError(
-            f"train.predict_with {config['train']['predict_with']}: egfrmet scan applies network models only, and "
-            "the fused model (or auto's pick) also needs the scan's radiomics features and clinical values: add the "
-            "patient to the sheet with split test and run the workflow (results/predictions/), or give --models "
-            "results/models/fold*/model.pt to score with the network alone"
-        )
+    deployed = not models and config["train"]["predict_with"] in ("fusion", "auto")
+    if deployed:
+        values = clinical_values(clinical, config["clinical"])
+        if not os.path.isfile(DEPLOYED):
+            raise InputError(
+                f"train.predict_with {config['train']['predict_with']}: no deployed method; run the workflow first "
+                "(it writes it), or give --models results/models/fold*/model.pt to score with the network alone",
+                path=DEPLOYED,
+            )
     source = "--models" if models else f"train.predict_with {config['train']['predict_with']}"
     models = models or default_models(config)
     if not models:
@@ -124,7 +178,7 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
     if missing:
         raise InputError("model file not found", path=missing[0])
     with tempfile.TemporaryDirectory(prefix="egfrmet-scan-") as folder:
-        crops = preprocess(
+        crops, images = preprocess(
             patient,
             image=image,
             mask=mask,
@@ -144,6 +198,9 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
             batch_size=config["predict"]["batch_size"],
             inference=inference_settings(config),
         )
+        if deployed:
+            inputs = deployed_inputs(patient, config, folder, crops, images, values)
+            table, source = with_deployed(table, DEPLOYED, *inputs, config["predict"]["threshold"])
         if qc:
             with atomic_output(qc) as tmp:
                 shutil.copyfile(Path(folder) / "qc.png", tmp)

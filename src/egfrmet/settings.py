@@ -51,6 +51,11 @@ def check_config(config):
             )
     elif train["predict_with"] not in train["select"]:
         raise InputError(f"train.predict_with {train['predict_with']!r} is not one of train.select {train['select']}")
+    if train["fine_tune"]["epochs"] and not body_frozen(config["model"], train):
+        raise InputError(
+            "train.fine_tune.epochs follows the frozen epochs: it needs a frozen body "
+            "(pretrained weights with freeze_body auto, or freeze_body true)"
+        )
     n4 = config["preprocess"]["n4"]
     if n4["backend"] == "ants":  # antspyx's call takes one shrink factor and fits cubic splines only
         if isinstance(n4["shrink"], list) and len(set(n4["shrink"])) > 1:
@@ -99,6 +104,22 @@ def check_fusion(config):
         raise InputError("fusion.clinical_variables is true but fusion.components is empty")
 
 
+def train_settings(config):
+    """The train section as the training jobs see it: whether a final model is wanted changes
+    none of them (train_final reads it from the DAG, not from this param), and fine_tune is
+    absent unless it has epochs, so that runs from before it existed re-run nothing."""
+    train = {k: v for k, v in config["train"].items() if k != "final"}
+    if not train.get("fine_tune", {}).get("epochs"):
+        train.pop("fine_tune", None)
+    return train
+
+
+def body_frozen(model, train):
+    """train.freeze_body with auto resolved: frozen when the weights are pretrained."""
+    frozen = train["freeze_body"]
+    return model["weights"] != "none" if frozen == "auto" else frozen
+
+
 def inner_trainings(config):
     """Whether each fold's training patients get inner trainings: for the leak-free
     selections, and for the network's scores that the fusion stacks."""
@@ -126,10 +147,13 @@ def sheet_columns(config):
 
 def model_settings(config):
     """The model section as every stage that builds or loads a network takes it: with further
-    sequences, their count as input channels (absent for the T1c alone, so that runs from
-    before sequences existed keep their params and re-run nothing)."""
-    channels = 1 + len(config["inputs"]["sequences"])
-    return config["model"] | ({"channels": channels} if channels > 1 else {})
+    sequences or the lesion channel, the count of input channels (absent for the T1c alone,
+    and lesion_channel absent unless true, so that runs from before either existed keep their
+    params and re-run nothing)."""
+    model = dict(config["model"])
+    lesion = model.pop("lesion_channel", False)
+    channels = 1 + len(config["inputs"]["sequences"]) + int(lesion)
+    return model | ({"channels": channels} if channels > 1 else {}) | ({"lesion_channel": True} if lesion else {})
 
 
 def brain_mask_settings(config):

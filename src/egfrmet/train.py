@@ -1,8 +1,9 @@
 """Training of one cross-validation fold: the paper's fastai recipe as a plain PyTorch loop.
 
-Read `train_fold` top to bottom: data, model, optimiser and schedule, then the epoch loop
-(weighted sampling, augmentation, mixup, soft-F1 loss), validation and model selection.
-The fastai semantics the paper's learning rate relies on (README, "The method"): a pretrained body frozen
+Read `train_fold` top to bottom: data, model, optimiser and schedule (egfrmet.training_state),
+then the epoch loop (weighted sampling, augmentation, mixup, soft-F1 loss), validation and
+model selection.
+The fastai semantics the paper's learning rate relies on (docs/method.md): a pretrained body frozen
 except BatchNorm, a fastai head, AdamW with one-cycle to 4e-2 from lr/25 down to lr/1e5.
 """
 
@@ -11,7 +12,6 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +24,15 @@ from egfrmet.data import augment, epoch_batches, load_slices, mixup
 from egfrmet.errors import InputError
 from egfrmet.folds import of_repeat, read_folds, repeat_number
 from egfrmet.model import (
-    create_model,
     device_name,
-    freeze_body,
     inference,
-    parameter_groups,
     pick_device,
     predict_probabilities,
+    set_up,
     use_bf16,
 )
 from egfrmet.selection import INNER_BEST, OUTER, inner_folds, keeps, outer_model_selection
+from egfrmet.training_state import build_training, fine_tune_training, total_epochs
 
 log = logging.getLogger(__name__)
 
@@ -86,73 +85,9 @@ def set_deterministic(on):
     torch.backends.cudnn.benchmark = False
 
 
-@dataclass
-class TrainingState:
-    """What travels together through a training: the model, AdamW, the one-cycle schedule
-    and the sampler's generator. Its state dict adds the global RNGs (mixup's lambda, dropout),
-    so that a run resumed from it continues as if never stopped."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator
-
-    def state_dict(self):
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "generator": self.generator.get_state(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["rng"])
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-
-
-def build_training(model_settings, settings, steps_per_epoch, device):
-    """Model, AdamW, the one-cycle schedule (fastai's semantics) and a seeded generator."""
-    model = create_model(**model_settings).to(device)
-    if settings["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-    frozen = settings["freeze_body"]
-    if frozen == "auto":
-        frozen = model_settings["weights"] != "none"
-    if frozen:
-        freeze_body(model)
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, settings["weight_decay"]),
-        lr=settings["lr"],
-        betas=(settings["moms"][0], settings["beta2"]),  # beta1: where the moms cycle starts
-        eps=settings["eps"],
-    )
-    total_steps = settings["epochs"] * steps_per_epoch
-    pct_start = settings["pct_start"]
-    if pct_start * total_steps == 1:  # PyTorch's warm-up would end at step 0 and divide by zero
-        pct_start *= 0.999
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=settings["lr"],
-        total_steps=total_steps,
-        pct_start=pct_start,
-        div_factor=settings["div"],
-        final_div_factor=settings["div_final"] / settings["div"],  # fastai's div_final is relative to lr
-        base_momentum=settings["moms"][1],
-        max_momentum=settings["moms"][0],
-    )
-    return TrainingState(model, optimizer, scheduler, torch.Generator().manual_seed(settings["seed"]))
-
-
-def train_epoch(state, x_train, y_train, settings, device, bf16, progress=None):
+def train_epoch(state, x_train, y_train, settings, device, bf16, progress=None, images=None):
     """One epoch of `state` (a TrainingState): weighted sampling, augmentation, mixup,
-    soft-F1 loss, AdamW step. Losses."""
+    soft-F1 loss, AdamW step. Losses. `images`: how many channels are pictures (data.augment)."""
     model, optimizer, scheduler, generator = state.model, state.optimizer, state.scheduler, state.generator
     model.train()
     labels = y_train.to(device)
@@ -161,7 +96,7 @@ def train_epoch(state, x_train, y_train, settings, device, bf16, progress=None):
     losses = []
     for batch in batches:
         batch = batch.to(device)
-        x = augment(x_train[batch], generator, **settings["augment"])
+        x = augment(x_train[batch], generator, **settings["augment"], images=images)
         targets = F.one_hot(labels[batch], 2).float()
         x, targets, _ = mixup(x, targets, generator, settings["mixup_alpha"])
         x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -211,17 +146,24 @@ def train_fold(
     run_options = inference(settings, device)  # validation computes as prediction will
     bf16 = run_options["bf16"]
     steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
-    state = build_training(model_settings, settings, steps_per_epoch, device)
-    model = state.model
     x_train = x_train.to(device)
     fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch)
-    history, kept = resume(checkpoint, fingerprint, state) if checkpoint else ([], {})
-    saved = time.monotonic()
 
-    for epoch in range(len(history), settings["epochs"]):
+    def training_at(done):  # the state a training holds after `done` epochs, to resume into
+        state = build_training(model_settings, settings, steps_per_epoch, device)
+        return fine_tune_training(state, settings, steps_per_epoch) if done > settings["epochs"] else state
+
+    history, kept, state = resume(checkpoint, fingerprint, training_at) if checkpoint else ([], {}, training_at(0))
+    model = state.model
+    saved = time.monotonic()
+    images = x_train.shape[1] - int(model_settings.get("lesion_channel", False))
+
+    for epoch in range(len(history), total_epochs(settings)):
+        if epoch == settings["epochs"]:
+            state = fine_tune_training(state, settings, steps_per_epoch)
         start = time.perf_counter()
         bar = progress(epoch) if progress else None
-        losses = train_epoch(state, x_train, y_train, settings, device, bf16, bar)
+        losses = train_epoch(state, x_train, y_train, settings, device, bf16, bar, images)
         row = {"epoch": epoch, "lr": state.scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
         probs = torch.empty(0)
         if len(y_val):  # a final model has no validation patients
@@ -237,7 +179,7 @@ def train_fold(
             weights = copy_state(model)  # one copy, shared by the selections that keep it
         for name in changed:
             kept[name] = {"epoch": epoch, "row": row, "state": weights, "probs": probs}
-        last = epoch + 1 == settings["epochs"]
+        last = epoch + 1 == total_epochs(settings)
         if checkpoint and not last and time.monotonic() - saved >= every_s:
             save_checkpoint(checkpoint, fingerprint, state, history, kept, changed)
             saved = time.monotonic()
@@ -272,9 +214,7 @@ def terminal_progress(epochs):
 
 def prepare(name, model_settings, settings, threads):
     """Threads, determinism, device and precision of a training, logged. (device, precision)"""
-    if model_settings["weights"] != "imagenet":
-        os.environ["HF_HUB_OFFLINE"] = "1"  # nothing to fetch: never touch the network
-    torch.set_num_threads(threads)
+    set_up(threads, hub=model_settings["weights"] == "imagenet")
     set_deterministic(settings["deterministic"])
     device = pick_device(settings["device"])
     precision = "bf16" if use_bf16(settings, device) else "fp32"
@@ -316,8 +256,9 @@ def run(
         table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
     held_out = inner if inner >= 0 else fold
     train_table, val_table = table[table.fold != held_out], table[table.fold == held_out]
-    x_train, y_train, _, _ = load_slices(crops, train_table)
-    x_val, y_val, val_patients, val_positions = load_slices(crops, val_table)
+    lesion_channel = model_settings.get("lesion_channel", False)
+    x_train, y_train, _, _ = load_slices(crops, train_table, lesion_channel)
+    x_val, y_val, val_patients, val_positions = load_slices(crops, val_table, lesion_channel)
     log.info(
         "%s: %d training slices (%d positive), %d validation slices", name, len(y_train), int(y_train.sum()), len(y_val)
     )
@@ -327,8 +268,9 @@ def run(
     # made from the outer run
     selections = [INNER_BEST, "last"] if inner >= 0 else [name for name in settings["select"] if name in OUTER]
     chosen = json.loads(Path(choice).read_text(encoding="utf-8"))["epoch"] if choice else None
-    if "inner_cv" in selections and not (chosen is not None and 0 <= chosen < settings["epochs"]):
-        raise InputError(f"train.select has inner_cv: --choice must give an epoch in 0..{settings['epochs'] - 1}")
+    epochs = total_epochs(settings)
+    if "inner_cv" in selections and not (chosen is not None and 0 <= chosen < epochs):
+        raise InputError(f"train.select has inner_cv: --choice must give an epoch in 0..{epochs - 1}")
     history, kept = train_fold(
         x_train,
         y_train,
@@ -339,7 +281,7 @@ def run(
         device=device,
         selections=selections,
         chosen_epoch=chosen,
-        progress=terminal_progress(settings["epochs"]),
+        progress=terminal_progress(epochs),
         checkpoint=checkpoint or None,
         every_s=checkpoint_seconds,
     )

@@ -1,4 +1,4 @@
-# Baselines on the network's folds (README, "Baselines"): features once per patient (they
+# Baselines on the network's folds (docs/method.md, baselines): features once per patient (they
 # re-run only for new patients), then one small fitting job per fold, trained on the fold's
 # training patients only and scored on its validation patients.
 

@@ -77,11 +77,7 @@ def settings(*keys):
     return json.dumps(section, sort_keys=True)
 
 
-# The train section as the training jobs see it: whether a final model is wanted changes
-# none of them (train_final reads it from the DAG, not from this param).
-TRAIN_SETTINGS = json.dumps(
-    {k: v for k, v in config["train"].items() if k != "final"}, sort_keys=True
-)
+TRAIN_SETTINGS = derived.as_json(derived.train_settings(config))
 
 
 def synthesised(path):

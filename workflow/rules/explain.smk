@@ -1,4 +1,4 @@
-# Grad-CAM (README, "The method"): the crops of each cross-validation patient with the heat
+# Grad-CAM (docs/method.md): the crops of each cross-validation patient with the heat
 # map of the model of the fold that validated it (first repeat), and typical patients per
 # class. One job per fold, so that each model loads once; a rule per fold because each
 # writes its own patients' files (results/explain/{patient}.png).
