@@ -26,9 +26,11 @@ from egfrmet.settings import (
     brain_mask_settings,
     crop_settings,
     feature_settings,
+    image_baselines,
     inference_settings,
     model_settings,
     read_config,
+    reads_clinical,
 )
 
 DEPLOYED = os.path.join("results", "models", "deployed.pkl")  # where rule deploy writes it
@@ -125,7 +127,7 @@ def deployed_inputs(patient, config, folder, crops, images, clinical_pairs):
     clinical rules write them, for the deployed method."""
     folder = Path(folder)
     features_out, clinical_out = [], []
-    if any(name != "clinical" for name in config["baselines"]["methods"]):
+    if image_baselines(config):
         features_out = [str(folder / "features.csv")]
         features.run(
             patient,
@@ -136,7 +138,7 @@ def deployed_inputs(patient, config, folder, crops, images, clinical_pairs):
             out=features_out[0],
             sequence_files=images["sequences"],
         )
-    if config["clinical"]:
+    if reads_clinical(config):
         clinical_out = [str(folder / "clinical.json")]
         clinical.write(patient, values=clinical_pairs, kinds=config["clinical"], out=clinical_out[0])
     return features_out, clinical_out
@@ -163,7 +165,7 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
         )
     deployed = not models and config["train"]["predict_with"] in ("fusion", "auto")
     if deployed:
-        values = clinical_values(clinical, config["clinical"])
+        values = clinical_values(clinical, config["clinical"]) if reads_clinical(config) else {}
         if not os.path.isfile(DEPLOYED):
             raise InputError(
                 f"train.predict_with {config['train']['predict_with']}: no deployed method; run the workflow first "

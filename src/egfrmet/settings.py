@@ -114,6 +114,16 @@ def train_settings(config):
     return train
 
 
+def image_baselines(config):
+    """The baselines that read image features (egfrmet.features); clinical reads the sheet's values."""
+    return [method for method in config["baselines"]["methods"] if method != "clinical"]
+
+
+def reads_clinical(config):
+    """Whether the methods read the clinical values: the clinical baseline, or the fusion's stack."""
+    return "clinical" in config["baselines"]["methods"] or config["fusion"]["clinical_variables"]
+
+
 def body_frozen(model, train):
     """train.freeze_body with auto resolved: frozen when the weights are pretrained."""
     frozen = train["freeze_body"]

@@ -246,8 +246,7 @@ def prediction_models(wildcards=None):
 BASELINES = config["baselines"]["methods"]
 FUSION = config["fusion"]["components"]
 FEATURE_SETTINGS = derived.as_json(derived.feature_settings(config))
-# The baselines that read image features (egfrmet.features); clinical reads the sheet's values.
-IMAGE_BASELINES = [m for m in BASELINES if m != "clinical"]
+IMAGE_BASELINES = derived.image_baselines(config)
 
 
 def patients_inputs(patients, clinical=None):
@@ -255,7 +254,7 @@ def patients_inputs(patients, clinical=None):
     (`clinical`: whether the clinical values are read; by default, when the clinical baseline
     or the fusion's stack reads them)."""
     if clinical is None:
-        clinical = "clinical" in BASELINES or config["fusion"]["clinical_variables"]
+        clinical = derived.reads_clinical(config)
     return {
         "features": expand(
             "results/features/{patient}.csv",
