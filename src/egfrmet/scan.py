@@ -21,6 +21,7 @@ from egfrmet import bias, check, clinical, crop, features, normalise, sequences
 from egfrmet.errors import InputError
 from egfrmet.files import atomic_output
 from egfrmet.model import set_up
+from egfrmet.paths import DEPLOYED, prediction_models
 from egfrmet.predict import score, with_deployed
 from egfrmet.settings import (
     brain_mask_settings,
@@ -32,8 +33,6 @@ from egfrmet.settings import (
     read_config,
     reads_clinical,
 )
-
-DEPLOYED = os.path.join("results", "models", "deployed.pkl")  # where rule deploy writes it
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +145,8 @@ def deployed_inputs(patient, config, folder, crops, images, clinical_pairs):
 
 def default_models(config):
     """The models `train.predict_with` names, where the workflow wrote them under results/."""
-    pattern = "fold*/inner*/model.pt" if config["train"]["predict_with"] == "inner_ensemble" else "fold*/model.pt"
-    return sorted(glob.glob(os.path.join("results", "models", pattern)))
+    template = prediction_models(config["train"]["predict_with"])
+    return sorted(glob.glob(template.format(fold="*", inner="*")))
 
 
 def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, qc, sequence=(), clinical=()):

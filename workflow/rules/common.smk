@@ -33,6 +33,7 @@ shell.prefix(
 )
 
 from egfrmet.errors import InputError
+import egfrmet.paths as paths
 from egfrmet.folds import by_centre as folds_by_centre
 from egfrmet.folds import of_repeat
 from egfrmet.folds import repeated as repeated_folds
@@ -234,13 +235,9 @@ def held_out_option(wildcards=None):
 def prediction_models(wildcards=None):
     """Whose models score new patients: train.predict_with's fold models, or for
     inner_ensemble every fold's inner models."""
-    if config["train"]["predict_with"] == "inner_ensemble":
-        return expand(
-            "results/models/fold{fold}/inner{inner}/model.pt",
-            fold=FOLDS,
-            inner=INNER_FOLDS,
-        )
-    return expand("results/models/fold{fold}/model.pt", fold=FOLDS)
+    template = paths.prediction_models(config["train"]["predict_with"])
+    inner = {"inner": INNER_FOLDS} if "{inner}" in template else {}
+    return expand(template, fold=FOLDS, **inner)
 
 
 BASELINES = config["baselines"]["methods"]
@@ -487,4 +484,4 @@ def prediction_extras(wildcards=None):
     """For predict_with fusion or auto: what deploy fitted, and the new patients' inputs
     (named inputs that are empty otherwise)."""
     inputs = patients_inputs(PREDICTING if DEPLOYED else [])
-    return inputs | {"deployed": ["results/models/deployed.pkl"] if DEPLOYED else []}
+    return inputs | {"deployed": [paths.DEPLOYED] if DEPLOYED else []}

@@ -33,7 +33,7 @@ rule deploy:
         unpack(deploy_inputs),
         scores=rules.evaluate.output.scores,
     output:
-        model="results/models/deployed.pkl",
+        model=paths.DEPLOYED,
         report="results/models/deployed.json",
     log:
         "logs/deploy.log",
