@@ -11,7 +11,7 @@ import pandas as pd
 from egfrmet.data import load_slices
 from egfrmet.files import atomic_output
 from egfrmet.folds import of_repeat, read_folds, repeat_number
-from egfrmet.model import inference, load_model, pick_device, set_up
+from egfrmet.model import inference, load_model, pick_device, set_up, takes_lesion_mask
 from egfrmet.scoring import slice_probabilities
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
     set_up(threads)
     device = pick_device(settings["device"])
     table = of_repeat(read_folds(folds), fold)
-    lesion_channel = model_settings.get("lesion_channel", False)
+    lesion_channel = takes_lesion_mask(model_settings)
     x, y, patients, positions = load_slices(crops, table[table.fold == fold], lesion_channel)
     inner_models = [load_model(path, model_settings, device) for path in models]
     # the ensemble's slice probabilities: evaluate aggregates them per patient, as scoring does

@@ -15,7 +15,7 @@ import torch
 
 from egfrmet.evaluate import example_patients
 from egfrmet.files import atomic_output, crop_channels
-from egfrmet.model import load_model, set_up
+from egfrmet.model import load_model, set_up, takes_lesion_mask
 from egfrmet.plots import pyplot, save
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
     title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
     for path in crops:
         patient = os.path.basename(path).removesuffix(".npz")
-        result = explain_patient(network, path, target, model_settings.get("lesion_channel", False))
+        result = explain_patient(network, path, target, takes_lesion_mask(model_settings))
         result |= shares(result["cams"], result["masks"], result["brain_masks"])
         with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
             np.savez_compressed(tmp, patient_id=patient, fold=fold, **result)

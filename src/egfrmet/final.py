@@ -18,6 +18,7 @@ import numpy as np
 from egfrmet.data import load_slices
 from egfrmet.errors import InputError
 from egfrmet.folds import of_repeat, read_folds
+from egfrmet.model import takes_lesion_mask
 from egfrmet.train import annotate, prepare, terminal_progress, train_fold, write_outputs
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def run(*, folds, crops, choices, model_settings, settings, threads, out_model, 
     name = f"final model ({epochs} epochs)"
     device, precision = prepare(name, model_settings, settings, threads)
     table = of_repeat(read_folds(folds), 0)  # the first repeat's folds start at 0
-    x, y, _, _ = load_slices(crops, table, model_settings.get("lesion_channel", False))
+    x, y, _, _ = load_slices(crops, table, takes_lesion_mask(model_settings))
     log.info("final model: %d patients, %d slices (%d positive), %d epochs", len(table), len(y), int(y.sum()), epochs)
     history, kept = train_fold(
         x,

@@ -22,6 +22,12 @@ def set_up(threads, hub=False):
     torch.set_num_threads(threads)
 
 
+def takes_lesion_mask(model_settings):
+    """Whether the network's last input channel is the lesion mask (model.lesion_channel): the
+    one reading of the key for every stage that feeds a network its crops."""
+    return model_settings.get("lesion_channel", False)
+
+
 class ConcatPool(nn.Module):
     """fastai's AdaptiveConcatPool2d: max and average pooling side by side."""
 

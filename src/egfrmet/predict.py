@@ -15,7 +15,7 @@ from egfrmet import clinical as clinical_inputs
 from egfrmet.evaluate import bootstrap_settings, threshold_metrics
 from egfrmet.files import atomic_output, read_crops
 from egfrmet.model import inference as run_options
-from egfrmet.model import load_model, pick_device, set_up
+from egfrmet.model import load_model, pick_device, set_up, takes_lesion_mask
 from egfrmet.scoring import patient_table, slice_probabilities
 from egfrmet.summary import bootstrap_auc
 
@@ -58,7 +58,7 @@ def score(models, crops, patients, *, model_settings, aggregate, threshold, batc
         device=device,
         batch_size=batch_size,
         names=[model_name(path) for path in models],
-        lesion_channel=model_settings.get("lesion_channel", False),
+        lesion_channel=takes_lesion_mask(model_settings),
         **run_options(inference, device),
     )
     table.insert(2, "predicted", (table.probability >= threshold).astype(int))

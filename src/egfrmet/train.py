@@ -29,6 +29,7 @@ from egfrmet.model import (
     pick_device,
     predict_probabilities,
     set_up,
+    takes_lesion_mask,
     use_bf16,
 )
 from egfrmet.selection import INNER_BEST, OUTER, inner_folds, keeps, outer_model_selection
@@ -156,7 +157,7 @@ def train_fold(
     history, kept, state = resume(checkpoint, fingerprint, training_at) if checkpoint else ([], {}, training_at(0))
     model = state.model
     saved = time.monotonic()
-    images = x_train.shape[1] - int(model_settings.get("lesion_channel", False))
+    images = x_train.shape[1] - int(takes_lesion_mask(model_settings))
 
     for epoch in range(len(history), total_epochs(settings)):
         if epoch == settings["epochs"]:
@@ -256,7 +257,7 @@ def run(
         table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
     held_out = inner if inner >= 0 else fold
     train_table, val_table = table[table.fold != held_out], table[table.fold == held_out]
-    lesion_channel = model_settings.get("lesion_channel", False)
+    lesion_channel = takes_lesion_mask(model_settings)
     x_train, y_train, _, _ = load_slices(crops, train_table, lesion_channel)
     x_val, y_val, val_patients, val_positions = load_slices(crops, val_table, lesion_channel)
     log.info(
