@@ -48,6 +48,18 @@ def cfg(config):
     return copy.deepcopy(config)
 
 
+@pytest.fixture(autouse=True)
+def config_stays_the_defaults(request):
+    """A test that changes the session's config fails itself, not whichever test runs next."""
+    if "config" not in request.fixturenames:
+        yield
+        return
+    config = request.getfixturevalue("config")
+    before = copy.deepcopy(config)
+    yield
+    assert config == before, "this test changed the session's `config`: take `cfg` (a copy) to change it"
+
+
 @pytest.fixture(scope="session")
 def real_data():
     if not REAL.is_dir():

@@ -91,8 +91,10 @@ def test_augment_changes_the_contrast_of_the_pictures_but_not_of_a_lesion_channe
     assert torch.allclose(every[:, 0], kept[:, 0]) and not torch.allclose(every[:, 1], x[:, 1], atol=1e-3)
 
 
-def test_model_settings_count_the_lesion_channel_and_leave_old_params_alone(config):
+def test_model_settings_count_the_lesion_channel_and_leave_old_params_alone(cfg):
     from egfrmet.settings import model_settings
+
+    config = cfg  # changed below: the session's config must stay the defaults
 
     assert "lesion_channel" not in model_settings(config) and "channels" not in model_settings(config)
     config["model"]["lesion_channel"] = True
@@ -472,9 +474,11 @@ def test_a_training_killed_while_fine_tuning_resumes_as_if_never_killed(config, 
     assert all(torch.equal(kept["last"]["state"][k], straight["state"][k]) for k in straight["state"])
 
 
-def test_fine_tune_needs_a_frozen_body_and_is_absent_from_the_params_unless_it_has_epochs(config):
+def test_fine_tune_needs_a_frozen_body_and_is_absent_from_the_params_unless_it_has_epochs(cfg):
     from egfrmet.final import of_length
     from egfrmet.settings import check_config, train_settings
+
+    config = cfg  # changed below: the session's config must stay the defaults
 
     assert "fine_tune" not in train_settings(config) and "final" not in train_settings(config)
     config["train"]["fine_tune"]["epochs"] = 3
