@@ -22,8 +22,9 @@ import SimpleITK as sitk
 import torch
 import yaml
 
-from egfrmet import bias, brainmask, synth
-from egfrmet.model import device_name
+from egfrmet.demo import synth
+from egfrmet.preprocessing import bias, brainmask
+from egfrmet.training.model import device_name
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"

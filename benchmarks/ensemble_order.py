@@ -1,5 +1,5 @@
 """Which order an ensemble scores a patient in: mean over models then aggregate over slices,
-or each model's aggregate then their mean (egfrmet.scoring.ORDERS), on a finished run.
+or each model's aggregate then their mean (egfrmet.inference.scoring.ORDERS), on a finished run.
 
     python benchmarks/ensemble_order.py --results results --configfile config/demo.yaml mine.yaml
 
@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from egfrmet.data import load_slices
-from egfrmet.evaluate import AGGREGATES, bootstrap_settings
-from egfrmet.folds import of_repeat, read_folds
-from egfrmet.model import device_name, inference, load_model, pick_device
-from egfrmet.scoring import ORDERS, patient_probabilities, slice_probabilities
-from egfrmet.settings import model_settings, read_config
-from egfrmet.summary import summary_row
+from egfrmet.cohort.folds import of_repeat, read_folds
+from egfrmet.config.settings import model_settings, read_config
+from egfrmet.evaluation.evaluate import AGGREGATES, bootstrap_settings
+from egfrmet.evaluation.summary import summary_row
+from egfrmet.inference.scoring import ORDERS, patient_probabilities, slice_probabilities
+from egfrmet.training.data import load_slices
+from egfrmet.training.model import device_name, inference, load_model, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from egfrmet import ensemble, selection, train
-from egfrmet.evaluate import AGGREGATES, bootstrap_settings, patient_scores
-from egfrmet.model import device_name
-from egfrmet.settings import model_settings, read_config
-from egfrmet.summary import summarise
+from egfrmet.config.settings import model_settings, read_config
+from egfrmet.evaluation.evaluate import AGGREGATES, bootstrap_settings, patient_scores
+from egfrmet.evaluation.summary import summarise
+from egfrmet.inference import ensemble
+from egfrmet.training import selection, train
+from egfrmet.training.model import device_name
 
 
 def train_once(**options):

@@ -23,8 +23,9 @@ import SimpleITK as sitk
 import torch
 import yaml
 
-from egfrmet import bias, synth
-from egfrmet.model import device_name
+from egfrmet.demo import synth
+from egfrmet.preprocessing import bias
+from egfrmet.training.model import device_name
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"

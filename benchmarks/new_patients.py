@@ -27,9 +27,9 @@ import torch
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import synth
-from egfrmet.model import device_name
-from egfrmet.summary import bootstrap_auc
+from egfrmet.demo import synth
+from egfrmet.evaluation.summary import bootstrap_auc
+from egfrmet.training.model import device_name
 
 REPO = Path(__file__).resolve().parents[1]
 # inner_cv first: its run trains everything; inner_ensemble then needs only `predict`

@@ -3,8 +3,8 @@ its 5 crop slices. Measured on a finished run's normalised images, crops and fol
 
     python benchmarks/radiomics_region.py --results results --configfile config/demo.yaml
 
-Extracts the features of every cross-validation patient both ways (egfrmet.features), fits
-and scores the radiomics baseline on the run's folds (egfrmet.baselines) and prints each
+Extracts the features of every cross-validation patient both ways (egfrmet.baselines.features), fits
+and scores the radiomics baseline on the run's folds (egfrmet.baselines.methods) and prints each
 region's pooled out-of-fold AUC with the summary's stratified bootstrap interval, and the
 extraction time per patient.
 """
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from egfrmet import baselines, features
-from egfrmet.folds import read_folds
-from egfrmet.settings import feature_settings, read_config
-from egfrmet.summary import summarise
+from egfrmet.baselines import features
+from egfrmet.baselines import methods as baselines
+from egfrmet.cohort.folds import read_folds
+from egfrmet.config.settings import feature_settings, read_config
+from egfrmet.evaluation.summary import summarise
 
 
 def region_features(results, patients, settings):

@@ -1,6 +1,6 @@
 """Images per second of the real training loop against the bare model step, in one process.
 
-The real loop is `egfrmet.train.train_epoch`: weighted sampling, tensor augmentation, mixup,
+The real loop is `egfrmet.training.train.train_epoch`: weighted sampling, tensor augmentation, mixup,
 soft-F1 loss, AdamW and the one-cycle step, on a fold's crops held in one tensor. The
 baseline is forward + backward + step of the same model on one fixed batch. Their ratio is
 the share of time the model computes; the goal is >= 95 % (fastai reaches 52 % here with its
@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from egfrmet import model as network
-from egfrmet import train, training_state
+from egfrmet.training import model as network
+from egfrmet.training import state as training_state
+from egfrmet.training import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 

@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from egfrmet import baselines
-from egfrmet.features import lesion_region
+from egfrmet.baselines import methods as baselines
+from egfrmet.baselines.features import lesion_region
 
 SETTINGS = {
     "methods": ["radiomics", "volume", "intensity"],

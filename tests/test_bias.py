@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from egfrmet import bias, synth
+from egfrmet.demo import synth
+from egfrmet.preprocessing import bias
 
 PHANTOM = {"shape": [80, 96, 72], "spacing": [1.6, 1.6, 1.6]}
 

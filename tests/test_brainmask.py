@@ -9,8 +9,9 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import TINY_PATIENT
-from egfrmet import brainmask, crop, normalise, synth
-from egfrmet.normalise import reorient
+from egfrmet.demo import synth
+from egfrmet.preprocessing import brainmask, crop, normalise
+from egfrmet.preprocessing.normalise import reorient
 
 
 def crop_settings(config):

@@ -3,9 +3,9 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import image_from_array
-from egfrmet.check import check_headers, check_patient
 from egfrmet.errors import InputError
-from egfrmet.images import grid_mismatch, nifti_grid_key, read_header
+from egfrmet.io.images import grid_mismatch, nifti_grid_key, read_header
+from egfrmet.preprocessing.check import check_headers, check_patient
 
 TOLERANCE = 1e-3
 
@@ -163,7 +163,7 @@ def test_nifti_files_with_identical_grid_fields_skip_itk_and_itk_agrees(tmp_path
     def no_itk(path):
         raise AssertionError(f"ITK read {path}")
 
-    monkeypatch.setattr("egfrmet.check.read_header", no_itk)
+    monkeypatch.setattr("egfrmet.preprocessing.check.read_header", no_itk)
     check_headers("P001", {k: str(v) for k, v in paths.items()}, grid_tolerance=TOLERANCE)
 
 

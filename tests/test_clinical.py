@@ -10,9 +10,12 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from egfrmet import baselines, clinical, settings, synth
+from egfrmet.baselines import clinical
+from egfrmet.baselines import methods as baselines
+from egfrmet.config import settings
+from egfrmet.config.sheet import load_schema, read_sheet
+from egfrmet.demo import synth
 from egfrmet.errors import InputError
-from egfrmet.sheet import load_schema, read_sheet
 from test_baselines import cohort as baselines_cohort
 
 SCHEMA = load_schema("samples")

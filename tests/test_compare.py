@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import kstest
 from sklearn.metrics import roc_auc_score
 
-from egfrmet.compare import comparison_markdown, comparison_pairs, comparison_table, delong, paired_bootstrap
+from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, comparison_table, delong, paired_bootstrap
 
 LABELS = np.r_[np.ones(20), np.zeros(40)].astype(int)
 BOOTSTRAP = {"resamples": 500, "level": 0.95, "seed": 0}

@@ -3,9 +3,9 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import image_from_array
-from egfrmet import crop
 from egfrmet.errors import InputError
-from egfrmet.normalise import reorient
+from egfrmet.preprocessing import crop
+from egfrmet.preprocessing.normalise import reorient
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_empty_lesion_is_an_input_error(settings):
 def test_further_sequences_are_cropped_with_the_t1cs_boxes_as_channels(settings, tmp_path):
     """A second image on the grid takes the same boxes (its own background at the edge): an
     image that is 3 x the T1c + 2 crops to 3 x its crops + 2, lesion at the edge included."""
-    from egfrmet.files import read_crops
+    from egfrmet.io.files import read_crops
 
     values = volume()
     mask = lesion_at(values.shape, slice(0, 2))  # at the edge: two slices padded
@@ -154,7 +154,7 @@ def test_further_sequences_are_cropped_with_the_t1cs_boxes_as_channels(settings,
 
 
 def test_the_lesion_channel_is_the_crops_lesion_mask_after_the_sequences(settings, tmp_path):
-    from egfrmet.files import read_crops
+    from egfrmet.io.files import read_crops
 
     values = volume()
     mask = lesion_at(values.shape, slice(12, 16))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from egfrmet import decision
+from egfrmet.evaluation import decision
 
 
 def test_net_benefit_equals_the_formula_on_a_hand_made_table():

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from egfrmet import deploy
+from egfrmet.baselines import deploy
 from test_fusion import cohort, run_folds, settings
 
 

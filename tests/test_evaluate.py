@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from egfrmet import evaluate, summary
+from egfrmet.evaluation import evaluate, summary
 
 
 def slice_table():

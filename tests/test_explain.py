@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from egfrmet.explain import find_layer, grad_cam
-from egfrmet.model import create_model
+from egfrmet.explain.gradcam import find_layer, grad_cam
+from egfrmet.training.model import create_model
 
 SIZE = 64
 
@@ -57,7 +57,7 @@ def test_an_unknown_layer_is_named():
 
 
 def test_shares_weigh_the_map_against_the_region_and_its_area():
-    from egfrmet.explain import shares
+    from egfrmet.explain.gradcam import shares
 
     cams = np.zeros((2, 10, 10))
     cams[:, :5] = 1.0  # the top half of every slice

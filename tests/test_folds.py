@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from egfrmet import folds
+from egfrmet.cohort import folds
 from egfrmet.errors import InputError
 
 

@@ -7,10 +7,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from egfrmet import baselines, fusion
+from egfrmet.baselines import fusion
+from egfrmet.baselines import methods as baselines
+from egfrmet.cohort.folds import assign
 from egfrmet.errors import InputError
-from egfrmet.folds import assign
-from egfrmet.selection import inner_folds
+from egfrmet.training.selection import inner_folds
 
 C_VALUES = [0.01, 0.1, 1.0, 10.0]
 K, INNER_K = 4, 3

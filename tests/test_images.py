@@ -6,7 +6,7 @@ import SimpleITK as sitk
 
 from conftest import image_from_array, write_dicom_series
 from egfrmet.errors import InputError
-from egfrmet.images import read_image
+from egfrmet.io.images import read_image
 
 
 def volume():

@@ -7,8 +7,8 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import image_from_array
-from egfrmet import crop, lesions
 from egfrmet.errors import InputError
+from egfrmet.preprocessing import crop, lesions
 from test_crop import volume
 
 

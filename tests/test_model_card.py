@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from egfrmet import model_card
-from egfrmet.summary import summarise
+from egfrmet.evaluation import model_card
+from egfrmet.evaluation.summary import summarise
 
 SETTINGS = {
     "folds": {"k": 2, "seed": 0, "scheme": "stratified", "repeats": 1},

@@ -3,7 +3,7 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import image_from_array
-from egfrmet.normalise import reorient, zscore
+from egfrmet.preprocessing.normalise import reorient, zscore
 
 
 def test_zscore_has_mean_0_and_std_1_inside_the_brain():

@@ -10,8 +10,8 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import run_snakemake
-from egfrmet.bias import nonuniformity
-from egfrmet.masks import head_mask
+from egfrmet.preprocessing.bias import nonuniformity
+from egfrmet.preprocessing.masks import head_mask
 
 EXPECTED_SLICES = {"brain1": [12, 13, 14, 15, 16], "brain2": [7, 8, 9, 10, 11]}
 
@@ -59,7 +59,7 @@ def workflow_on_the_metastasis(real_data, tmp_path_factory):
 
 def met1_features(workdir, settings, out, sequences=()):
     """The features job's row for met1 from the workflow's own normalised images and crops."""
-    from egfrmet import features
+    from egfrmet.baselines import features
 
     normalised = workdir / "results" / "normalised"
     features.run(
@@ -167,7 +167,7 @@ def test_the_metastasis_crops_hold_its_flair_and_t2_as_channels_with_bright_oede
     """FLAIR and T2 take the T1c's boxes: one channel each after it; z-scored over the T1c's
     brain mask, the oedema (label 1 of the mask) is brighter than the rest of the brain on
     both, and darker on the T1c."""
-    from egfrmet.files import read_crops
+    from egfrmet.io.files import read_crops
 
     results = workflow_on_the_metastasis / "results"
     with np.load(results / "crops" / "met1.npz") as crops:
@@ -208,10 +208,11 @@ def test_radiomics_of_each_sequence_are_prefixed_by_its_column(workflow_on_the_m
 def test_a_sequence_off_the_t1c_grid_is_refused_and_resampled_by_header_geometry(real_data, config, tmp_path):
     """skull1's raw T2 and FLAIR lie on other grids than its T1c (other size, origin and
     direction): refused naming the column, or resampled onto the T1c's grid when allowed."""
-    from egfrmet import images, sequences
-    from egfrmet.check import check_headers
     from egfrmet.errors import InputError
-    from egfrmet.images import read_header
+    from egfrmet.io import images
+    from egfrmet.io.images import read_header
+    from egfrmet.preprocessing import sequences
+    from egfrmet.preprocessing.check import check_headers
 
     paths = {"image": str(real_data / "skull1_t1c.nii.gz"), "t2": str(real_data / "skull1_t2.nii.gz")}
     with pytest.raises(InputError) as error:

@@ -93,7 +93,10 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(fold_data, con
         train_command(fold_data, resumed, settings, checkpoint), check=True, capture_output=True, text=True
     )
     assert f"after epoch {epochs_done - 1}" in again.stderr
-    assert len([line for line in again.stderr.splitlines() if "INFO egfrmet.train: epoch" in line]) == 3 - epochs_done
+    assert (
+        len([line for line in again.stderr.splitlines() if "INFO egfrmet.training.train: epoch" in line])
+        == 3 - epochs_done
+    )
     assert not checkpoint.exists() and not os.path.exists(f"{checkpoint}.best")
 
     pd.testing.assert_frame_equal(pd.read_csv(straight / "val.csv"), pd.read_csv(resumed / "val.csv"))
@@ -104,7 +107,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(fold_data, con
 
 
 def test_a_checkpoint_from_other_settings_is_not_resumed(fold_data, config, caplog):
-    from egfrmet import train
+    from egfrmet.training import train
 
     x, y, _ = separable_slices(6, seed=0)
     settings = config["train"] | {"epochs": 2, "batch_size": 8, "lr": 3e-3, "device": "cpu"}

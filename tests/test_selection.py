@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from egfrmet import data, selection, train
+from egfrmet.training import data, selection, train
 
 MODEL = tiny_model()
 
@@ -184,7 +184,7 @@ def test_one_outer_training_serves_every_selection(tmp_path, config):
     assert set(slices.patient_id) == set(table.patient_id[table.fold == 0])
     assert len(slices) == 3 * 5 * (table.fold == 0).sum()
     # model.pt is the inner_cv model: its validation probabilities are inner_cv's rows
-    from egfrmet.model import inference, load_model, predict_probabilities
+    from egfrmet.training.model import inference, load_model, predict_probabilities
 
     device = torch.device("cpu")
     x, _, _, _ = data.load_slices(str(tmp_path / "crops"), table[table.fold == 0])
@@ -219,8 +219,8 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     """The ensemble job reads the inner models and the fold's validation crops, and chooses
     nothing: its probabilities are the mean of the inner models' predictions, computed with
     the inference decision (device, precision) the job itself takes."""
-    from egfrmet import ensemble
-    from egfrmet.model import inference, load_model, predict_probabilities
+    from egfrmet.inference import ensemble
+    from egfrmet.training.model import inference, load_model, predict_probabilities
 
     table = folds_table()
     table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
@@ -253,8 +253,8 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     assert not torch.allclose(each[0], each[1])  # two different models, not one twice
 
     # predict (and so scan) gives the same patients the same probability from the same models
-    from egfrmet.evaluate import patient_scores
-    from egfrmet.predict import score
+    from egfrmet.evaluation.evaluate import patient_scores
+    from egfrmet.inference.predict import score
 
     out_of_fold = patient_scores(slices).set_index("patient_id")["median"]
     predicted = score(

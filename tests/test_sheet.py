@@ -1,8 +1,8 @@
 import pytest
 
-from egfrmet import settings
+from egfrmet.config import settings
+from egfrmet.config.sheet import load_schema, prediction_rows, read_sheet, training_rows, validate_config
 from egfrmet.errors import InputError
-from egfrmet.sheet import load_schema, prediction_rows, read_sheet, training_rows, validate_config
 
 SCHEMA = load_schema("samples")
 CONFIG_SCHEMA = load_schema("config")

@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import summary
+from egfrmet.evaluation import summary
 
 SETTINGS = {"threshold": 0.5, "resamples": 2000, "level": 0.95, "seed": 0}
 

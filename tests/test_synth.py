@@ -3,7 +3,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from conftest import REPO, TINY_PATIENT
-from egfrmet import synth
+from egfrmet.demo import synth
 
 
 def tiny(cfg, **changes):

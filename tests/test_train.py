@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from conftest import tiny_model
-from egfrmet import checkpoints, data, train, training_state
 from egfrmet.errors import InputError
-from egfrmet.model import create_model, freeze_body, load_model, parameter_groups
+from egfrmet.training import checkpoints, data, train
+from egfrmet.training import state as training_state
+from egfrmet.training.model import create_model, freeze_body, load_model, parameter_groups
 
 
 def logits_for(probs):
@@ -92,7 +93,7 @@ def test_augment_changes_the_contrast_of_the_pictures_but_not_of_a_lesion_channe
 
 
 def test_model_settings_count_the_lesion_channel_and_leave_old_params_alone(cfg):
-    from egfrmet.settings import model_settings
+    from egfrmet.config.settings import model_settings
 
     config = cfg  # changed below: the session's config must stay the defaults
 
@@ -252,7 +253,7 @@ def test_missing_weights_file_says_what_to_do():
 def test_unreachable_hub_fails_with_how_to_pass_a_local_file():
     """In a fresh process with the hub switched off (the hub client reads it at import)."""
     code = (
-        "from egfrmet.model import create_model\n"
+        "from egfrmet.training.model import create_model\n"
         "from egfrmet.errors import InputError\n"
         "try:\n"
         "    create_model(\n"
@@ -347,7 +348,7 @@ def test_training_and_inference_run_in_either_precision_on_any_cpu(config, preci
     """Whatever the CPU (AMX or not), a forced precision trains and scores in it: bf16
     autocast runs on every x86 CPU, slower without AMX. One decision serves the training's
     validation and a later prediction, so they agree; the other precision differs a little."""
-    from egfrmet.model import inference, predict_probabilities, use_bf16
+    from egfrmet.training.model import inference, predict_probabilities, use_bf16
 
     x, y, _ = separable_slices(6, seed=0)
     settings = config["train"] | {"epochs": 1, "lr": 3e-3, "batch_size": 8, "device": "cpu", "precision": precision}
@@ -407,7 +408,11 @@ def test_deterministic_switch_sets_torch_cudnn_and_cublas(monkeypatch):
 
 def test_the_torch_stages_import_no_imaging_library():
     """train, evaluate, predict, ensemble, baseline and explain run in envs/torch.yaml, which holds no SimpleITK."""
-    modules = "egfrmet.train, egfrmet.evaluate, egfrmet.predict, egfrmet.ensemble, egfrmet.baselines, egfrmet.explain"
+    modules = ", ".join(
+        f"egfrmet.{name}"
+        for name in ("training.train", "evaluation.evaluate", "inference.predict", "inference.ensemble")
+        + ("baselines.methods", "explain.gradcam")
+    )
     code = f"import sys, {modules}; print('SimpleITK' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
@@ -475,8 +480,8 @@ def test_a_training_killed_while_fine_tuning_resumes_as_if_never_killed(config, 
 
 
 def test_fine_tune_needs_a_frozen_body_and_is_absent_from_the_params_unless_it_has_epochs(cfg):
-    from egfrmet.final import of_length
-    from egfrmet.settings import check_config, train_settings
+    from egfrmet.config.settings import check_config, train_settings
+    from egfrmet.training.final import of_length
 
     config = cfg  # changed below: the session's config must stay the defaults
 

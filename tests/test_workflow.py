@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from conftest import REPO, TEST_PRECISION, TINY_PATIENT, image_from_array, run_snakemake, write_dicom_series
-from egfrmet import synth
+from egfrmet.demo import synth
 
 TINY_SHEET = {
     "n_patients": 8,
@@ -283,8 +283,8 @@ def test_predict_with_fusion_gives_new_patients_the_stack_refitted_on_every_cv_p
 
 def fusion_settings(overlay):
     """The fusion step's settings of the shipped config under `overlay`, as the rules derive them."""
-    from egfrmet.settings import fusion_settings as derive
-    from egfrmet.settings import merged, read_config
+    from egfrmet.config.settings import fusion_settings as derive
+    from egfrmet.config.settings import merged, read_config
 
     return derive(merged(read_config([REPO / "config" / "config.yaml"]), overlay))
 

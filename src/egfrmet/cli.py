@@ -75,7 +75,7 @@ def build_parser():
     add(
         sub,
         "synth-sheet",
-        "egfrmet.synth:write_sheet",
+        "egfrmet.demo.synth:write_sheet",
         "write the demo cohort's sample sheet",
         required("--out", "sample sheet to write (.tsv)"),
         SETTINGS,
@@ -83,7 +83,7 @@ def build_parser():
     add(
         sub,
         "synth",
-        "egfrmet.synth:run",
+        "egfrmet.demo.synth:run",
         "generate one demo patient's image, lesion mask and brain mask",
         PATIENT,
         required("--label", "1 = EGFR-mutant, 0 = wild type", type=int, choices=[0, 1]),
@@ -97,7 +97,7 @@ def build_parser():
     add(
         sub,
         "check",
-        "egfrmet.check:run",
+        "egfrmet.preprocessing.check:run",
         "check a patient's files (3-D, one grid, finite, non-empty lesion) before any work",
         PATIENT,
         required("--image", "post-contrast T1 (file or DICOM folder)"),
@@ -113,7 +113,7 @@ def build_parser():
     add(
         sub,
         "bias-sequence",
-        "egfrmet.sequences:run_bias",
+        "egfrmet.preprocessing.sequences:run_bias",
         "a further sequence onto the image's grid (resampled by header geometry if allowed), N4-corrected",
         PATIENT,
         required("--sequence", "its sheet column (for messages)"),
@@ -128,7 +128,7 @@ def build_parser():
     add(
         sub,
         "normalise-sequence",
-        "egfrmet.sequences:run_normalise",
+        "egfrmet.preprocessing.sequences:run_normalise",
         "a corrected sequence reoriented to LPS and z-scored over the image's brain mask",
         PATIENT,
         required("--sequence", "its sheet column (for messages)"),
@@ -139,7 +139,7 @@ def build_parser():
     add(
         sub,
         "bias",
-        "egfrmet.bias:run",
+        "egfrmet.preprocessing.bias:run",
         "N4 bias-field correction",
         PATIENT,
         required("--image", "post-contrast T1 (file or DICOM folder)"),
@@ -151,7 +151,7 @@ def build_parser():
     add(
         sub,
         "normalise",
-        "egfrmet.normalise:run",
+        "egfrmet.preprocessing.normalise:run",
         "brain mask (given or computed), then reorient to LPS and z-score over the brain",
         PATIENT,
         required("--image", "bias-corrected image"),
@@ -173,7 +173,7 @@ def build_parser():
     add(
         sub,
         "crop",
-        "egfrmet.crop:run",
+        "egfrmet.preprocessing.crop:run",
         "mid-tumour slices and neighbours, cropped and resampled, with a QC picture",
         PATIENT,
         required("--image", "normalised LPS image"),
@@ -188,7 +188,7 @@ def build_parser():
     add(
         sub,
         "features",
-        "egfrmet.features:run",
+        "egfrmet.baselines.features:run",
         "the baselines' features of one patient: PyRadiomics, lesion volume and intensity",
         PATIENT,
         required("--image", "normalised LPS image"),
@@ -201,7 +201,7 @@ def build_parser():
     add(
         sub,
         "baseline",
-        "egfrmet.baselines:run",
+        "egfrmet.baselines.methods:run",
         "fit the baselines on one fold's training patients and score its validation patients",
         required("--fold", "the outer fold whose validation patients are scored", type=int),
         required("--folds", "folds table (.tsv)"),
@@ -213,7 +213,7 @@ def build_parser():
     add(
         sub,
         "clinical",
-        "egfrmet.clinical:write",
+        "egfrmet.baselines.clinical:write",
         "write one patient's clinical values (the config's clinical columns of the sheet)",
         PATIENT,
         (["--values"], {"type": settings, "required": True, "help": "{column: cell} (text; '' = missing), as JSON"}),
@@ -223,7 +223,7 @@ def build_parser():
     add(
         sub,
         "model-card",
-        "egfrmet.model_card:run",
+        "egfrmet.evaluation.model_card:run",
         "write the run's model card (the TRIPOD+AI items a run can answer)",
         required("--summary", "summary.csv of evaluate"),
         required("--folds", "folds table (.tsv)"),
@@ -237,7 +237,7 @@ def build_parser():
     add(
         sub,
         "fusion",
-        "egfrmet.fusion:run",
+        "egfrmet.baselines.fusion:run",
         "fit the fused model and the leak-free choice of method (auto) on one fold's training patients",
         required("--fold", "the outer fold whose validation patients are scored", type=int),
         required("--folds", "folds table (.tsv)"),
@@ -253,7 +253,7 @@ def build_parser():
     add(
         sub,
         "folds",
-        "egfrmet.folds:run",
+        "egfrmet.cohort.folds:run",
         "assign patient-level stratified folds for a sample sheet (and optionally pin them into it)",
         required("--samples", "sample sheet (.tsv)"),
         required("--k", "number of folds", type=int),
@@ -264,7 +264,7 @@ def build_parser():
     add(
         sub,
         "train",
-        "egfrmet.train:run",
+        "egfrmet.training.train:run",
         "train one cross-validation fold (or one inner fold of its training patients)",
         required("--fold", "fold to hold out for validation", type=int),
         (
@@ -289,7 +289,7 @@ def build_parser():
     add(
         sub,
         "train-final",
-        "egfrmet.final:run",
+        "egfrmet.training.final:run",
         "train the final model on every cross-validation patient for the length the inner folds chose",
         required("--folds", "folds table (.tsv)"),
         required("--crops", "folder of the patients' crops (.npz)"),
@@ -303,7 +303,7 @@ def build_parser():
     add(
         sub,
         "choose-epoch",
-        "egfrmet.selection:run",
+        "egfrmet.training.selection:run",
         "the epoch the inner folds choose for one outer fold (leak-free selection)",
         (["--histories"], {"nargs": "+", "required": True, "help": "the inner folds' history.csv"}),
         required("--metric", "validation metric to maximise (val_loss: minimise)"),
@@ -312,7 +312,7 @@ def build_parser():
     add(
         sub,
         "ensemble",
-        "egfrmet.ensemble:run",
+        "egfrmet.inference.ensemble:run",
         "score one fold's validation patients with the mean of its inner models (leak-free inner_ensemble)",
         required("--fold", "the outer fold whose validation patients are scored", type=int),
         required("--folds", "folds table (.tsv)"),
@@ -326,7 +326,7 @@ def build_parser():
     add(
         sub,
         "evaluate",
-        "egfrmet.evaluate:run",
+        "egfrmet.evaluation.evaluate:run",
         "Table 2, patient scores, ROC figure and slice-score figure from the folds' validation slices",
         (["--val-slices"], {"nargs": "+", "required": True, "help": "each fold's val_slices.csv"}),
         (["--histories"], {"nargs": "+", "required": True, "help": "each fold's history.csv"}),
@@ -343,7 +343,7 @@ def build_parser():
     add(
         sub,
         "explain",
-        "egfrmet.explain:run",
+        "egfrmet.explain.gradcam:run",
         "Grad-CAM maps of a fold's validation patients by the fold's model",
         required("--fold", "the fold (for the titles)", type=int),
         required("--model", "the fold's model (.pt)"),
@@ -356,7 +356,7 @@ def build_parser():
     add(
         sub,
         "explain-figure",
-        "egfrmet.explain:run_figure",
+        "egfrmet.explain.gradcam:run_figure",
         "Grad-CAM of typical patients per class in one figure",
         required("--scores", "patient_scores.csv of evaluate"),
         required("--selection", "whose scores choose the typical patients"),
@@ -369,7 +369,7 @@ def build_parser():
     add(
         sub,
         "predict",
-        "egfrmet.predict:run",
+        "egfrmet.inference.predict:run",
         "score patients never trained on with the mean of the fold models",
         (["--models"], {"nargs": "+", "required": True, "help": "the fold models (.pt)"}),
         required("--selection", "which selection kept them (train.predict_with), for the tables"),
@@ -399,7 +399,7 @@ def build_parser():
     add(
         sub,
         "deploy",
-        "egfrmet.deploy:run",
+        "egfrmet.baselines.deploy:run",
         "fit the fused model or auto's pick on every cross-validation patient, for new patients",
         required("--patient-scores", "patient_scores.csv of evaluate (out-of-fold scores of every method)"),
         (["--features"], {"nargs": "*", "default": [], "help": "the cross-validation patients' features (.csv)"}),
@@ -412,7 +412,7 @@ def build_parser():
     add(
         sub,
         "scan",
-        "egfrmet.scan:run",
+        "egfrmet.inference.scan:run",
         "score one new scan and lesion mask: the workflow's preprocessing and config, then trained models",
         required("--image", "post-contrast T1 (NIfTI, or a DICOM folder)"),
         required("--mask", "lesion mask on the image's grid"),

@@ -34,12 +34,12 @@ shell.prefix(
 
 from egfrmet.errors import InputError
 import egfrmet.paths as paths
-from egfrmet.folds import by_centre as folds_by_centre
-from egfrmet.folds import of_repeat
-from egfrmet.folds import repeated as repeated_folds
-from egfrmet.selection import inner_folds, outer_model_selection
-import egfrmet.settings as derived
-from egfrmet.sheet import (
+from egfrmet.cohort.folds import by_centre as folds_by_centre
+from egfrmet.cohort.folds import of_repeat
+from egfrmet.cohort.folds import repeated as repeated_folds
+from egfrmet.training.selection import inner_folds, outer_model_selection
+import egfrmet.config.settings as derived
+from egfrmet.config.sheet import (
     PATH_COLUMNS,
     load_schema,
     prediction_rows,
@@ -90,7 +90,7 @@ def check_files_at_parse_time():
     if workflow.remote_exec:
         return  # the main process checked already
     try:
-        from egfrmet.check import check_headers
+        from egfrmet.preprocessing.check import check_headers
     except ImportError:  # SimpleITK not in Snakemake's own env: the check rule does it
         return
     for patient, row in ROWS.items():
@@ -277,7 +277,7 @@ def clinical_values(wildcards):
     return json.dumps({name: row[name] for name in config["clinical"]}, sort_keys=True)
 
 
-# The fused model (egfrmet.fusion): its settings and a fold's inputs.
+# The fused model (egfrmet.baselines.fusion): its settings and a fold's inputs.
 FUSION_SETTINGS = derived.fusion_settings(config)
 
 
@@ -337,7 +337,7 @@ def explained_maps(wildcards):
     return expand("results/explain/{patient}.npz", patient=TRAINING)
 
 
-# Stage settings derived from config, shared with `egfrmet scan` (egfrmet.settings).
+# Stage settings derived from config, shared with `egfrmet scan` (egfrmet.config.settings).
 INFERENCE_SETTINGS = derived.as_json(derived.inference_settings(config))
 MODEL_SETTINGS = derived.as_json(derived.model_settings(config))
 MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])

@@ -14,6 +14,6 @@ rule folds:
     params:
         table=fold_table_records,
     run:
-        from egfrmet.folds import write_records
+        from egfrmet.cohort.folds import write_records
 
         write_records(params.table, output[0], log[0])

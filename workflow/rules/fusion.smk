@@ -1,4 +1,4 @@
-# The fused model and the leak-free choice of method (egfrmet.fusion): one small job per
+# The fused model and the leak-free choice of method (egfrmet.baselines.fusion): one small job per
 # fold, fitted on the fold's training patients only (the network's inner trainings score
 # them; the baselines are refitted on the same inner folds) and scoring its validation ones.
 

@@ -1,4 +1,4 @@
-# The model card (egfrmet.model_card): the TRIPOD+AI items a run can answer, filled from
+# The model card (egfrmet.evaluation.model_card): the TRIPOD+AI items a run can answer, filled from
 # its own summary, folds, choices and explanations.
 
 

@@ -1,0 +1,1 @@
+"""Methods beside the network: radiomics and one-number baselines, clinical values, the fused model."""

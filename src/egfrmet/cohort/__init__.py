@@ -1,0 +1,1 @@
+"""The cohort's cross-validation folds."""

@@ -1,0 +1,221 @@
+"""The workflow config, read outside Snakemake, and the stage settings derived from it.
+
+The rules (workflow/rules/common.smk) and `egfrmet scan` take the settings of a stage from
+these functions, so that one scan is preprocessed with exactly the workflow's numbers.
+"""
+
+import json
+from pathlib import Path
+
+import yaml
+
+from egfrmet.config.sheet import load_schema, validate_config
+from egfrmet.errors import InputError
+
+# Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.
+BRAIN_MASK_KEYS = {"deepbet": ["device", "threshold"], "morphology": ["erode_mm"]}
+
+
+def merged(base, overlay):
+    """`overlay` on `base`, nested sections merged key by key (as Snakemake's --configfile)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config(paths):
+    """The config files in order, each over the ones before, checked against the schema."""
+    config = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise InputError("config file not found", path=path)
+        config = merged(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    validate_config(config, load_schema("config"))
+    check_config(config)
+    return config
+
+
+# The sheet's own columns: a declared clinical variable or sequence cannot take their names.
+SHEET_COLUMNS = ("patient_id", "image", "series_uid", "mask", "brain_mask", "label", "split", "center", "fold")
+
+
+def check_config(config):
+    """What the schema cannot say: settings that contradict each other."""
+    check_inputs(config)
+    train = config["train"]
+    if train["predict_with"] in ("fusion", "auto"):
+        if not config["fusion"]["components"]:
+            raise InputError(
+                f"train.predict_with {train['predict_with']}: give fusion.components (e.g. [last, radiomics])"
+            )
+    elif train["predict_with"] not in train["select"]:
+        raise InputError(f"train.predict_with {train['predict_with']!r} is not one of train.select {train['select']}")
+    if train["fine_tune"]["epochs"] and not body_frozen(config["model"], train):
+        raise InputError(
+            "train.fine_tune.epochs follows the frozen epochs: it needs a frozen body "
+            "(pretrained weights with freeze_body auto, or freeze_body true)"
+        )
+    n4 = config["preprocess"]["n4"]
+    if n4["backend"] == "ants":  # antspyx's call takes one shrink factor and fits cubic splines only
+        if isinstance(n4["shrink"], list) and len(set(n4["shrink"])) > 1:
+            raise InputError(
+                f"preprocess.n4.shrink {n4['shrink']}: antspyx shrinks every axis by one factor; "
+                "give one number, or use backend sitk"
+            )
+        if n4["spline_order"] != 3:
+            raise InputError(
+                f"preprocess.n4.spline_order {n4['spline_order']}: antspyx fits cubic B-splines only; "
+                "set spline_order: 3 with backend ants, or use backend sitk"
+            )
+    if n4["control_points"] is not None and n4["control_points"] <= n4["spline_order"]:
+        raise InputError(
+            f"preprocess.n4.control_points {n4['control_points']} must exceed spline_order {n4['spline_order']}"
+        )
+
+
+def check_inputs(config):
+    clinical, sequences = config["clinical"], config["inputs"]["sequences"]
+    for name in [*clinical, *sequences]:
+        if name in SHEET_COLUMNS:
+            raise InputError(
+                f"{name!r} is a column of the sheet itself: name the clinical variable or sequence otherwise"
+            )
+    both = set(clinical) & set(sequences)
+    if both:
+        raise InputError(f"{', '.join(sorted(both))}: both a clinical variable and an inputs.sequences column")
+    if "clinical" in config["baselines"]["methods"] and not clinical:
+        raise InputError("baselines.methods has clinical but the config declares no clinical variable (clinical: {})")
+    check_fusion(config)
+
+
+def check_fusion(config):
+    fusion = config["fusion"]
+    for name in fusion["components"]:
+        if name == "last" and "last" not in config["train"]["select"]:
+            raise InputError("fusion.components has last: put last in train.select")
+        if name != "last" and name not in config["baselines"]["methods"]:
+            raise InputError(f"fusion.components has {name}: put it in baselines.methods")
+    if fusion["clinical_variables"] and not config["clinical"]:
+        raise InputError(
+            "fusion.clinical_variables is true but the config declares no clinical variable (clinical: {})"
+        )
+    if fusion["clinical_variables"] and not fusion["components"]:
+        raise InputError("fusion.clinical_variables is true but fusion.components is empty")
+
+
+def train_settings(config):
+    """The train section as the training jobs see it: whether a final model is wanted changes
+    none of them (train_final reads it from the DAG, not from this param), and fine_tune is
+    absent unless it has epochs, so that runs from before it existed re-run nothing."""
+    train = {k: v for k, v in config["train"].items() if k != "final"}
+    if not train.get("fine_tune", {}).get("epochs"):
+        train.pop("fine_tune", None)
+    return train
+
+
+def image_baselines(config):
+    """The baselines that read image features (egfrmet.baselines.features); clinical reads the sheet's values."""
+    return [method for method in config["baselines"]["methods"] if method != "clinical"]
+
+
+def reads_clinical(config):
+    """Whether the methods read the clinical values: the clinical baseline, or the fusion's stack."""
+    return "clinical" in config["baselines"]["methods"] or config["fusion"]["clinical_variables"]
+
+
+def body_frozen(model, train):
+    """train.freeze_body with auto resolved: frozen when the weights are pretrained."""
+    frozen = train["freeze_body"]
+    return model["weights"] != "none" if frozen == "auto" else frozen
+
+
+def inner_trainings(config):
+    """Whether each fold's training patients get inner trainings: for the leak-free
+    selections, and for the network's scores that the fusion stacks."""
+    select = set(config["train"]["select"])
+    return bool(select & {"inner_cv", "inner_ensemble"} or "last" in config["fusion"]["components"])
+
+
+def fusion_settings(config):
+    """What the fusion step reads: its section, the baselines' (to refit them on inner
+    folds), the network's inner folds, the slice aggregate and whether the network's `last`
+    is a candidate (its inner trainings run)."""
+    return {
+        "fusion": config["fusion"],
+        "baselines": config["baselines"],
+        "train": {"inner": {"k": config["train"]["inner"]["k"]}, "seed": config["train"]["seed"]},
+        "aggregate": config["evaluate"]["metric"],
+        "network": "last" in config["train"]["select"] and inner_trainings(config),
+    }
+
+
+def sheet_columns(config):
+    """What read_sheet needs from the config: the declared clinical variables and sequences."""
+    return {"clinical": config["clinical"], "sequences": config["inputs"]["sequences"]}
+
+
+def model_settings(config):
+    """The model section as every stage that builds or loads a network takes it: with further
+    sequences or the lesion channel, the count of input channels (absent for the T1c alone,
+    and lesion_channel absent unless true, so that runs from before either existed keep their
+    params and re-run nothing)."""
+    model = dict(config["model"])
+    lesion = model.pop("lesion_channel", False)
+    channels = 1 + len(config["inputs"]["sequences"]) + int(lesion)
+    return model | ({"channels": channels} if channels > 1 else {}) | ({"lesion_channel": True} if lesion else {})
+
+
+def brain_mask_settings(config):
+    section = config["preprocess"]["brain_mask"]
+    return {key: section[key] for key in ["method"] + BRAIN_MASK_KEYS[section["method"]]}
+
+
+def crop_settings(config):
+    """The crop section plus which lesions get crops: one param, so either change re-runs crops."""
+    preprocess = config["preprocess"]
+    crop = preprocess["crop"] | {"lesions_mode": preprocess["lesions"], "min_lesion_mm3": preprocess["min_lesion_mm3"]}
+    if crop["outside_brain"] == "keep":  # absent, as before the option existed: old crops stay
+        crop = {key: value for key, value in crop.items() if key != "outside_brain"}
+    return crop | further_sequences(config)
+
+
+def further_sequences(config):
+    """{"sequences": inputs.sequences} for the stages that read them, or nothing for the T1c
+    alone (so that a run from before sequences existed keeps its params)."""
+    sequences = config["inputs"]["sequences"]
+    return {"sequences": sequences} if sequences else {}
+
+
+def feature_settings(config):
+    """What the features rule extracts: not the fitting settings, so that changing how the
+    baselines fit re-extracts nothing."""
+    baselines = config["baselines"]
+    extraction = ("region", "bin_width", "resampled_spacing", "feature_classes")
+    radiomics = {key: baselines["radiomics"][key] for key in extraction}
+    return {"radiomics": radiomics, "intensity_percentile": baselines["intensity_percentile"]} | further_sequences(
+        config
+    )
+
+
+def inference_settings(config):
+    """Device, precision and memory format: prediction computes as validation did."""
+    return {k: config["train"][k] for k in ("device", "precision", "channels_last")}
+
+
+def as_json(settings):
+    return json.dumps(settings, sort_keys=True)
+
+
+def model_card_settings(config):
+    """What the model card says of the run's set-up (egfrmet.evaluation.model_card)."""
+    evaluate = config["evaluate"]
+    return {
+        "folds": config["folds"],
+        "inner_k": config["train"]["inner"]["k"],
+        "predict_with": config["train"]["predict_with"],
+        "sequences": config["inputs"]["sequences"],
+        "clinical": config["clinical"],
+        "fusion": config["fusion"],
+        "synthetic": config["synth"]["enabled"],
+    } | {key: evaluate[key] for key in ("metric", "threshold", "ci_level", "bootstrap")}

@@ -1,0 +1,384 @@
+"""Cross-validation results in the shape of the paper's Table 2, Fig. 1 and Fig. 2.
+
+Slice probabilities become patient scores by the median, mean, min or max of a patient's
+slices. For each aggregate: AUC per fold, their mean and SD (population SD, ddof 0, which
+is what the paper's Table 2 numbers imply), and sensitivity, specificity and accuracy at the
+threshold over all patients pooled. Beyond the paper: the pooled AUC with a stratified
+bootstrap confidence interval over patients (egfrmet.evaluation.summary's, so Table 2 and the summary
+table agree).
+"""
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
+
+from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, comparison_table, score_of
+from egfrmet.evaluation.decision import decision_figure, decision_table, thresholds
+from egfrmet.evaluation.summary import bootstrap_auc, reliability, summarise, summary_markdown
+from egfrmet.io.figures import pyplot, save
+from egfrmet.io.files import atomic_output, read_crops
+from egfrmet.training.selection import SELECTIONS, outer_model_selection
+
+log = logging.getLogger(__name__)
+
+AGGREGATES = ("min", "max", "median", "mean")  # the paper's row order
+FUSED = ("fusion", "auto")  # egfrmet.baselines.fusion's methods, made from the others
+
+
+def patient_scores(slices):
+    """One row per patient: label, fold and each aggregate of its slice probabilities."""
+    grouped = slices.groupby("patient_id")
+    scores = grouped.probability.agg(list(AGGREGATES))
+    scores.insert(0, "label", grouped.label.first())
+    scores.insert(1, "fold", grouped.fold.first())
+    return scores.reset_index()
+
+
+def threshold_metrics(labels, scores, threshold):
+    predicted = (np.asarray(scores) >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    return {
+        "sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
+        "specificity": tn / (tn + fp) if tn + fp else float("nan"),
+        "accuracy": accuracy_score(labels, predicted),
+    }
+
+
+def bootstrap_settings(settings):
+    """egfrmet.evaluation.summary's bootstrap options from the `evaluate` config section."""
+    return {"resamples": settings["bootstrap"], "level": settings["ci_level"], "seed": settings["seed"]}
+
+
+def table2(scores, *, threshold, bootstrap):
+    """The paper's Table 2 (per-fold AUC, mean, SD, metrics at the threshold) plus pooled AUC."""
+    rows = []
+    for aggregate in AGGREGATES:
+        row = {"aggregate": aggregate}
+        fold_aucs = []
+        for fold, part in scores.groupby("fold"):
+            auc = roc_auc_score(part.label, part[aggregate]) if part.label.nunique() == 2 else float("nan")
+            row[f"fold_{fold}_auc"] = auc
+            fold_aucs.append(auc)
+        row["mean_auc"] = float(np.nanmean(fold_aucs))
+        row["sd_auc"] = float(np.nanstd(fold_aucs, ddof=0))
+        row |= threshold_metrics(scores.label, scores[aggregate], threshold)
+        row["pooled_auc"] = roc_auc_score(scores.label, scores[aggregate])
+        row["pooled_auc_low"], row["pooled_auc_high"] = bootstrap_auc(scores.label, scores[aggregate], **bootstrap)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_note(histories):
+    """Which precision and device the folds trained with: the conditions under which the
+    figures repeat bit for bit."""
+    pairs = sorted({(h.precision.iloc[0], h.device.iloc[0]) for h in histories if "precision" in h})
+    if not pairs:
+        return ""
+    where = "; ".join(f"{precision} on {device}" for precision, device in pairs)
+    return (
+        f" Trained in {where}: the figures repeat bit for bit on the same CPU family (or GPU) and "
+        "precision, and move slightly elsewhere."
+    )
+
+
+def table2_markdown(table, *, threshold, level, selection, training=""):
+    folds = [c for c in table.columns if c.startswith("fold_")]
+    header = (
+        ["Aggregate"]
+        + [f"Fold {c.split('_')[1]}" for c in folds]
+        + ["Mean", "SD"]
+        + [
+            f"Sensitivity @{threshold}",
+            f"Specificity @{threshold}",
+            f"Accuracy @{threshold}",
+            f"Pooled AUC ({level:.0%} CI)",
+        ]
+    )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.itertuples():
+        cells = [row.aggregate.title()] + [f"{getattr(row, c):.2f}" for c in folds]
+        cells += [f"{row.mean_auc:.2f}", f"{row.sd_auc:.2f}"]
+        cells += [f"{v:.1%}" for v in (row.sensitivity, row.specificity, row.accuracy)]
+        cells.append(f"{row.pooled_auc:.2f} ({row.pooled_auc_low:.2f}–{row.pooled_auc_high:.2f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    note = {
+        "best_val_accuracy": "Each fold kept the epoch of best validation accuracy, as the paper did: the "
+        "validation fold chose the model, so these figures are **optimistic**; the other selections "
+        "are leak-free.",
+        "inner_ensemble": "Each fold's validation patients were scored by the mean of its inner models, each "
+        "kept at the epoch of best validation on its own inner fold (inner cross-validation within the fold's "
+        "training patients): the validation folds chose nothing, so these figures are leak-free.",
+        "inner_cv": "Each fold kept the epoch its inner folds chose (inner cross-validation within the fold's "
+        "training patients): the validation folds chose nothing, so these figures are leak-free.",
+        "last": "Each fold kept its last epoch: the validation folds chose nothing.",
+    }[selection]
+    return (
+        f"### Selection: {selection}\n\n"
+        + "\n".join(lines)
+        + f"\n\nFold AUCs are per validation fold; SD is the population SD over folds. {note}{training}\n"
+    )
+
+
+def roc_figure(scores, aggregate, paths, selection):
+    """Fig. 2: each fold's ROC curve and the mean curve with a +-1 SD band."""
+    plt = pyplot()
+    grid = np.linspace(0, 1, 101)
+    curves, aucs = [], []
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for fold, part in scores.groupby("fold"):
+        fpr, tpr, _ = roc_curve(part.label, part[aggregate])
+        auc = roc_auc_score(part.label, part[aggregate])
+        ax.plot(fpr, tpr, lw=1, alpha=0.5, label=f"fold {fold} (AUC {auc:.2f})")
+        curves.append(np.interp(grid, fpr, tpr))
+        curves[-1][0] = 0.0  # every curve starts at the origin
+        aucs.append(auc)
+    mean, sd = np.mean(curves, 0), np.std(curves, 0)
+    mean[-1] = 1.0
+    ax.plot(grid, mean, color="navy", lw=2, label=f"mean (AUC {np.mean(aucs):.2f} ± {np.std(aucs):.2f})")
+    ax.fill_between(grid, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color="navy", alpha=0.15, label="± 1 SD")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+        title=f"ROC, {aggregate} of slices, {len(aucs)} folds ({selection})",
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    save(fig, paths, dpi=120)
+    return {"grid": grid, "mean_tpr": mean, "sd_tpr": sd, "fold_aucs": aucs}
+
+
+def example_patients(scores, aggregate, per_class):
+    """Typical patients of each class: evenly spaced quantiles of its scores."""
+    chosen = []
+    for label in (1, 0):
+        part = scores[scores.label == label].sort_values([aggregate, "patient_id"])
+        if len(part):
+            index = np.unique(np.linspace(0, len(part) - 1, min(per_class, len(part))).round().astype(int))
+            chosen += list(part.patient_id.iloc[index])
+    return chosen
+
+
+def slice_figure(slices, scores, aggregate, crops, patients, path):
+    """Fig. 1: a few patients' crops with each slice's score and the patient aggregate."""
+    plt = pyplot()
+    n_slices = int(slices.slice.max()) + 1
+    fig, axes = plt.subplots(len(patients), n_slices, figsize=(1.8 * n_slices, 2.0 * len(patients)), squeeze=False)
+    for row_axes, patient in zip(axes, patients):
+        images = read_crops(crops, patient)[:, 0]  # the T1c
+        probs = slices[slices.patient_id == patient].sort_values("slice").probability.to_numpy()
+        score = scores.set_index("patient_id").loc[patient]
+        for ax, image, prob in zip(row_axes, images, probs):
+            ax.imshow(image, cmap="gray", vmin=np.percentile(images, 1), vmax=np.percentile(images, 99))
+            ax.set_title(f"{prob:.2f}", fontsize=9)
+        for ax in row_axes:  # with several lesions, patients differ in slice count
+            ax.axis("off")
+        row_axes[0].text(
+            -0.08,
+            0.5,
+            f"{patient}\nEGFR{'+' if score.label else '−'}\n{aggregate} {score[aggregate]:.2f}",
+            transform=row_axes[0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
+    fig.suptitle(f"Slice scores (P(EGFR+)) and the patient's {aggregate}", fontsize=10)
+    fig.tight_layout()
+    save(fig, [path], dpi=100)
+
+
+def calibration_figure(tables, aggregate, bins, path):
+    """Reliability diagram: observed fraction of EGFR+ patients against the mean predicted
+    probability per bin, one line per selection (marker area ~ patients), Brier in the legend."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    for i, (selection, scores) in enumerate(tables.items()):
+        bins_table = reliability(scores.label, scores[aggregate], bins)
+        brier = float(np.mean((scores[aggregate] - scores.label) ** 2))
+        ax.plot(
+            bins_table.predicted,
+            bins_table.observed,
+            "-",
+            color=f"C{i}",
+            lw=1,
+            label=f"{selection} (Brier {brier:.3f})",
+        )
+        ax.scatter(bins_table.predicted, bins_table.observed, s=12 * bins_table.n, color=f"C{i}", alpha=0.6)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(-0.02, 1.02),
+        xlabel=f"predicted P(EGFR+), {aggregate} of slices ({bins} bins)",
+        ylabel="observed fraction EGFR+",
+        title="Calibration (out-of-fold patients)",
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    save(fig, [path], dpi=120)
+
+
+CURVE_MARKERS = {"best_val_accuracy": "o", "inner_cv": "s", "last": "^"}
+
+
+def curves_figure(histories, path):
+    """Per-fold training curves from history.csv: losses, validation accuracy and AUC, lr;
+    markers show the epoch each selection kept from the outer run (circle: paper's, square:
+    inner_cv, triangle: last)."""
+    plt = pyplot()
+    panels = [
+        ("train_loss", "training loss (1 − soft-F1, mixed)"),
+        ("val_loss", "validation loss"),
+        ("val_acc", "validation accuracy (slices)"),
+        ("val_auc", "validation AUC (slices)"),
+    ]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 3.4))
+    for fold, history in enumerate(histories):
+        colour = f"C{fold}"
+        for ax, (column, title) in zip(axes, panels):
+            ax.plot(history.epoch, history[column], color=colour, lw=1, label=f"fold {fold}")
+            for selection, marker in CURVE_MARKERS.items():
+                if f"kept_{selection}" in history:
+                    kept = history[history[f"kept_{selection}"].astype(bool)]
+                    label = selection if fold == 0 and column == "val_auc" else None
+                    ax.plot(kept.epoch, kept[column], marker, color=colour, ms=5, mfc="none", label=label)
+            ax.set_title(title, fontsize=9)
+        axes[-1].plot(history.epoch, history.lr, color=colour, lw=1)
+    axes[-1].set_title("learning rate", fontsize=9)
+    axes[-1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    axes[3].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("epoch", fontsize=8)
+    fig.tight_layout()
+    save(fig, [path], dpi=90)
+
+
+def by_selection(slices):
+    """{selection: its slice rows}, in egfrmet.training.selection's order (the paper's first)."""
+    present = set(slices.selection)
+    return {name: slices[slices.selection == name] for name in SELECTIONS if name in present}
+
+
+def aggregates_of(scores):
+    """The score columns of a method: the slice aggregates, or a baseline's one `patient`."""
+    return [name for name in (*AGGREGATES, "patient") if name in scores]
+
+
+def pooled_over_repeats(per_repeat):
+    """One row per patient: its aggregates averaged over the repeats (each out-of-fold)."""
+    if len(per_repeat) == 1:
+        return next(iter(per_repeat.values()))
+    both = pd.concat(per_repeat.values())
+    how = {"label": "first", "fold": "first"} | {aggregate: "mean" for aggregate in aggregates_of(both)}
+    return both.groupby("patient_id").agg(how).reset_index()
+
+
+def baseline_repeats(paths):
+    """{method: {repeat: patient scores}} of the baselines' fold files (egfrmet.baselines.methods):
+    one score per patient, in a column `patient`."""
+    if not paths:
+        return {}
+    rows = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in paths], ignore_index=True)
+    return {
+        method: {
+            r: part[["patient_id", "label", "fold", "probability"]].rename(columns={"probability": "patient"})
+            for r, part in by_method.groupby("repeat")
+        }
+        for method, by_method in rows.groupby("selection", sort=False)
+    }
+
+
+def summary_rows(per_repeat, settings, held_out=None):
+    """summary.csv from {method: {repeat: patient scores}}: each method's rows over all
+    patients (with repeats, each patient's scores averaged over them), each repeat's rows,
+    and with `held_out` ({fold: name}, e.g. the centre a leave-centre-out fold holds out)
+    each held-out part's rows."""
+    options = {"threshold": settings["threshold"]} | bootstrap_settings(settings)
+
+    def rows_of(name, part, subset="all"):
+        return summarise(part, selection=name, aggregates=aggregates_of(part), subset=subset, **options)
+
+    pooled = {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()}
+    rows = [rows_of(name, part) for name, part in pooled.items()]
+    for fold, label in (held_out or {}).items():
+        rows += [rows_of(name, part[part.fold == int(fold)], label) for name, part in pooled.items()]
+    for name, repeats in per_repeat.items():
+        if len(repeats) > 1:
+            rows += [rows_of(name, part, f"repeat {r}") for r, part in repeats.items()]
+    return pd.concat(rows, ignore_index=True)
+
+
+def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_out=None, baseline_scores=()):
+    """The `egfrmet evaluate` subcommand: every selection's figures from the folds'
+    validation slices; the figures of one patient set (ROC, slices) for `predict_with`.
+    `held_out`: {fold: what it holds out}, to report each fold on its own as well.
+    `baseline_scores`: the baselines' fold files (and egfrmet.baselines.fusion's, in the same format),
+    for their summary rows and comparison.csv."""
+    slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
+    slices = slices.assign(repeat=slices.get("repeat", 0))
+    networks = {
+        name: {r: patient_scores(rows) for r, rows in part.groupby("repeat")}
+        for name, part in by_selection(slices).items()
+    }
+    baselines = baseline_repeats(baseline_scores)
+    per_repeat = networks | baselines  # every method: one summary table
+    bootstrap = bootstrap_settings(settings)
+    pooled = {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()}
+    fused = [name for name in FUSED if name in baselines]
+    pairs = comparison_pairs(list(networks), [name for name in baselines if name not in FUSED], fused)
+    comparison = comparison_table(
+        pooled,
+        pairs=pairs,
+        aggregate=settings["metric"],
+        bootstrap=bootstrap,
+    )
+    # Table 2 and the figures: the first repeat, one cross-validation as in the paper
+    slices = slices[slices.repeat == slices.repeat.min()]
+    scores = {name: repeats[min(repeats)] for name, repeats in per_repeat.items()}
+    tables = {name: table2(scores[name], threshold=settings["threshold"], bootstrap=bootstrap) for name in networks}
+    histories = [pd.read_csv(path) for path in histories]
+    note = training_note(histories)
+    markdown = "\n".join(
+        table2_markdown(
+            table, threshold=settings["threshold"], level=settings["ci_level"], selection=name, training=note
+        )
+        for name, table in tables.items()
+    )
+    rows = summary_rows(per_repeat, settings, held_out)
+    os.makedirs(out_dir, exist_ok=True)
+    for name, table in (("patient_scores.csv", scores), ("table2.csv", tables)):
+        with atomic_output(os.path.join(out_dir, name)) as tmp:
+            pd.concat(part.assign(selection=key) for key, part in table.items()).to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
+        tmp.write_text(markdown, encoding="utf-8")
+    with atomic_output(os.path.join(out_dir, "summary.csv")) as tmp:
+        rows.to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "summary.md")) as tmp:
+        tmp.write_text(summary_markdown(rows, level=settings["ci_level"]), encoding="utf-8")
+    with atomic_output(os.path.join(out_dir, "comparison.csv")) as tmp:
+        comparison.to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
+        tmp.write_text(comparison_markdown(comparison, level=settings["ci_level"]), encoding="utf-8")
+    metric = settings["metric"]
+    one_score = {name: score_of(part, metric) for name, part in pooled.items()}
+    decisions = decision_table(
+        {name: (part.label, part.score) for name, part in one_score.items()}, thresholds(settings["decision_curve"])
+    )
+    with atomic_output(os.path.join(out_dir, "decision_curve.csv")) as tmp:
+        decisions.to_csv(tmp, index=False)
+    decision_figure(decisions, os.path.join(out_dir, "decision_curve.png"))
+    calibrated = {name: scores[name].rename(columns={"patient": metric}) for name in per_repeat}
+    calibration_figure(calibrated, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))
+    shown = calibrated[predict_with]  # the predictor new patients get, one score per patient
+    roc = roc_figure(shown, metric, [os.path.join(out_dir, "roc.png"), os.path.join(out_dir, "roc.pdf")], predict_with)
+    # the slice figure shows a network's slices: predict_with's, or for fusion and auto `last`'s
+    network = predict_with if predict_with in networks else outer_model_selection(list(networks), predict_with)
+    patients = example_patients(scores[network], metric, settings["figure_patients_per_class"])
+    figure_slices = slices[slices.selection == network]
+    slice_figure(figure_slices, scores[network], metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
+    curves_figure(histories, os.path.join(out_dir, "training_curves.png"))
+    log.info("Table 2:\n%s", markdown)
+    log.info("ROC (%s, %s): fold AUCs %s", metric, predict_with, [round(a, 3) for a in roc["fold_aucs"]])

@@ -1,0 +1,234 @@
+"""results/evaluation/model_card.md: the items of TRIPOD+AI (Collins et al., BMJ 2024) that a
+run can answer, filled from the run's own files, so that every figure in it is one of
+summary.csv's and every choice is the one the run made.
+
+What a run cannot know (how patients were recruited, how the masks were drawn, the intended
+clinical setting beyond research use) is said to be the user's to add.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from egfrmet.baselines import clinical as clinical_inputs
+from egfrmet.cohort.folds import read_folds
+from egfrmet.io.files import atomic_output
+
+OPTIMISTIC = {
+    "best_val_accuracy": "the paper's selection: the validation fold chose the epoch and is then reported on",
+}
+WHAT = {
+    "best_val_accuracy": "network, the epoch of best validation accuracy (the paper's)",
+    "inner_cv": "network, the epoch the inner folds of the training patients chose",
+    "inner_ensemble": "network, the mean of the inner models (each at its own best inner epoch)",
+    "last": "network, the last epoch (nothing chosen)",
+    "radiomics": "PyRadiomics features of every sequence, L2 logistic regression",
+    "radiomics_t1c": "PyRadiomics features of the T1c alone, L2 logistic regression",
+    "volume": "lesion volume alone",
+    "intensity": "one intensity percentile of the lesion alone",
+    "clinical": "the clinical variables, L2 logistic regression",
+    "fusion": "stack of the components' leak-free scores, L2 logistic regression",
+    "auto": "per fold, the method of best inner-CV AUC on the training patients",
+}
+
+
+def cohort_lines(folds, clinical, settings):
+    """Patients, positives, centres, sequences and each clinical variable's missing cells."""
+    first = folds[folds.repeat == folds.repeat.min()] if "repeat" in folds else folds
+    centres = first.center.replace("", "(none)").value_counts().sort_index()
+    lines = [
+        f"- Cross-validation patients: {len(first)}, of whom EGFR-mutant (label 1): {int(first.label.sum())} "
+        f"({first.label.mean():.0%}).",
+        "- Centres: " + ", ".join(f"{c} {n}" for c, n in centres.items()) + ".",
+        "- Images: post-contrast T1 (T1c)"
+        + "".join(f", {name}" for name in settings["sequences"])
+        + " (each N4-corrected and z-scored over the brain; crops of the lesion's middle slices).",
+    ]
+    if settings["synthetic"]:
+        lines.append(
+            "- **The cohort is generated** (synth.enabled): figures show the workflow, not a clinical finding."
+        )
+    if settings["clinical"]:
+        missing = clinical.isna().sum() if len(clinical) else pd.Series(dtype=int)
+        cells = [
+            f"{name} ({kind}, missing {int(missing.get(name, 0))} of {len(clinical)})"
+            for name, kind in settings["clinical"].items()
+        ]
+        lines.append("- Clinical variables: " + "; ".join(cells) + ".")
+    else:
+        lines.append("- Clinical variables: none declared.")
+    return lines
+
+
+def validation_lines(folds, settings):
+    scheme = settings["folds"]
+    if scheme["scheme"] == "centre":
+        how = f"leave-centre-out: {folds.fold.nunique()} folds, each holding out one centre (external to its training)"
+    else:
+        how = (
+            f"{scheme['k']}-fold patient-level cross-validation, stratified by label and centre, "
+            f"{scheme['repeats']} repeat(s) (seed {scheme['seed']})"
+        )
+    return [
+        f"- Scheme: {how}. Every figure below is out-of-fold: each patient scored by models that never trained on it.",
+        f"- Inside each fold's training patients: {settings['inner_k']} inner folds, for the leak-free network "
+        "selections, the fusion's component scores and the choice `auto` makes.",
+        f"- Intervals: {settings['ci_level']:.0%} percentile intervals of {settings['bootstrap']} stratified bootstrap "
+        "resamples of the patients (positives and negatives resampled apart).",
+        f"- Threshold metrics at probability {settings['threshold']}; networks score a patient by the "
+        f"{settings['metric']} of its slices.",
+    ]
+
+
+def figures_table(summary, level):
+    """Every method's pooled row of summary.csv (subset all): its figures, what it is, and
+    whether it is optimistic."""
+    rows = summary[summary.subset == "all"]
+    header = ["Method", "What", f"AUC ({level:.0%} CI)", "Sensitivity", "Specificity", "Brier", "Leak-free"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows.itertuples():
+        name = row.selection if row.aggregate == "patient" else f"{row.selection} ({row.aggregate})"
+        leak = "no: optimistic" if row.selection in OPTIMISTIC else "yes"
+        cells = [name, WHAT.get(row.selection, ""), f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})"]
+        cells += [f"{row.sensitivity:.1%}", f"{row.specificity:.1%}"]
+        cells += ["" if pd.isna(row.brier) else f"{row.brier:.3f}", leak]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- **{name}** is optimistic: {why}." for name, why in OPTIMISTIC.items() if name in set(rows.selection)]
+    return lines + [""] + notes
+
+
+def choice_lines(reports, settings):
+    """What auto picked per fold, with each candidate's inner-CV AUC, and the stack's weights."""
+    if not reports:
+        return ["- No leak-free choice of method ran (fusion.components is empty)."]
+    lines = [
+        "- `auto` chose, inside each fold's training patients, the candidate of best inner-CV AUC "
+        "(the leak-free scores of those patients only):",
+        "",
+        "| Fold | Picked | " + " | ".join(reports[0]["candidates"]) + " |",
+        "|---|---|" + "---|" * len(reports[0]["candidates"]),
+    ]
+    for report in reports:
+        aucs = " | ".join(f"{v:.2f}" for v in report["candidates"].values())
+        lines.append(f"| {report['fold']} | {report['auto']} | {aucs} |")
+    picks = pd.Series([r["auto"] for r in reports]).value_counts()
+    lines += ["", "- Picks over the folds: " + ", ".join(f"{m} {n}" for m, n in picks.items()) + "."]
+    if "fusion" in reports[0]:
+        components = ", ".join(settings["fusion"]["components"])
+        extra = " and the clinical variables" if settings["fusion"]["clinical_variables"] else ""
+        lines.append(
+            f"- `fusion` stacks {components}{extra}; chosen C per fold: "
+            + ", ".join(f"{r['fusion']['C']:g}" for r in reports)
+            + "."
+        )
+    return lines
+
+
+def explanation_lines(shares):
+    if shares is None or shares.empty:
+        return ["- Grad-CAM was not run (explain.enabled: false)."]
+    pooled = shares.median(numeric_only=True)
+    return [
+        f"- Grad-CAM of each patient's crops by its own fold's model ({len(shares)} patients; medians): "
+        f"{pooled.cam_in_lesion:.0%} of the map's mass lies in the lesion, which covers {pooled.lesion_area:.0%} "
+        f"of the crop; {pooled.cam_in_brain:.0%} lies in the brain ({pooled.brain_area:.0%} of the crop). "
+        "A share above the area means the network looks there more than at random.",
+    ]
+
+
+def card(*, summary, folds, clinical, reports, shares, settings):
+    """The model card's markdown."""
+    level = settings["ci_level"]
+    sections = [
+        "# Model card: EGFR mutation status of brain metastases (egfrmet)",
+        "",
+        "Filled by the workflow from this run's results (TRIPOD+AI items a run can answer). "
+        "Add what it cannot know: recruitment, how labels and masks were obtained, the clinical setting.",
+        "",
+        "## Intended use and outcome",
+        "",
+        "- Research use: an estimate of the probability that a lung-cancer brain metastasis carries an EGFR "
+        "mutation, from MRI (and clinical variables where configured). Not a diagnostic device; "
+        "the tissue test decides.",
+        "- Outcome: the sheet's `label` (1 = EGFR-mutant, 0 = wild type), as the user's records give it.",
+        "",
+        "## Cohort",
+        "",
+        *cohort_lines(folds, clinical, settings),
+        "",
+        "## Validation",
+        "",
+        *validation_lines(folds, settings),
+        "",
+        "## Every method's figures (out-of-fold, pooled)",
+        "",
+        *figures_table(summary, level),
+        "- Calibration: results/evaluation/calibration.png; decision curves: results/evaluation/decision_curve.png.",
+        "",
+        "## What was chosen, and how",
+        "",
+        *choice_lines(reports, settings),
+        "",
+        "## The model new patients get",
+        "",
+        *new_patient_lines(settings),
+        "",
+        "## Where the network looks",
+        "",
+        *explanation_lines(shares),
+        "",
+        "## Limits",
+        "",
+        *limit_lines(summary, folds, settings),
+        "",
+    ]
+    return "\n".join(sections)
+
+
+def new_patient_lines(settings):
+    what = settings["predict_with"]
+    lines = [f"- `train.predict_with: {what}`: {WHAT.get(what, '')}."]
+    deployed = settings.get("deployed")
+    if deployed:
+        aucs = ", ".join(f"{m} {v:.2f}" for m, v in deployed["oof_auc"].items())
+        lines.append(
+            f"- New patients get **{deployed['method']}** (of " + " + ".join(deployed["components"]) + "), refitted "
+            "on every cross-validation patient" + (f"; auto's pick by out-of-fold AUC: {aucs}" if aucs else "") + "."
+        )
+    return lines
+
+
+def limit_lines(summary, folds, settings):
+    rows = summary[summary.subset == "all"]
+    widest = (rows.auc_high - rows.auc_low).max() if len(rows) else np.nan
+    lines = [
+        f"- Small cohort: AUC intervals up to {widest:.2f} wide; methods whose intervals overlap are not shown apart.",
+        "- Internal validation only" if settings["folds"]["scheme"] != "centre" else "- Centres held out in turn",
+    ]
+    lines[-1] += ": figures on another hospital's scanners and protocols may be lower."
+    lines.append(
+        "- Balanced class weights and the weighted sampler shift probabilities towards the positive class when "
+        "positives are rarer; read calibration before using a threshold."
+    )
+    return lines
+
+
+def run(*, summary, folds, clinical, fusion_reports, explanations, settings, out, deployed=""):
+    """The `egfrmet model-card` subcommand."""
+    reports = [json.loads(Path(path).read_text(encoding="utf-8")) for path in fusion_reports]
+    if deployed:
+        settings = settings | {"deployed": json.loads(Path(deployed).read_text(encoding="utf-8"))}
+    values, _ = clinical_inputs.read(clinical)
+    shares = pd.read_csv(explanations) if explanations else None
+    text = card(
+        summary=pd.read_csv(summary),
+        folds=read_folds(folds),
+        clinical=values,
+        reports=[r for r in reports if r["repeat"] == 0],
+        shares=shares,
+        settings=settings,
+    )
+    with atomic_output(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Grad-CAM explanations of the network's scores."""

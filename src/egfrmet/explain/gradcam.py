@@ -1,0 +1,163 @@
+"""Grad-CAM: where in its crops the fold model looked when it scored a patient.
+
+Captum's LayerGradCam (PyTorch's own attribution library, pure Python) rather than the
+`grad-cam` package, which would add OpenCV for what is here one interpolation. The map is
+the ReLU of the channel-weighted activations of `explain.layer` (gradients of the EGFR+
+logit averaged over space give the weights), upsampled bilinearly to the crop.
+"""
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+
+from egfrmet.evaluation.evaluate import example_patients
+from egfrmet.io.figures import pyplot, save
+from egfrmet.io.files import atomic_output, crop_channels
+from egfrmet.training.model import load_model, set_up, takes_lesion_mask
+
+log = logging.getLogger(__name__)
+
+
+def find_layer(model, name):
+    """The model's module called `name` (timm's names, e.g. layer4), wherever the body sits."""
+    for full, module in model.named_modules():
+        if full == name or full.endswith(f".{name}"):
+            return module
+    raise ValueError(f"explain.layer: the model has no module named {name!r}")
+
+
+def grad_cam(model, layer, x):
+    """(n, h, w) Grad-CAM maps of class 1 (EGFR+) for images x (n, channels, h, w), each scaled to
+    a maximum of 1 (an all-zero map stays zero)."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    model.eval()
+    attribution = LayerGradCam(model, layer).attribute(x, target=1, relu_attributions=True)
+    maps = LayerAttribution.interpolate(attribution, tuple(x.shape[-2:]), "bilinear")[:, 0].detach()
+    peak = maps.flatten(1).amax(1).clamp_min(1e-12)
+    return (maps / peak[:, None, None]).numpy()
+
+
+def explain_patient(model, crops, layer, lesion_channel=False):
+    """The crops, lesion and brain masks, Grad-CAM maps and slice probabilities of one patient.
+    `lesion_channel`: the model takes the lesion mask as its last channel."""
+    with np.load(crops) as data:
+        slices, masks = data["slices"], data["masks"]
+        brain = data["brain_masks"] if "brain_masks" in data else np.ones_like(masks)
+    # every channel the model takes; `slices` shows the T1c
+    x = torch.from_numpy(crop_channels(crops, lesion_channel)).float()
+    with torch.no_grad():
+        probability = torch.softmax(model.eval()(x), 1)[:, 1].numpy()
+    cams = grad_cam(model, layer, x)
+    return {"slices": slices, "masks": masks, "brain_masks": brain, "cams": cams, "probability": probability}
+
+
+def shares(cams, masks, brain):
+    """Where a patient's Grad-CAM mass lies, against the area: the share of the maps' total
+    in the lesion and in the brain, and the share of the crops' pixels each covers (a map
+    spread at random would put as much mass in a region as its area)."""
+    cams = np.asarray(cams, dtype=float)
+    lesion, brain = np.asarray(masks) > 0, np.asarray(brain) > 0
+    total = cams.sum()  # an all-zero map says nothing of where it looked
+    return {
+        "cam_in_lesion": float(cams[lesion].sum() / total) if total > 0 else float("nan"),
+        "lesion_area": float(lesion.mean()),
+        "cam_in_brain": float(cams[brain].sum() / total) if total > 0 else float("nan"),
+        "brain_area": float(brain.mean()),
+    }
+
+
+def patient_figure(result, patient, title, path):
+    plt = pyplot()
+    n = len(result["slices"])
+    fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.4), squeeze=False)
+    for ax, image, mask, cam, p in zip(
+        axes[0], result["slices"], result["masks"], result["cams"], result["probability"]
+    ):
+        overlay(ax, image, mask, cam)
+        ax.set_title(f"P(EGFR+) {p:.2f}", fontsize=8)
+    fig.suptitle(f"{patient}: {title}", fontsize=9)
+    fig.tight_layout()
+    save(fig, [path], dpi=90)
+
+
+def overlay(ax, image, mask, cam):
+    ax.imshow(image, cmap="gray", vmin=np.percentile(image, 1), vmax=np.percentile(image, 99))
+    ax.imshow(cam, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+    if mask.any():
+        ax.contour(mask, levels=[0.5], colors="white", linewidths=0.6)
+    ax.axis("off")
+
+
+def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
+    """The `egfrmet explain` subcommand: Grad-CAM maps (.npz) and picture (.png) of each
+    patient whose crops are given, all by one fold's model (loaded once: one job per fold)."""
+    set_up(threads)
+    network = load_model(model, model_settings, torch.device("cpu"))
+    target = find_layer(network, layer)
+    title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
+    for path in crops:
+        patient = os.path.basename(path).removesuffix(".npz")
+        result = explain_patient(network, path, target, takes_lesion_mask(model_settings))
+        result |= shares(result["cams"], result["masks"], result["brain_masks"])
+        with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
+            np.savez_compressed(tmp, patient_id=patient, fold=fold, **result)
+        patient_figure(result, patient, title, os.path.join(out_dir, f"{patient}.png"))
+        log.info(
+            "patient %s (fold %d): slice probabilities %s", patient, fold, np.round(result["probability"], 3).tolist()
+        )
+
+
+SHARES = ("cam_in_lesion", "lesion_area", "cam_in_brain", "brain_area")
+
+
+def share_table(explained):
+    """explanations.csv: each patient's Grad-CAM shares (egfrmet.explain.gradcam.shares), by fold."""
+    rows = []
+    for path in explained:
+        with np.load(path) as data:
+            rows.append(
+                {"patient_id": str(data["patient_id"]), "fold": int(data["fold"])} | {k: float(data[k]) for k in SHARES}
+            )
+    return pd.DataFrame(rows, columns=["patient_id", "fold", *SHARES])
+
+
+def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_table):
+    """The `egfrmet explain-figure` subcommand: typical patients of each class (evenly spaced
+    quantiles of `selection`'s scores), one row each; and every patient's Grad-CAM shares."""
+    table_of_shares = share_table(explained)
+    with atomic_output(out_table) as tmp:
+        table_of_shares.to_csv(tmp, index=False)
+    median = table_of_shares.median(numeric_only=True)
+    log.info(
+        "Grad-CAM mass in the lesion %.1f %% (area %.1f %%), in the brain %.1f %% (area %.1f %%): medians, %d patients",
+        *(100 * median[k] for k in SHARES),
+        len(table_of_shares),
+    )
+    table = pd.read_csv(scores, dtype={"patient_id": str})
+    table = table[table.selection == selection]
+    patients = example_patients(table, aggregate, per_class)
+    table = table.set_index("patient_id")
+    files = {os.path.basename(path).removesuffix(".npz"): path for path in explained}
+    plt = pyplot()
+    rows = [np.load(files[p]) for p in patients]
+    n = max(len(r["slices"]) for r in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(2.0 * n, 2.1 * len(rows)), squeeze=False)
+    for row_axes, patient, result in zip(axes, patients, rows):
+        for ax in row_axes:
+            ax.axis("off")
+        for ax, image, mask, cam in zip(row_axes, result["slices"], result["masks"], result["cams"]):
+            overlay(ax, image, mask, cam)
+        label, score = int(table.loc[patient, "label"]), float(table.loc[patient, aggregate])
+        row_axes[0].set_title(f"{patient} EGFR{'+' if label else '−'}, {aggregate} {score:.2f}", fontsize=8, loc="left")
+    fig.suptitle(
+        f"Grad-CAM of typical patients per class ({selection}'s scores; own fold's model).\nMedian over "
+        f"{len(table_of_shares)} patients: {median.cam_in_lesion:.0%} of the map in the lesion "
+        f"({median.lesion_area:.0%} of the crop), {median.cam_in_brain:.0%} in the brain ({median.brain_area:.0%})",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    save(fig, [out], dpi=90)

@@ -1,0 +1,1 @@
+"""Scoring patients with trained models: one scoring, the ensemble, predict and scan."""

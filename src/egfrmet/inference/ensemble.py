@@ -1,0 +1,48 @@
+"""The leak-free `inner_ensemble` selection's scores: one outer fold's validation patients
+scored by the mean probability of its inner models, each kept at the epoch of its own best
+inner validation (egfrmet.training.selection), through egfrmet.inference.scoring as predict and scan score new
+patients. Nothing here chooses: the choices were made inside the outer fold's training
+patients, so the outer-validation crops are read only to be scored."""
+
+import logging
+
+import pandas as pd
+
+from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
+from egfrmet.inference.scoring import slice_probabilities
+from egfrmet.io.files import atomic_output
+from egfrmet.training.data import load_slices
+from egfrmet.training.model import inference, load_model, pick_device, set_up, takes_lesion_mask
+
+log = logging.getLogger(__name__)
+
+SELECTION = "inner_ensemble"
+
+
+def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
+    """The `egfrmet ensemble` subcommand: val_slices rows (selection inner_ensemble) of outer
+    fold `fold` of `folds` (.tsv) from the inner `models` (.pt)."""
+    set_up(threads)
+    device = pick_device(settings["device"])
+    table = of_repeat(read_folds(folds), fold)
+    lesion_channel = takes_lesion_mask(model_settings)
+    x, y, patients, positions = load_slices(crops, table[table.fold == fold], lesion_channel)
+    inner_models = [load_model(path, model_settings, device) for path in models]
+    # the ensemble's slice probabilities: evaluate aggregates them per patient, as scoring does
+    probs = slice_probabilities(
+        inner_models, x, device, batch_size=2 * settings["batch_size"], **inference(settings, device)
+    ).mean(0)
+    slices = pd.DataFrame(
+        {
+            "selection": SELECTION,
+            "patient_id": patients,
+            "slice": positions,
+            "probability": probs.numpy(),
+            "label": y.numpy(),
+            "fold": fold,
+            "repeat": repeat_number(table),
+        }
+    )
+    with atomic_output(out) as tmp:
+        slices.to_csv(tmp, index=False)
+    log.info("fold %d: %d validation slices scored by the mean of %d inner models", fold, len(slices), len(models))

@@ -1,0 +1,1 @@
+"""Reading and writing: images of any format, atomic outputs, figures."""

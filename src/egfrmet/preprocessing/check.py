@@ -1,0 +1,137 @@
+"""Checks of a patient's files before any expensive work.
+
+`check_headers` reads headers only (fast: the workflow runs it for every patient when it is
+parsed). `check_patient` reads the voxels (the `check` rule, which every N4 job waits for).
+Both raise InputError naming the patient, the sheet column and the file.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from egfrmet.errors import InputError
+from egfrmet.io.images import (
+    atomic_output,
+    check_3d,
+    geometry,
+    grid_mismatch,
+    grid_problem,
+    lesion_array,
+    nifti_grid_key,
+    nifti_problem,
+    read_header,
+    read_image,
+    series_uid_problem,
+)
+
+log = logging.getLogger(__name__)
+
+
+def check_headers(patient, paths, *, grid_tolerance, series_uid="", sequences=(), resample=False):
+    """Existence, 3-D-ness and a shared grid, from headers. `paths`: column -> path or '';
+    `sequences`: which columns are further sequences (on the image's grid, or with
+    `resample` anywhere their field of view meets the image's)."""
+    files = {}
+    for column, path in paths.items():
+        if not path:
+            continue
+        if not Path(path).exists():
+            raise InputError("no such file or folder", patient=patient, column=column, path=path)
+        problem = series_uid_problem(path, series_uid) if column == "image" else None
+        if problem:
+            raise InputError(problem, patient=patient, column="series_uid", path=path)
+        if not Path(path).is_dir():  # a DICOM series is read in full by the check rule
+            files[column] = path
+    keys = {nifti_grid_key(path) for path in files.values()}
+    if None not in keys and len(keys) == 1:
+        return  # plain 3-D NIfTI files with identical grid fields: ITK would agree
+    headers = {}
+    for column, path in files.items():
+        try:
+            headers[column] = read_header(path)
+            check_3d(headers[column], path)
+        except InputError as error:
+            raise error.about(patient=patient, column=column) from None
+    compare_grids(patient, headers, paths, grid_tolerance, sequences, resample)
+
+
+def compare_grids(patient, headers, paths, grid_tolerance, sequences=(), resample=False):
+    if "image" not in headers:
+        return
+    for column in ("mask", "brain_mask"):
+        if column in headers:
+            problem = grid_mismatch(headers["image"], headers[column], grid_tolerance)
+            if problem:
+                raise InputError(
+                    f"not on the image's grid: {problem}", patient=patient, column=column, path=paths[column]
+                )
+    for column in sequences:
+        if column in headers:
+            problem = grid_problem(headers["image"], headers[column], resample=resample, tolerance=grid_tolerance)
+            if problem:
+                raise InputError(problem, patient=patient, column=column, path=paths[column])
+
+
+def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="", sequences=(), resample=False):
+    """Everything `check_headers` checks, plus finite voxels (image and sequences) and a
+    non-empty lesion."""
+    images = {}
+    for column, path in paths.items():
+        if not path:
+            continue
+        try:
+            images[column] = read_image(path, series_uid if column == "image" else "")
+            check_3d(geometry(images[column]), path)
+        except InputError as error:
+            raise error.about(patient=patient, column=column) from None
+        problem = nifti_problem(path) if str(path).endswith((".nii", ".nii.gz")) else None
+        if problem:
+            raise InputError(problem, patient=patient, column=column, path=path)
+    compare_grids(patient, {c: geometry(i) for c, i in images.items()}, paths, grid_tolerance, sequences, resample)
+
+    for column in ["image", *[c for c in sequences if c in images]]:
+        values = sitk.GetArrayViewFromImage(images[column])
+        if not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum())
+            raise InputError(f"{bad} voxels are NaN or infinite", patient=patient, column=column, path=paths[column])
+    lesion = lesion_array(images["mask"], mask_labels)
+    if not lesion.any():
+        present = np.unique(sitk.GetArrayViewFromImage(images["mask"])).tolist()
+        wanted = f"values {mask_labels}" if mask_labels else "values > 0"
+        raise InputError(
+            f"mask has no lesion voxel ({wanted}; values present: {present[:10]})",
+            patient=patient,
+            column="mask",
+            path=paths["mask"],
+        )
+    if "brain_mask" in images and not (sitk.GetArrayViewFromImage(images["brain_mask"]) > 0).any():
+        raise InputError("brain mask is empty", patient=patient, column="brain_mask", path=paths["brain_mask"])
+    slices = np.flatnonzero(lesion.any(axis=(1, 2)))
+    return {
+        "patient_id": patient,
+        "size": list(images["image"].GetSize()),
+        "spacing": list(images["image"].GetSpacing()),
+        "lesion_voxels": int(lesion.sum()),
+        "lesion_slices": [int(slices[0]), int(slices[-1])],
+    }
+
+
+def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_tolerance, out, sequence=(), resample=False):
+    """The `egfrmet check` subcommand. `sequence`: (column, path) of each further sequence."""
+    sequence = [tuple(pair) for pair in sequence]
+    paths = {"image": image, "mask": mask, "brain_mask": brain_mask} | dict(sequence)
+    summary = check_patient(
+        patient,
+        paths,
+        mask_labels=mask_labels,
+        grid_tolerance=grid_tolerance,
+        series_uid=series_uid,
+        sequences=[column for column, _ in sequence],
+        resample=resample,
+    )
+    log.info("patient %s: %s", patient, summary)
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")

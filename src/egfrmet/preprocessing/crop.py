@@ -1,0 +1,223 @@
+"""Mid-tumour crops: the centre axial slice of a lesion and its neighbours, one square box
+around that lesion alone, each slice resampled to `size` x `size` (the paper's 5 x 96 x 96
+input). The largest lesion of the mask, or each lesion in turn (egfrmet.preprocessing.lesions)."""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from egfrmet.errors import InputError
+from egfrmet.io.figures import pyplot, save
+from egfrmet.io.files import atomic_output, paired_sequences
+from egfrmet.io.images import read_image, reorient
+from egfrmet.preprocessing.lesions import choose, volumes_mm3
+
+log = logging.getLogger(__name__)
+
+
+def centre_slice(lesion, method):
+    """Axial index of the lesion's centre: its slice nearest the middle of its extent, or its
+    largest slice. (A numbered lesion may be in pieces: its middle may hold none of it.)"""
+    area = lesion.sum(axis=(1, 2))
+    present = np.flatnonzero(area)
+    if len(present) == 0:
+        raise InputError("lesion mask is empty")
+    if method == "middle":
+        middle = (present[0] + present[-1]) // 2
+        return int(present[np.argmin(np.abs(present - middle))])
+    if method == "largest":
+        return int(np.argmax(area))
+    raise ValueError(f"unknown slice method {method!r} (middle or largest)")
+
+
+def square_box(lesion, slices, spacing, *, margin_mm, min_box_mm):
+    """Centre (x, y) in continuous voxel index and side in mm of the box around the lesion."""
+    inside = [k for k in slices if 0 <= k < lesion.shape[0]]
+    union = lesion[inside].any(axis=0)
+    ys, xs = np.nonzero(union)
+    centre = ((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2)
+    extent = max((xs.max() - xs.min() + 1) * spacing[0], (ys.max() - ys.min() + 1) * spacing[1])
+    return centre, max(extent + 2 * margin_mm, min_box_mm)
+
+
+def sample_slice(plane, spacing, centre, side_mm, size, pad, interpolator):
+    """Resample the square box of one 2-D slice onto size x size pixels (anti-aliased)."""
+    image = sitk.GetImageFromArray(plane.astype(np.float32))
+    image.SetSpacing(spacing)
+    step = side_mm / size
+    sigma = [max(0.0, (step / s - 1) / 2) * s for s in spacing]
+    if interpolator == sitk.sitkLinear and max(sigma) > 0:
+        image = sitk.SmoothingRecursiveGaussian(image, sigma)
+    origin = [c * s - side_mm / 2 + step / 2 for c, s in zip(centre, spacing)]
+    out = sitk.Resample(image, (size, size), sitk.Transform(), interpolator, origin, (step, step), (1, 0, 0, 1), pad)
+    return sitk.GetArrayFromImage(out)
+
+
+def crop_volume(
+    image, lesion, *, context, method, margin_mm, min_box_mm, size, brain=None, sequences=(), outside_brain="keep"
+):
+    """Crops of an LPS image around one lesion (z, y, x bool array).
+
+    Returns the stacked slices, resampled lesion masks (and brain masks, when `brain` is
+    given) and the geometry used. Slices beyond the volume (a lesion at its edge) are filled
+    with the image minimum (background). `sequences`: further images on the same grid, cropped
+    with the same boxes into `sequences` (slices, sequence, size, size). `outside_brain`:
+    keep, or background (every voxel outside `brain` set to the image minimum first, so the
+    network cannot learn from skull and scalp).
+    """
+    values = sitk.GetArrayViewFromImage(image)
+    pad = float(values.min())
+    if outside_brain == "background":
+        values = np.where(brain, values, pad).astype(values.dtype)
+    spacing = image.GetSpacing()[:2]
+    centre_k = centre_slice(lesion, method)
+    slices = list(range(centre_k - context, centre_k + context + 1))
+    centre, side = square_box(lesion, slices, spacing, margin_mm=margin_mm, min_box_mm=min_box_mm)
+
+    def sample(volume, k, fill):
+        inside = 0 <= k < volume.shape[0]
+        plane = volume[k] if inside else np.full(volume.shape[1:], fill, dtype=np.float32)
+        return sample_slice(plane, spacing, centre, side, size, fill, sitk.sitkLinear)
+
+    result = {
+        "slices": np.stack([sample(values, k, pad) for k in slices]).astype(np.float32),
+        "masks": np.stack([sample(lesion, k, 0.0) >= 0.5 for k in slices]).astype(np.uint8),
+        "slice_index": np.array(slices),
+        "in_volume": np.array([0 <= k < values.shape[0] for k in slices]),
+        "lesion_area": np.array([int(lesion[k].sum()) if 0 <= k < lesion.shape[0] else 0 for k in slices]),
+        "box_centre_index": np.array(centre, dtype=float),
+        "box_side_mm": float(side),
+        "spacing": np.array(image.GetSpacing(), dtype=float),
+    }
+    if brain is not None:
+        result["brain_masks"] = np.stack([sample(brain, k, 0.0) >= 0.5 for k in slices]).astype(np.uint8)
+    if sequences:
+        arrays = [sitk.GetArrayViewFromImage(other) for other in sequences]
+        if outside_brain == "background":
+            arrays = [np.where(brain, array, array.min()).astype(array.dtype) for array in arrays]
+        planes = [[sample(array, k, float(array.min())) for array in arrays] for k in slices]
+        result["sequences"] = np.array(planes, dtype=np.float32)
+    return result
+
+
+def crop_lesions(image, lesions, brain, *, lesions_mode, min_lesion_mm3, sequences=(), **settings):
+    """Crops of each chosen lesion (`lesions`: numbers by decreasing volume, egfrmet.preprocessing.lesions),
+    stacked lesion after lesion: 5 slices per lesion with the default context."""
+    volumes = volumes_mm3(lesions, image.GetSpacing())
+    chosen = choose(volumes, lesions_mode=lesions_mode, min_lesion_mm3=min_lesion_mm3)
+    parts = [crop_volume(image, lesions == k, brain=brain, sequences=sequences, **settings) for k in chosen]
+    per_slice = ["slices", "sequences", "masks", "brain_masks", "slice_index", "in_volume", "lesion_area"]
+    result = {key: np.concatenate([part[key] for part in parts]) for key in per_slice if key in parts[0]}
+    n = len(parts[0]["slices"])
+    return result | {
+        "lesion": np.repeat(chosen, n),
+        "lesions_taken": np.array(chosen),
+        "lesion_volume_mm3": volumes,
+        "box_centre_index": np.stack([part["box_centre_index"] for part in parts]),
+        "box_side_mm": np.array([part["box_side_mm"] for part in parts]),
+        "spacing": parts[0]["spacing"],
+    }
+
+
+def source_slices(image, source, slices):
+    """Indices of `slices` (LPS axial indices of `image`) along the source image's slice axis."""
+    direction = np.array(source["direction"]).reshape(3, 3)
+    spacing, origin = np.array(source["spacing"]), np.array(source["origin"])
+
+    def source_index(k):
+        point = np.array(image.TransformContinuousIndexToPhysicalPoint((0.0, 0.0, float(k))))
+        return np.linalg.solve(direction * spacing, point - origin)
+
+    axis = int(np.argmax(np.abs(source_index(1) - source_index(0))))
+    return np.array([int(round(source_index(k)[axis])) for k in slices]), axis
+
+
+def run(patient, *, image, lesion, brain, summary, settings, out, qc, sequence_files=()):
+    """The `egfrmet crop` subcommand: crops (.npz) and their QC picture (.png).
+    `sequence_files`: the normalised LPS image of each of settings["sequences"] (the further
+    sequences, settings.crop_settings), cropped with the same boxes; the crops then hold
+    `sequences` (slices, sequence, size, size) and `sequence_names`."""
+    sequence = paired_sequences(settings, sequence_files)
+    if sequence is None:
+        raise InputError(f"{len(sequence_files)} sequence files for {settings.get('sequences', [])}", patient=patient)
+    settings = {key: value for key, value in settings.items() if key != "sequences"}
+    image = read_image(image)
+    lesions = sitk.GetArrayFromImage(read_image(lesion))
+    brain = sitk.GetArrayFromImage(reorient(read_image(brain))) > 0  # normalise kept it on the source grid
+    summary = json.loads(Path(summary).read_text(encoding="utf-8"))
+    others = [read_image(path) for _, path in sequence]
+    for (column, path), other in zip(sequence, others):
+        if other.GetSize() != image.GetSize():
+            raise InputError(
+                f"normalised {column} is not on the image's grid", patient=patient, column=column, path=path
+            )
+    try:
+        result = crop_lesions(image, lesions, brain, sequences=others, **settings)
+    except InputError as error:
+        raise error.about(patient=patient, column="mask", path=summary.get("mask")) from None
+    if sequence:
+        result["sequence_names"] = np.array([column for column, _ in sequence])
+    result["source_slice_index"], result["source_slice_axis"] = source_slices(
+        image, summary["source_grid"], result["slice_index"]
+    )
+    log.info(
+        "patient %s: %d lesion(s) in the mask, took %s; slices %s (source %s), box %s mm",
+        patient,
+        len(result["lesion_volume_mm3"]),
+        result["lesions_taken"].tolist(),
+        result["slice_index"].tolist(),
+        result["source_slice_index"].tolist(),
+        np.round(result["box_side_mm"], 1).tolist(),
+    )
+    with atomic_output(out) as tmp:
+        np.savez_compressed(tmp, patient_id=patient, **result)
+    plot_qc(result, patient, summary, qc)
+
+
+def plot_qc(result, patient, summary, path):
+    """One row of crops per lesion taken, lesion outline red, brain-mask outline cyan, and
+    under it a row per further sequence with the same outlines (so a sequence off the lesion,
+    e.g. resampled without registration, shows); which lesions were taken of how many, how
+    the brain mask was made, and warnings in the title."""
+    plt = pyplot()
+    taken = result["lesions_taken"]
+    n = len(result["slices"]) // len(taken)
+    names = ["T1c", *[str(name) for name in result.get("sequence_names", [])]]
+    channels = [result["slices"]] + [result["sequences"][:, c] for c in range(len(names) - 1)]
+    rows = len(taken) * len(names)
+    height = 2.4 if len(names) == 1 else 2.7  # the T1c alone as before; room for each row's title
+    fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, 0.5 + height * rows), squeeze=False)
+    for c, (name, images) in enumerate(zip(names, channels)):
+        low, high = np.percentile(images, [1, 99])
+        for i in range(len(images)):
+            lesion_row, column = divmod(i, n)
+            ax = axes[lesion_row * len(names) + c, column]
+            ax.imshow(images[i], cmap="gray", vmin=low, vmax=high)
+            brain, mask = result["brain_masks"][i], result["masks"][i]
+            if brain.any() and not brain.all():
+                ax.contour(brain, levels=[0.5], colors="cyan", linewidths=0.6)
+            if mask.any():
+                ax.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
+            title = f"slice {result['source_slice_index'][i]}\n{result['lesion_area'][i]} lesion px"
+            if column == 0:
+                lesion = taken[lesion_row]
+                volume = result["lesion_volume_mm3"][lesion - 1]
+                named = f"{name}, " if len(names) > 1 else ""  # the T1c alone, as before sequences
+                title = f"{named}lesion {lesion}: {volume:.0f} mm³\n" + title
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.suptitle(f"{patient}  ·  " + "  ·  ".join(qc_notes(result, summary)), fontsize=9)
+    fig.tight_layout()
+    save(fig, [path], dpi=80)
+
+
+def qc_notes(result, summary):
+    total, taken = len(result["lesion_volume_mm3"]), len(result["lesions_taken"])
+    lesions = f"lesion {result['lesions_taken'][0]} of {total}" if taken == 1 else f"{taken} of {total} lesions"
+    method = summary.get("brain_mask_method")
+    brain = f"brain mask: {summary['brain_mask']}" + (f" ({method})" if method else "")
+    boxes = "box " + "/".join(f"{side:.0f}" for side in result["box_side_mm"]) + " mm"
+    return [lesions, boxes, brain] + summary.get("warnings", [])

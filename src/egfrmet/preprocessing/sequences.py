@@ -1,0 +1,52 @@
+"""Further MRI sequences of a patient (the config's `inputs.sequences`, e.g. FLAIR, T2): each
+on the T1c's grid, or with `inputs.resample: true` resampled onto it by header geometry
+alone (no registration: a patient who moved between series stays moved), then N4-corrected
+with the T1c's settings and z-scored over the T1c's brain mask, so that the crops take the
+same boxes of every sequence (one channel each, the T1c first)."""
+
+import logging
+
+import SimpleITK as sitk
+
+from egfrmet.errors import InputError
+from egfrmet.io.images import geometry, grid_mismatch, grid_problem, read_image, reorient, write_image
+from egfrmet.preprocessing import bias
+from egfrmet.preprocessing.masks import head_mask
+
+log = logging.getLogger(__name__)
+
+
+def onto_grid(image, reference):
+    """`image` resampled (linear) onto the grid of `reference` by physical position; voxels
+    outside its field of view take its minimum."""
+    if grid_mismatch(geometry(reference), geometry(image), 1e-6) is None:
+        return image
+    floor = float(sitk.GetArrayViewFromImage(image).min())
+    return sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, floor)
+
+
+def run_bias(patient, *, sequence, image, reference, resample, grid_tolerance, settings, threads, out):
+    """The `egfrmet bias-sequence` subcommand: one sequence on the T1c's grid, N4-corrected."""
+    moving, t1c = read_image(image), read_image(reference)
+    problem = grid_problem(geometry(t1c), geometry(moving), resample=resample, tolerance=grid_tolerance)
+    if problem:
+        raise InputError(problem, patient=patient, column=sequence, path=image)
+    on_grid = onto_grid(moving, t1c)
+    corrected, _ = bias.correct(on_grid, head_mask(on_grid), threads=threads, **settings)
+    resampled = "resampled onto the T1c's grid by header geometry" if on_grid is not moving else "on the T1c's grid"
+    log.info("patient %s: %s %s, N4-corrected", patient, sequence, resampled)
+    write_image(corrected, out)
+
+
+def run_normalise(patient, *, sequence, image, brain, out):
+    """The `egfrmet normalise-sequence` subcommand: a corrected sequence in LPS, z-scored over
+    the T1c's brain mask (the normalise stage's, on the same grid)."""
+    from egfrmet.preprocessing.normalise import zscore
+
+    brain_mask = sitk.GetArrayFromImage(reorient(read_image(brain))) > 0
+    try:
+        normalised, mean, std = zscore(reorient(read_image(image)), brain_mask)
+    except InputError as error:
+        raise error.about(patient=patient, column=sequence, path=image) from None
+    log.info("patient %s: %s z-scored over the brain (mean %.4g, std %.4g)", patient, sequence, mean, std)
+    write_image(normalised, out)
