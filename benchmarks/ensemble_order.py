@@ -20,11 +20,13 @@ import torch
 
 from egfrmet.cohort.folds import of_repeat, read_folds
 from egfrmet.config.settings import model_settings, read_config
-from egfrmet.evaluation.evaluate import AGGREGATES, bootstrap_settings
+from egfrmet.evaluation.evaluate import AGGREGATES
 from egfrmet.evaluation.summary import summary_row
 from egfrmet.inference.scoring import ORDERS, patient_probabilities, slice_probabilities
+from egfrmet.metrics import bootstrap_settings
 from egfrmet.training.data import load_slices
-from egfrmet.training.model import device_name, inference, load_model, pick_device
+from egfrmet.training.model import load_model
+from egfrmet.training.runtime import device_name, inference, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 

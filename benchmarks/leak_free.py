@@ -25,11 +25,12 @@ import pandas as pd
 import torch
 
 from egfrmet.config.settings import model_settings, read_config
-from egfrmet.evaluation.evaluate import AGGREGATES, bootstrap_settings, patient_scores
+from egfrmet.evaluation.evaluate import AGGREGATES, patient_scores
 from egfrmet.evaluation.summary import summarise
 from egfrmet.inference import ensemble
+from egfrmet.metrics import bootstrap_settings
 from egfrmet.training import selection, train
-from egfrmet.training.model import device_name
+from egfrmet.training.runtime import device_name
 
 
 def train_once(**options):

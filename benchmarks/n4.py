@@ -25,7 +25,7 @@ import yaml
 
 from egfrmet.demo import synth
 from egfrmet.preprocessing import bias
-from egfrmet.training.model import device_name
+from egfrmet.training.runtime import device_name
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"

@@ -28,8 +28,8 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from egfrmet.demo import synth
-from egfrmet.evaluation.summary import bootstrap_auc
-from egfrmet.training.model import device_name
+from egfrmet.metrics import bootstrap_auc
+from egfrmet.training.runtime import device_name
 
 REPO = Path(__file__).resolve().parents[1]
 # inner_cv first: its run trains everything; inner_ensemble then needs only `predict`

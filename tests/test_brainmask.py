@@ -10,7 +10,7 @@ import SimpleITK as sitk
 
 from conftest import TINY_PATIENT
 from egfrmet.demo import synth
-from egfrmet.preprocessing import brainmask, crop, normalise
+from egfrmet.preprocessing import brainmask, crop, normalise, qc
 from egfrmet.preprocessing.normalise import reorient
 
 
@@ -65,7 +65,7 @@ def test_brain_mask_missing_the_lesion_is_warned_in_log_json_and_qc(
     assert summary["lesion_coverage"] == pytest.approx(1 - missed / total) and summary["warnings"] == [words]
 
     titles = []
-    monkeypatch.setattr(crop, "save", lambda fig, paths, **kw: titles.append(fig._suptitle.get_text()))
+    monkeypatch.setattr(qc, "save", lambda fig, paths, **kw: titles.append(fig._suptitle.get_text()))
     crop.run(
         "P001",
         image=str(tmp_path / "norm.nii.gz"),

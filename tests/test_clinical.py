@@ -13,7 +13,8 @@ from sklearn.pipeline import Pipeline
 from egfrmet.baselines import clinical
 from egfrmet.baselines import methods as baselines
 from egfrmet.config import settings
-from egfrmet.config.sheet import load_schema, read_sheet
+from egfrmet.config.schema import load_schema
+from egfrmet.config.sheet import read_sheet
 from egfrmet.demo import synth
 from egfrmet.errors import InputError
 from test_baselines import cohort as baselines_cohort

@@ -6,7 +6,8 @@ import pytest
 from scipy.stats import kstest
 from sklearn.metrics import roc_auc_score
 
-from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, comparison_table, delong, paired_bootstrap
+from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, comparison_table, paired_bootstrap
+from egfrmet.metrics import delong
 
 LABELS = np.r_[np.ones(20), np.zeros(40)].astype(int)
 BOOTSTRAP = {"resamples": 500, "level": 0.95, "seed": 0}

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from egfrmet.evaluation import evaluate, summary
+from egfrmet.evaluation import evaluate, figures, summary
+from egfrmet.metrics import threshold_metrics
 
 
 def slice_table():
@@ -52,7 +53,7 @@ def test_table2_fold_aucs_mean_sd_and_threshold_metrics():
 
 
 def test_threshold_metrics_by_hand():
-    metrics = evaluate.threshold_metrics([1, 1, 0, 0, 0], [0.9, 0.4, 0.6, 0.1, 0.2], 0.5)
+    metrics = threshold_metrics([1, 1, 0, 0, 0], [0.9, 0.4, 0.6, 0.1, 0.2], 0.5)
     assert metrics == {"sensitivity": 0.5, "specificity": 2 / 3, "accuracy": 0.6}
 
 
@@ -148,7 +149,7 @@ def test_run_writes_every_output(tmp_path):
     merged = table2_rows.merge(rows, on=["selection", "aggregate"])
     assert np.allclose(merged.pooled_auc_low, merged.auc_low) and np.allclose(merged.pooled_auc_high, merged.auc_high)
     # positives by median: B .5, E .7, A .8, H .9; negatives: G .1, C .2, F .2, D .5 -> the extremes
-    assert evaluate.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]
+    assert figures.example_patients(evaluate.patient_scores(table), "median", 2) == ["B", "H", "G", "D"]
 
 
 def test_held_out_folds_get_their_own_summary_rows():

@@ -9,9 +9,8 @@ from sklearn.pipeline import Pipeline
 
 from egfrmet.baselines import fusion
 from egfrmet.baselines import methods as baselines
-from egfrmet.cohort.folds import assign
+from egfrmet.cohort.folds import assign, inner_folds
 from egfrmet.errors import InputError
-from egfrmet.training.selection import inner_folds
 
 C_VALUES = [0.01, 0.1, 1.0, 10.0]
 K, INNER_K = 4, 3

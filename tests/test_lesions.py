@@ -8,7 +8,7 @@ import SimpleITK as sitk
 
 from conftest import image_from_array
 from egfrmet.errors import InputError
-from egfrmet.preprocessing import crop, lesions
+from egfrmet.preprocessing import crop, lesions, qc
 from test_crop import volume
 
 
@@ -144,8 +144,8 @@ def test_qc_names_the_lesion_taken_and_outlines_the_brain(tmp_path, settings, mo
     result["source_slice_index"] = result["slice_index"]
     assert result["brain_masks"].shape == (5, 96, 96) and 0 < result["brain_masks"][2].mean() < 1
     figures = []
-    monkeypatch.setattr(crop, "save", lambda fig, paths, **kw: figures.append(fig))
-    crop.plot_qc(result, "P7", {"brain_mask": "computed", "brain_mask_method": "deepbet"}, tmp_path / "qc.png")
+    monkeypatch.setattr(qc, "save", lambda fig, paths, **kw: figures.append(fig))
+    qc.plot_qc(result, "P7", {"brain_mask": "computed", "brain_mask_method": "deepbet"}, tmp_path / "qc.png")
     title = figures[0]._suptitle.get_text()
     assert "lesion 1 of 2" in title and "brain mask: computed (deepbet)" in title
     colours = {tuple(np.round(c.get_edgecolor()[0][:3], 2)) for ax in figures[0].axes for c in ax.collections}

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
+from egfrmet.cohort import folds
 from egfrmet.training import data, selection, train
 
 MODEL = tiny_model()
@@ -28,12 +29,12 @@ def folds_table(n=12, k=3):
 
 def test_inner_folds_hold_the_outer_training_patients_only_stratified():
     table = folds_table()
-    inner = selection.inner_folds(table, outer_fold=1, k=2, seed=0)
+    inner = folds.inner_folds(table, outer_fold=1, k=2, seed=0)
     assert set(inner.patient_id) == set(table.patient_id[table.fold != 1])
     assert set(inner.fold) == {0, 1}
     for _, part in inner.groupby("fold"):
         assert set(part.label) == {0, 1}
-    again = selection.inner_folds(table.sample(frac=1, random_state=3), outer_fold=1, k=2, seed=0)
+    again = folds.inner_folds(table.sample(frac=1, random_state=3), outer_fold=1, k=2, seed=0)
     assert again.equals(inner)  # deterministic, whatever the row order
 
 
@@ -184,7 +185,8 @@ def test_one_outer_training_serves_every_selection(tmp_path, config):
     assert set(slices.patient_id) == set(table.patient_id[table.fold == 0])
     assert len(slices) == 3 * 5 * (table.fold == 0).sum()
     # model.pt is the inner_cv model: its validation probabilities are inner_cv's rows
-    from egfrmet.training.model import inference, load_model, predict_probabilities
+    from egfrmet.training.model import load_model, predict_probabilities
+    from egfrmet.training.runtime import inference
 
     device = torch.device("cpu")
     x, _, _, _ = data.load_slices(str(tmp_path / "crops"), table[table.fold == 0])
@@ -220,7 +222,8 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     nothing: its probabilities are the mean of the inner models' predictions, computed with
     the inference decision (device, precision) the job itself takes."""
     from egfrmet.inference import ensemble
-    from egfrmet.training.model import inference, load_model, predict_probabilities
+    from egfrmet.training.model import load_model, predict_probabilities
+    from egfrmet.training.runtime import inference
 
     table = folds_table()
     table.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)

@@ -1,7 +1,8 @@
 import pytest
 
 from egfrmet.config import settings
-from egfrmet.config.sheet import load_schema, prediction_rows, read_sheet, training_rows, validate_config
+from egfrmet.config.schema import load_schema, validate_config
+from egfrmet.config.sheet import prediction_rows, read_sheet, training_rows
 from egfrmet.errors import InputError
 
 SCHEMA = load_schema("samples")

@@ -6,6 +6,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
+from egfrmet import metrics
 from egfrmet.evaluation import summary
 
 SETTINGS = {"threshold": 0.5, "resamples": 2000, "level": 0.95, "seed": 0}
@@ -33,7 +34,7 @@ def test_point_figures_match_sklearn_and_hand_counts():
 
 def test_resamples_keep_the_class_counts():
     labels = np.array([1, 0, 0, 1, 0, 0, 0, 1])
-    pick = summary.stratified_resamples(labels, 500, seed=3)
+    pick = metrics.stratified_resamples(labels, 500, seed=3)
     assert pick.shape == (500, 8)
     assert (labels[pick].sum(axis=1) == 3).all()
 
@@ -80,7 +81,7 @@ def test_scores_that_are_not_probabilities_get_no_brier():
 def test_reliability_bins():
     labels = np.array([0, 0, 1, 1, 1, 0])
     scores = np.array([0.05, 0.15, 0.12, 0.95, 0.91, 0.55])
-    table = summary.reliability(labels, scores, bins=10)
+    table = metrics.reliability(labels, scores, bins=10)
     assert table.n.tolist() == [1, 2, 1, 2]
     assert table.observed.tolist() == [0.0, 0.5, 0.0, 1.0]
     assert table.predicted.iloc[1] == pytest.approx(0.135)

@@ -348,7 +348,8 @@ def test_training_and_inference_run_in_either_precision_on_any_cpu(config, preci
     """Whatever the CPU (AMX or not), a forced precision trains and scores in it: bf16
     autocast runs on every x86 CPU, slower without AMX. One decision serves the training's
     validation and a later prediction, so they agree; the other precision differs a little."""
-    from egfrmet.training.model import inference, predict_probabilities, use_bf16
+    from egfrmet.training.model import predict_probabilities
+    from egfrmet.training.runtime import inference, use_bf16
 
     x, y, _ = separable_slices(6, seed=0)
     settings = config["train"] | {"epochs": 1, "lr": 3e-3, "batch_size": 8, "device": "cpu", "precision": precision}

@@ -37,16 +37,11 @@ import egfrmet.paths as paths
 from egfrmet.cohort.folds import by_centre as folds_by_centre
 from egfrmet.cohort.folds import of_repeat
 from egfrmet.cohort.folds import repeated as repeated_folds
-from egfrmet.training.selection import inner_folds, outer_model_selection
+from egfrmet.cohort.folds import inner_folds
+from egfrmet.training.selection import outer_model_selection
 import egfrmet.config.settings as derived
-from egfrmet.config.sheet import (
-    PATH_COLUMNS,
-    load_schema,
-    prediction_rows,
-    read_sheet,
-    training_rows,
-    validate_config,
-)
+from egfrmet.config.sheet import PATH_COLUMNS, prediction_rows, read_sheet, training_rows
+from egfrmet.config.schema import load_schema, validate_config
 
 validate_config(config, load_schema("config"))
 derived.check_config(config)

@@ -2,7 +2,7 @@
 training patients (T); its validation patients (V) are only scored.
 
 - Leak-free scores of T for each component, on the network's inner folds of T
-  (train.inner.k, egfrmet.training.selection.inner_folds): the network (`last`) from the inner
+  (train.inner.k, egfrmet.cohort.folds.inner_folds): the network (`last`) from the inner
   trainings, each patient scored by the inner model that did not train on it, at its last
   epoch (an epoch chosen on those patients would flatter the network in the stack); each
   baseline refitted on the other inner folds and scored on the patient's own.
@@ -23,17 +23,15 @@ import logging
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.baselines import methods as baselines
-from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
+from egfrmet.cohort.folds import inner_folds, of_repeat, read_folds, repeat_number
 from egfrmet.errors import InputError
-from egfrmet.inference.scoring import aggregate_slices
 from egfrmet.io.files import atomic_output
-from egfrmet.training.selection import inner_folds
+from egfrmet.metrics import aggregate_slices, auc
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +188,7 @@ def fuse(on_train, on_val, inner, val, inputs, settings, fold):
 def choose(scores, labels):
     """auto's choice: the method of `scores` ({method: probability by patient}) of best AUC
     against `labels` (by patient), the first on ties (candidates' order); and every AUC."""
-    aucs = {m: float(roc_auc_score(labels, values.loc[labels.index])) for m, values in scores.items()}
+    aucs = {m: auc(labels, values.loc[labels.index]) for m, values in scores.items()}
     return max(aucs, key=aucs.get), aucs
 
 

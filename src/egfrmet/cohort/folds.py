@@ -148,7 +148,8 @@ def write_records(records, out, log_path):
 
 def run(*, samples, k, seed, out, pin):
     """The `egfrmet folds` subcommand: folds for a sample sheet, optionally pinned into it."""
-    from egfrmet.config.sheet import load_schema, read_sheet, training_rows
+    from egfrmet.config.schema import load_schema
+    from egfrmet.config.sheet import read_sheet, training_rows
 
     # folds need ids, labels, centres and pins only: declared columns need no config here
     sheet = read_sheet(samples, load_schema("samples"), strict=False)
@@ -166,3 +167,11 @@ def pin_folds(samples, table):
     folds = dict(zip(table.patient_id, table.fold.astype(str)))
     raw["fold"] = [folds.get(pid.strip(), old) for pid, old in zip(raw.patient_id, raw.get("fold", [""] * len(raw)))]
     raw.to_csv(samples, sep="\t", index=False)
+
+
+def inner_folds(table, *, outer_fold, k, seed):
+    """The outer fold's training patients (`table`: folds.tsv, of its repeat) in `k`
+    stratified inner folds; the outer-validation patients are not in it at all."""
+    table = of_repeat(table, outer_fold)
+    outer_train = table[table.fold != outer_fold].drop(columns=["fold", "repeat"], errors="ignore").assign(fold=pd.NA)
+    return assign(outer_train.astype({"fold": "Int64"}), k=k, seed=seed)

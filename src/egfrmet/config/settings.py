@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from egfrmet.config.sheet import load_schema, validate_config
+from egfrmet.config.schema import load_schema, validate_config
 from egfrmet.errors import InputError
 
 # Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.

@@ -5,9 +5,8 @@ DeLong & Clarke-Pearson 1988, in the fast form of Sun & Xu 2014)."""
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm, rankdata
 
-from egfrmet.evaluation.summary import auc_rows, percentile_interval, stratified_resamples
+from egfrmet.metrics import auc_rows, delong, percentile_interval, stratified_resamples
 
 COLUMNS = [
     "method",
@@ -22,26 +21,6 @@ COLUMNS = [
     "difference_high",
     "delong_p",
 ]
-
-
-def delong(labels, first, second):
-    """AUCs of two scores of the same patients and DeLong's two-sided p-value for their
-    difference (1.0 when the difference has no variance, e.g. identical rankings)."""
-    labels = np.asarray(labels, dtype=int)
-    scores = np.stack([np.asarray(first, dtype=float), np.asarray(second, dtype=float)])
-    positives, negatives = scores[:, labels == 1], scores[:, labels == 0]
-    m, n = positives.shape[1], negatives.shape[1]
-    both = rankdata(np.concatenate([positives, negatives], axis=1), axis=1)
-    within_positives, within_negatives = rankdata(positives, axis=1), rankdata(negatives, axis=1)
-    aucs = (both[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
-    v_positive = (both[:, :m] - within_positives) / n  # each positive's share of the AUC
-    v_negative = 1 - (both[:, m:] - within_negatives) / m
-    covariance = np.cov(v_positive) / m + np.cov(v_negative) / n
-    variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
-    difference = aucs[0] - aucs[1]
-    if variance <= 1e-15:
-        return float(aucs[0]), float(aucs[1]), 1.0
-    return float(aucs[0]), float(aucs[1]), float(2 * norm.sf(abs(difference) / np.sqrt(variance)))
 
 
 def paired_bootstrap(labels, first, second, *, resamples, level, seed):

@@ -1,5 +1,5 @@
 """One summary table for every way of scoring patients: pooled out-of-fold figures with
-stratified bootstrap intervals, and a calibration (reliability) figure.
+stratified bootstrap intervals (egfrmet.metrics).
 
 Each method (a model selection, later a baseline) brings a table of patient scores
 (`label` and one column per aggregate, probabilities in [0, 1]); each gives rows of
@@ -10,7 +10,8 @@ separately, so every resample keeps the cohort's class counts (and an AUC).
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+
+from egfrmet.metrics import brier, percentile_interval, row_metrics, stratified_resamples
 
 COLUMNS = [
     "selection",
@@ -34,65 +35,19 @@ COLUMNS = [
 ]
 
 
-def stratified_resamples(labels, resamples, seed):
-    """(resamples, n) patient indices: positives drawn from positives, negatives from negatives."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for cls in (1, 0):
-        members = np.flatnonzero(labels == cls)
-        parts.append(members[rng.integers(0, len(members), (resamples, len(members)))])
-    return np.concatenate(parts, axis=1)
-
-
-def auc_rows(labels, scores):
-    """AUC of each row of `scores` (resamples, n) against `labels` (resamples, n): the
-    Mann-Whitney statistic from average ranks (ties count one half)."""
-    ranks = rankdata(scores, axis=1)
-    positives = labels.sum(axis=1)
-    negatives = labels.shape[1] - positives
-    rank_sum = (ranks * labels).sum(axis=1)
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def metrics(labels, scores, threshold):
-    """AUC, sensitivity, specificity and accuracy at `threshold`, per row (resamples, n)."""
-    predicted = scores >= threshold
-    positive = labels == 1
-    return {
-        "auc": auc_rows(labels, scores),
-        "sensitivity": (predicted & positive).sum(axis=1) / positive.sum(axis=1),
-        "specificity": (~predicted & ~positive).sum(axis=1) / (~positive).sum(axis=1),
-        "accuracy": (predicted == positive).mean(axis=1),
-    }
-
-
-def percentile_interval(values, level):
-    tail = (1 - level) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
-    return float(low), float(high)
-
-
-def bootstrap_auc(labels, scores, *, resamples, level, seed):
-    """The AUC's stratified bootstrap interval: with the same seed, the summary table's."""
-    labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
-    pick = stratified_resamples(labels, resamples, seed)
-    return percentile_interval(auc_rows(labels[pick], scores[pick]), level)
-
-
 def summary_row(labels, scores, *, threshold, resamples, level, seed):
     """Point estimates, stratified bootstrap intervals and the Brier score of one score column."""
     labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
     if labels.min() == labels.max():
         raise ValueError("a summary needs positive and negative patients")
-    point = {name: float(values[0]) for name, values in metrics(labels[None], scores[None], threshold).items()}
+    point = {name: float(values[0]) for name, values in row_metrics(labels[None], scores[None], threshold).items()}
     pick = stratified_resamples(labels, resamples, seed)
-    boot = metrics(labels[pick], scores[pick], threshold)
+    boot = row_metrics(labels[pick], scores[pick], threshold)
     row = {"n_patients": len(labels), "n_positive": int(labels.sum())}
     for name in ("auc", "sensitivity", "specificity", "accuracy"):
         low, high = percentile_interval(boot[name], level)
         row |= {name: point[name], f"{name}_low": low, f"{name}_high": high}
-    row["brier"] = float(np.mean((scores - labels) ** 2)) if scores.min() >= 0 and scores.max() <= 1 else np.nan
+    row["brier"] = brier(labels, scores)
     return row
 
 
@@ -139,16 +94,3 @@ def repeats_markdown(table):
     for (selection, aggregate), part in repeats.groupby(["selection", "aggregate"], sort=False):
         lines.append(f"- {selection}, {aggregate}: {part.auc.mean():.3f} ± {part.auc.std(ddof=1):.3f}")
     return "\n".join(lines) + "\n"
-
-
-def reliability(labels, scores, bins):
-    """Per equal-width probability bin: mean predicted probability, observed positive
-    fraction and patient count (empty bins left out)."""
-    labels, scores = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
-    which = np.minimum((scores * bins).astype(int), bins - 1)
-    rows = [
-        {"predicted": scores[which == b].mean(), "observed": labels[which == b].mean(), "n": int((which == b).sum())}
-        for b in range(bins)
-        if (which == b).any()
-    ]
-    return pd.DataFrame(rows, columns=["predicted", "observed", "n"])

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from egfrmet.evaluation.evaluate import example_patients
+from egfrmet.evaluation.figures import example_patients
 from egfrmet.io.figures import pyplot, save
 from egfrmet.io.files import atomic_output, crop_channels
-from egfrmet.training.model import load_model, set_up, takes_lesion_mask
+from egfrmet.training.model import load_model, takes_lesion_mask
+from egfrmet.training.runtime import set_up
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
 from egfrmet.inference.scoring import slice_probabilities
 from egfrmet.io.files import atomic_output
 from egfrmet.training.data import load_slices
-from egfrmet.training.model import inference, load_model, pick_device, set_up, takes_lesion_mask
+from egfrmet.training.model import load_model, takes_lesion_mask
+from egfrmet.training.runtime import inference, pick_device, set_up
 
 log = logging.getLogger(__name__)
 

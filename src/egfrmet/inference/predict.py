@@ -13,12 +13,12 @@ import torch
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.baselines import deploy
 from egfrmet.baselines import methods as baselines
-from egfrmet.evaluation.evaluate import bootstrap_settings, threshold_metrics
-from egfrmet.evaluation.summary import bootstrap_auc
 from egfrmet.inference.scoring import patient_table, slice_probabilities
 from egfrmet.io.files import atomic_output, read_crops
-from egfrmet.training.model import inference as run_options
-from egfrmet.training.model import load_model, pick_device, set_up, takes_lesion_mask
+from egfrmet.metrics import auc, bootstrap_auc, bootstrap_settings, threshold_metrics
+from egfrmet.training.model import load_model, takes_lesion_mask
+from egfrmet.training.runtime import inference as run_options
+from egfrmet.training.runtime import pick_device, set_up
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,8 @@ def prediction_metrics(table, *, threshold, bootstrap):
     labelled = table[table.label.notna()]
     row = {"n_patients": len(table), "n_labelled": len(labelled), "n_positive": int((labelled.label == 1).sum())}
     if labelled.label.nunique() == 2:
-        from sklearn.metrics import roc_auc_score
-
         labels = labelled.label.astype(int)
-        row["auc"] = roc_auc_score(labels, labelled.probability)
+        row["auc"] = auc(labels, labelled.probability)
         row["auc_low"], row["auc_high"] = bootstrap_auc(labels, labelled.probability, **bootstrap)
     if len(labelled):
         row |= threshold_metrics(labelled.label.astype(int), labelled.probability, threshold)

@@ -33,7 +33,7 @@ from egfrmet.inference.predict import score, with_deployed
 from egfrmet.io.files import atomic_output
 from egfrmet.paths import DEPLOYED, prediction_models
 from egfrmet.preprocessing import bias, check, crop, normalise, sequences
-from egfrmet.training.model import set_up
+from egfrmet.training.runtime import set_up
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,8 @@ the other one, each model's aggregate then their mean: `benchmarks/ensemble_orde
 import numpy as np
 import pandas as pd
 
+from egfrmet.metrics import aggregate_slices
+
 ORDERS = ("mean_then_aggregate", "aggregate_then_mean")
 ORDER = "mean_then_aggregate"
 
@@ -39,11 +41,6 @@ def patient_probabilities(probs, owner, patients, aggregate, order=ORDER):
     if order == "aggregate_then_mean":
         return np.mean([aggregate_slices(row, owner, patients, aggregate) for row in probs], axis=0)
     raise ValueError(f"unknown ensemble order {order!r} (one of {', '.join(ORDERS)})")
-
-
-def aggregate_slices(values, owner, patients, aggregate):
-    """`aggregate` (median, mean, min, max) of each patient's slice values, in `patients` order."""
-    return pd.Series(values).groupby(np.asarray(owner)).agg(aggregate).loc[list(patients)].to_numpy()
 
 
 def patient_table(probs, owner, patients, aggregate, names):

@@ -10,10 +10,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from egfrmet.errors import InputError
-from egfrmet.io.figures import pyplot, save
 from egfrmet.io.files import atomic_output, paired_sequences
 from egfrmet.io.images import read_image, reorient
 from egfrmet.preprocessing.lesions import choose, volumes_mm3
+from egfrmet.preprocessing.qc import plot_qc
 
 log = logging.getLogger(__name__)
 
@@ -175,49 +175,3 @@ def run(patient, *, image, lesion, brain, summary, settings, out, qc, sequence_f
     with atomic_output(out) as tmp:
         np.savez_compressed(tmp, patient_id=patient, **result)
     plot_qc(result, patient, summary, qc)
-
-
-def plot_qc(result, patient, summary, path):
-    """One row of crops per lesion taken, lesion outline red, brain-mask outline cyan, and
-    under it a row per further sequence with the same outlines (so a sequence off the lesion,
-    e.g. resampled without registration, shows); which lesions were taken of how many, how
-    the brain mask was made, and warnings in the title."""
-    plt = pyplot()
-    taken = result["lesions_taken"]
-    n = len(result["slices"]) // len(taken)
-    names = ["T1c", *[str(name) for name in result.get("sequence_names", [])]]
-    channels = [result["slices"]] + [result["sequences"][:, c] for c in range(len(names) - 1)]
-    rows = len(taken) * len(names)
-    height = 2.4 if len(names) == 1 else 2.7  # the T1c alone as before; room for each row's title
-    fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, 0.5 + height * rows), squeeze=False)
-    for c, (name, images) in enumerate(zip(names, channels)):
-        low, high = np.percentile(images, [1, 99])
-        for i in range(len(images)):
-            lesion_row, column = divmod(i, n)
-            ax = axes[lesion_row * len(names) + c, column]
-            ax.imshow(images[i], cmap="gray", vmin=low, vmax=high)
-            brain, mask = result["brain_masks"][i], result["masks"][i]
-            if brain.any() and not brain.all():
-                ax.contour(brain, levels=[0.5], colors="cyan", linewidths=0.6)
-            if mask.any():
-                ax.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
-            title = f"slice {result['source_slice_index'][i]}\n{result['lesion_area'][i]} lesion px"
-            if column == 0:
-                lesion = taken[lesion_row]
-                volume = result["lesion_volume_mm3"][lesion - 1]
-                named = f"{name}, " if len(names) > 1 else ""  # the T1c alone, as before sequences
-                title = f"{named}lesion {lesion}: {volume:.0f} mm³\n" + title
-            ax.set_title(title, fontsize=8)
-            ax.axis("off")
-    fig.suptitle(f"{patient}  ·  " + "  ·  ".join(qc_notes(result, summary)), fontsize=9)
-    fig.tight_layout()
-    save(fig, [path], dpi=80)
-
-
-def qc_notes(result, summary):
-    total, taken = len(result["lesion_volume_mm3"]), len(result["lesions_taken"])
-    lesions = f"lesion {result['lesions_taken'][0]} of {total}" if taken == 1 else f"{taken} of {total} lesions"
-    method = summary.get("brain_mask_method")
-    brain = f"brain mask: {summary['brain_mask']}" + (f" ({method})" if method else "")
-    boxes = "box " + "/".join(f"{side:.0f}" for side in result["box_side_mm"]) + " mm"
-    return [lesions, boxes, brain] + summary.get("warnings", [])

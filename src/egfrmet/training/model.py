@@ -1,9 +1,8 @@
-"""The network and how it runs: a timm backbone with fastai's head, frozen or not, and one
-decision of device, precision and memory format that training, validation and prediction
-share. Training (egfrmet.training.train) and prediction (egfrmet.inference.predict) both depend on this module,
-not on each other."""
+"""The network: a timm backbone with fastai's head, frozen or not, loaded from a state dict,
+and its slice probabilities. Training (egfrmet.training.train) and prediction
+(egfrmet.inference.predict) both depend on this module, not on each other; where it runs
+is egfrmet.training.runtime's."""
 
-import functools
 import os
 
 import torch
@@ -11,15 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from egfrmet.errors import InputError
-
-
-def set_up(threads, hub=False):
-    """What every stage that runs a network does first: `threads` CPU threads, and the Hugging
-    Face hub switched off unless `hub` (model.weights: imagenet), so that weights from files
-    never touch the network."""
-    if not hub:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    torch.set_num_threads(threads)
+from egfrmet.training.runtime import to_device
 
 
 def takes_lesion_mask(model_settings):
@@ -176,48 +167,3 @@ def predict_probabilities(model, x, device, *, batch_size, bf16, channels_last):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out.append(torch.softmax(model(batch).float(), 1)[:, 1].cpu())
     return torch.cat(out)
-
-
-def pick_device(name):
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-def to_device(x, device, channels_last):
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def use_bf16(settings, device):
-    """bf16 autocast? `auto`: on CUDA, and on CPUs with AMX-BF16 units (1.7x faster there)."""
-    if settings["precision"] == "auto":
-        return device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16())
-    return settings["precision"] == "bf16"
-
-
-def device_name(device):
-    """The GPU's name, or the CPU's model name (from /proc/cpuinfo where there is one)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else "cpu"
-
-
-@functools.cache
-def cpu_has_amx_bf16():
-    try:
-        with open("/proc/cpuinfo") as info:
-            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
-    except OSError:
-        return False
-
-
-def inference(settings, device):
-    """bf16 autocast and channels-last for a device, from the `train` config section: one
-    decision, so that validation and prediction compute alike."""
-    return {"bf16": use_bf16(settings, device), "channels_last": settings["channels_last"]}

@@ -18,7 +18,6 @@ import logging
 import numpy as np
 import pandas as pd
 
-from egfrmet.cohort.folds import assign, of_repeat
 from egfrmet.io.files import atomic_output
 
 log = logging.getLogger(__name__)
@@ -58,14 +57,6 @@ def outer_model_selection(select, predict_with):
     if predict_with in ("fusion", "auto") and "last" in select:
         return "last"
     return next(name for name in select if name in OUTER)
-
-
-def inner_folds(table, *, outer_fold, k, seed):
-    """The outer fold's training patients (`table`: folds.tsv, of its repeat) in `k`
-    stratified inner folds; the outer-validation patients are not in it at all."""
-    table = of_repeat(table, outer_fold)
-    outer_train = table[table.fold != outer_fold].drop(columns=["fold", "repeat"], errors="ignore").assign(fold=pd.NA)
-    return assign(outer_train.astype({"fold": "Int64"}), k=k, seed=seed)
 
 
 def choose_epoch(histories, metric):

@@ -19,20 +19,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
+from egfrmet.cohort.folds import inner_folds, of_repeat, read_folds, repeat_number
 from egfrmet.errors import InputError
+from egfrmet.metrics import auc
 from egfrmet.training.checkpoints import remove_checkpoint, resume, save_checkpoint, training_fingerprint
 from egfrmet.training.data import augment, epoch_batches, load_slices, mixup
-from egfrmet.training.model import (
-    device_name,
-    inference,
-    pick_device,
-    predict_probabilities,
-    set_up,
-    takes_lesion_mask,
-    use_bf16,
-)
-from egfrmet.training.selection import INNER_BEST, OUTER, inner_folds, keeps, outer_model_selection
+from egfrmet.training.model import predict_probabilities, takes_lesion_mask
+from egfrmet.training.runtime import device_name, inference, pick_device, set_up, use_bf16
+from egfrmet.training.selection import INNER_BEST, OUTER, keeps, outer_model_selection
 from egfrmet.training.state import build_training, fine_tune_training, total_epochs
 
 log = logging.getLogger(__name__)
@@ -58,7 +52,7 @@ def soft_f1_loss(logits, targets, average="binary", eps=1e-7):
 
 
 def validation_metrics(probs, labels, average):
-    from sklearn.metrics import f1_score, roc_auc_score
+    from sklearn.metrics import f1_score
 
     targets = F.one_hot(labels, 2).float()
     logits = torch.log(torch.stack([1 - probs, probs], 1).clamp(min=1e-7))
@@ -68,7 +62,7 @@ def validation_metrics(probs, labels, average):
         "val_loss": float(soft_f1_loss(logits, targets, average)),
         "val_acc": float((predicted == labels).float().mean()),
         "val_f1": float(f1_score(labels.numpy(), predicted.numpy(), zero_division=0)),
-        "val_auc": float(roc_auc_score(labels.numpy(), probs.numpy())) if both else float("nan"),
+        "val_auc": auc(labels.numpy(), probs.numpy()) if both else float("nan"),
     }
 
 
