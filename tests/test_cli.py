@@ -26,3 +26,14 @@ def test_each_parsers_arguments_are_its_functions_parameters(name, parser):
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     assert takes_any or given <= accepted, f"egfrmet {name}: {sorted(given - accepted)} not parameters of {function}"
     assert needed <= given, f"egfrmet {name}: {function} needs {sorted(needed - given)}, which the parser lacks"
+
+
+def test_a_subcommand_imports_only_its_own_stage():
+    """`egfrmet folds` builds its parser without importing the network's stages (torch)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from egfrmet import cli; cli.build_parser(['folds']); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
+    assert set(cli.COMMANDS) == {name for name, _ in subcommands()}

@@ -13,12 +13,20 @@ import logging
 import numpy as np
 import pandas as pd
 
+from egfrmet.arguments import PATIENT, command, required, settings
 from egfrmet.errors import InputError
 from egfrmet.io.files import atomic_output
 
 log = logging.getLogger(__name__)
 
 
+@command(
+    "write one patient's clinical values (the config's clinical columns of the sheet)",
+    PATIENT,
+    (["--values"], {"type": settings, "required": True, "help": "{column: cell} (text; '' = missing), as JSON"}),
+    (["--kinds"], {"type": settings, "required": True, "help": "{column: kind}, the config's clinical section"}),
+    required("--out", "clinical values to write (.json)"),
+)
 def write(patient, *, values, kinds, out):
     """results/clinical/<patient>.json: the patient's cells (text, '' = missing) and the kinds.
     The `egfrmet clinical` subcommand: a light one, no scikit-learn imported."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.baselines import fusion
 from egfrmet.baselines import methods as baselines
@@ -94,6 +95,16 @@ def load(path):
     return pickle.loads(Path(path).read_bytes())
 
 
+@command(
+    "fit the fused model or auto's pick on every cross-validation patient, for new patients",
+    required("--patient-scores", "patient_scores.csv of evaluate (out-of-fold scores of every method)"),
+    (["--features"], {"nargs": "*", "default": [], "help": "the cross-validation patients' features (.csv)"}),
+    (["--clinical"], {"nargs": "*", "default": [], "help": "their clinical values (.json)"}),
+    SETTINGS,
+    required("--predict-with", "fusion or auto"),
+    required("--out", "the fitted methods to write (.pkl)"),
+    required("--out-report", "what new patients get (.json)"),
+)
 def run(*, patient_scores, features, clinical, settings, predict_with, out, out_report):
     """The `egfrmet deploy` subcommand: fit what `predict_with` (fusion or auto) needs on every
     cross-validation patient; write it (.pkl, read by egfrmet predict) and what it is (.json)."""

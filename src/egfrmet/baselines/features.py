@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from egfrmet.arguments import PATIENT, SEQUENCE_FILES, SETTINGS, command, required
 from egfrmet.errors import InputError
 from egfrmet.io.files import atomic_output, paired_sequences
 from egfrmet.io.images import read_image
@@ -90,6 +91,16 @@ def patient_features(patient, *, image, lesion, crops, settings, sequences=()):
     return {"patient_id": patient} | extract(image, lesions, crops, settings, others)
 
 
+@command(
+    "the baselines' features of one patient: PyRadiomics, lesion volume and intensity",
+    PATIENT,
+    required("--image", "normalised LPS image"),
+    required("--lesion", "LPS numbered lesion mask"),
+    required("--crops", "the patient's crops (.npz): which lesions and slices they took"),
+    SEQUENCE_FILES,
+    SETTINGS,
+    required("--out", "features to write (.csv, one row)"),
+)
 def run(patient, *, image, lesion, crops, settings, out, sequence_files=()):
     """The `egfrmet features` subcommand: one row of features (.csv) for one patient;
     `sequence_files`: the normalised image of each of settings["sequences"]."""

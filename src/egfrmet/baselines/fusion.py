@@ -26,6 +26,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.baselines import methods as baselines
 from egfrmet.cohort.folds import inner_folds, of_repeat, read_folds, repeat_number
@@ -220,6 +221,19 @@ def read_slices(paths):
     return [pd.read_csv(path, dtype={"patient_id": str}) for path in paths]
 
 
+@command(
+    "fit the fused model and the leak-free choice of method (auto) on one fold's training patients",
+    required("--fold", "the outer fold whose validation patients are scored", type=int),
+    required("--folds", "folds table (.tsv)"),
+    (["--outer-slices"], {"nargs": "*", "default": [], "help": "the fold's outer val_slices.csv (network)"}),
+    (["--inner-slices"], {"nargs": "*", "default": [], "help": "its inner trainings' val_slices.csv, in order"}),
+    (["--baseline-scores"], {"nargs": "*", "default": [], "help": "the fold's baseline scores (.csv)"}),
+    (["--features"], {"nargs": "*", "default": [], "help": "the patients' features (.csv)"}),
+    (["--clinical"], {"nargs": "*", "default": [], "help": "the patients' clinical values (.json)"}),
+    SETTINGS,
+    required("--out", "validation patients' fusion and auto probabilities to write (.csv)"),
+    required("--out-report", "what the fold fitted and chose (.json)"),
+)
 def run(*, fold, folds, outer_slices, inner_slices, baseline_scores, features, clinical, settings, out, out_report):
     """The `egfrmet fusion` subcommand: one outer fold's `fusion` and `auto` rows (the
     baselines' file format) and what each fitted and chose (.json)."""

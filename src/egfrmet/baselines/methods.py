@@ -26,6 +26,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
 from egfrmet.errors import InputError
@@ -162,6 +163,15 @@ def read_features(paths):
     return features.set_index("patient_id")
 
 
+@command(
+    "fit the baselines on one fold's training patients and score its validation patients",
+    required("--fold", "the outer fold whose validation patients are scored", type=int),
+    required("--folds", "folds table (.tsv)"),
+    (["--features"], {"nargs": "*", "default": [], "help": "the patients' features (.csv)"}),
+    (["--clinical"], {"nargs": "*", "default": [], "help": "the patients' clinical values (.json)"}),
+    SETTINGS,
+    required("--out", "validation patients' probabilities to write (.csv)"),
+)
 def run(*, fold, folds, features, clinical, settings, out):
     """The `egfrmet baseline` subcommand: every configured baseline's scores of one fold,
     from the patients' features (.csv) and clinical values (.json, egfrmet.baselines.clinical)."""

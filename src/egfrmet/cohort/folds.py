@@ -13,6 +13,7 @@ import logging
 
 import pandas as pd
 
+from egfrmet.arguments import command, optional, required
 from egfrmet.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,14 @@ def write_records(records, out, log_path):
         log_file.write(summary.to_string() + "\n")
 
 
+@command(
+    "assign patient-level stratified folds for a sample sheet (and optionally pin them into it)",
+    required("--samples", "sample sheet (.tsv)"),
+    required("--k", "number of folds", type=int),
+    required("--seed", "seed of the assignment order", type=int),
+    optional("--out", "folds table to write (.tsv)"),
+    (["--pin"], {"action": "store_true", "help": "write the folds into the sheet's fold column"}),
+)
 def run(*, samples, k, seed, out, pin):
     """The `egfrmet folds` subcommand: folds for a sample sheet, optionally pinned into it."""
     from egfrmet.config.schema import load_schema

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from egfrmet.arguments import PATIENT, SETTINGS, command, optional, required
 from egfrmet.io.images import write_image
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,17 @@ def write_patient(patient, *, image, mask, brain_mask, t2=""):
     write_image(to_image(patient["brain"], patient, np.uint8), brain_mask)
 
 
+@command(
+    "generate one demo patient's image, lesion mask and brain mask",
+    PATIENT,
+    required("--label", "1 = EGFR-mutant, 0 = wild type", type=int, choices=[0, 1]),
+    required("--center", "site name (sets the simulated scanner)"),
+    required("--image", "image to write"),
+    required("--mask", "lesion mask to write"),
+    required("--brain-mask", "brain mask to write"),
+    optional("--t2", "T2-weighted image to write (on the image's grid)"),
+    SETTINGS,
+)
 def run(patient, *, label, center, image, mask, brain_mask, t2, settings):
     """The `egfrmet synth` subcommand: one patient's files."""
     generated = make_patient(patient, label=label, center=center, **settings)
@@ -313,6 +325,11 @@ def run(patient, *, label, center, image, mask, brain_mask, t2, settings):
     log.info("patient %s: label %s, centre %s, lesion %s", patient, label, center, generated["lesion_properties"])
 
 
+@command(
+    "write the demo cohort's sample sheet",
+    required("--out", "sample sheet to write (.tsv)"),
+    SETTINGS,
+)
 def write_sheet(*, out, settings):
     """The `egfrmet synth-sheet` subcommand."""
     make_sheet(**settings).to_csv(out, sep="\t", index=False)

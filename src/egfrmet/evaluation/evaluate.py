@@ -8,12 +8,14 @@ bootstrap confidence interval over patients (egfrmet.evaluation.summary's, so Ta
 table agree).
 """
 
+import json
 import logging
 import os
 
 import numpy as np
 import pandas as pd
 
+from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, comparison_table, score_of
 from egfrmet.evaluation.decision import decision_figure, decision_table, thresholds
 from egfrmet.evaluation.figures import calibration_figure, curves_figure, example_patients, roc_figure, slice_figure
@@ -162,6 +164,20 @@ def summary_rows(per_repeat, settings, held_out=None):
     return pd.concat(rows, ignore_index=True)
 
 
+@command(
+    "Table 2, patient scores, ROC figure and slice-score figure from the folds' validation slices",
+    (["--val-slices"], {"nargs": "+", "required": True, "help": "each fold's val_slices.csv"}),
+    (["--histories"], {"nargs": "+", "required": True, "help": "each fold's history.csv"}),
+    required("--crops", "folder of the patients' crops (.npz), for the slice-score figure"),
+    SETTINGS,
+    required("--predict-with", "the selection whose ROC and slice figures are drawn"),
+    required("--out-dir", "folder to write into"),
+    (
+        ["--held-out"],
+        {"type": json.loads, "default": None, "help": "JSON {fold: name}: summarise each fold on its own too"},
+    ),
+    (["--baseline-scores"], {"nargs": "*", "default": [], "help": "each fold's baseline scores (.csv)"}),
+)
 def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_out=None, baseline_scores=()):
     """The `egfrmet evaluate` subcommand: every selection's figures from the folds'
     validation slices; the figures of one patient set (ROC, slices) for `predict_with`.

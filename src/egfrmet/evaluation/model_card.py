@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.cohort.folds import read_folds
 from egfrmet.io.files import atomic_output
@@ -215,6 +216,17 @@ def limit_lines(summary, folds, settings):
     return lines
 
 
+@command(
+    "write the run's model card (the TRIPOD+AI items a run can answer)",
+    required("--summary", "summary.csv of evaluate"),
+    required("--folds", "folds table (.tsv)"),
+    (["--clinical"], {"nargs": "*", "default": [], "help": "the cross-validation patients' clinical values"}),
+    (["--fusion-reports"], {"nargs": "*", "default": [], "help": "the folds' fusion reports (.json)"}),
+    (["--explanations"], {"nargs": "?", "default": "", "help": "explanations.csv (Grad-CAM shares)"}),
+    (["--deployed"], {"nargs": "?", "default": "", "help": "deployed.json: what new patients get (fusion, auto)"}),
+    SETTINGS,
+    required("--out", "model card to write (.md)"),
+)
 def run(*, summary, folds, clinical, fusion_reports, explanations, settings, out, deployed=""):
     """The `egfrmet model-card` subcommand."""
     reports = [json.loads(Path(path).read_text(encoding="utf-8")) for path in fusion_reports]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from egfrmet.arguments import MODEL_SETTINGS, THREADS, command, required
 from egfrmet.evaluation.figures import example_patients
 from egfrmet.io.figures import pyplot, save
 from egfrmet.io.files import atomic_output, crop_channels
@@ -93,6 +94,16 @@ def overlay(ax, image, mask, cam):
     ax.axis("off")
 
 
+@command(
+    "Grad-CAM maps of a fold's validation patients by the fold's model",
+    required("--fold", "the fold (for the titles)", type=int),
+    required("--model", "the fold's model (.pt)"),
+    MODEL_SETTINGS,
+    (["--crops"], {"nargs": "+", "required": True, "help": "the fold's validation patients' crops (.npz)"}),
+    required("--layer", "the model's module whose activations make the map (e.g. layer4)"),
+    THREADS,
+    required("--out-dir", "folder for {patient}.npz and {patient}.png"),
+)
 def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
     """The `egfrmet explain` subcommand: Grad-CAM maps (.npz) and picture (.png) of each
     patient whose crops are given, all by one fold's model (loaded once: one job per fold)."""
@@ -126,6 +137,16 @@ def share_table(explained):
     return pd.DataFrame(rows, columns=["patient_id", "fold", *SHARES])
 
 
+@command(
+    "Grad-CAM of typical patients per class in one figure",
+    required("--scores", "patient_scores.csv of evaluate"),
+    required("--selection", "whose scores choose the typical patients"),
+    required("--aggregate", "slice aggregate of the scores (evaluate.metric)"),
+    (["--explained"], {"nargs": "+", "required": True, "help": "the patients' Grad-CAM maps (.npz)"}),
+    required("--per-class", "patients per class", type=int),
+    required("--out", "figure to write (.png)"),
+    required("--out-table", "each patient's Grad-CAM share in lesion and brain to write (.csv)"),
+)
 def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_table):
     """The `egfrmet explain-figure` subcommand: typical patients of each class (evenly spaced
     quantiles of `selection`'s scores), one row each; and every patient's Grad-CAM shares."""

@@ -8,6 +8,7 @@ import logging
 
 import pandas as pd
 
+from egfrmet.arguments import MODEL_SETTINGS, SETTINGS, THREADS, command, required
 from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
 from egfrmet.inference.scoring import slice_probabilities
 from egfrmet.io.files import atomic_output
@@ -20,6 +21,17 @@ log = logging.getLogger(__name__)
 SELECTION = "inner_ensemble"
 
 
+@command(
+    "score one fold's validation patients with the mean of its inner models (leak-free inner_ensemble)",
+    required("--fold", "the outer fold whose validation patients are scored", type=int),
+    required("--folds", "folds table (.tsv)"),
+    required("--crops", "folder of the patients' crops (.npz)"),
+    (["--models"], {"nargs": "+", "required": True, "help": "the fold's inner models (.pt)"}),
+    MODEL_SETTINGS,
+    SETTINGS,
+    THREADS,
+    required("--out", "validation slice probabilities to write (.csv)"),
+)
 def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
     """The `egfrmet ensemble` subcommand: val_slices rows (selection inner_ensemble) of outer
     fold `fold` of `folds` (.tsv) from the inner `models` (.pt)."""

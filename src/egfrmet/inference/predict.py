@@ -3,6 +3,7 @@ fold models (or, for inner_ensemble, of every fold's inner models), scored as
 egfrmet.inference.scoring scores every ensemble: the aggregate (evaluate.metric) of the models' mean
 slice probabilities. Each model's own aggregate is kept beside it."""
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from egfrmet.arguments import MODEL_SETTINGS, SETTINGS, THREADS, command, required, settings
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.baselines import deploy
 from egfrmet.baselines import methods as baselines
@@ -97,6 +99,33 @@ def prediction_metrics(table, *, threshold, bootstrap):
     return pd.DataFrame([row])
 
 
+@command(
+    "score patients never trained on with the mean of the fold models",
+    (["--models"], {"nargs": "+", "required": True, "help": "the fold models (.pt)"}),
+    required("--selection", "which selection kept them (train.predict_with), for the tables"),
+    required("--crops", "folder of the patients' crops (.npz)"),
+    required("--patients", "JSON object: patient_id -> label (0, 1 or null)", type=json.loads),
+    MODEL_SETTINGS,
+    SETTINGS,
+    required("--evaluate-settings", "the evaluate config section, as JSON", type=settings),
+    required(
+        "--inference",
+        "device, precision and channels_last of the train config section, as JSON",
+        type=settings,
+    ),
+    THREADS,
+    required("--out", "predictions to write (.csv)"),
+    required("--out-metrics", "metrics to write (.csv)"),
+    (
+        ["--deployed"],
+        {"nargs": "?", "default": "", "help": "egfrmet deploy's fit, for predict_with fusion or auto"},
+    ),
+    (["--features"], {"nargs": "*", "default": [], "help": "the patients' features (.csv), with --deployed"}),
+    (
+        ["--clinical"],
+        {"nargs": "*", "default": [], "help": "the patients' clinical values (.json), with --deployed"},
+    ),
+)
 def run(
     *,
     models,

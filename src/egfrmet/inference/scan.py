@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from egfrmet.arguments import SEQUENCE, THREADS, command, optional, required
 from egfrmet.baselines import clinical, features
 from egfrmet.config.settings import (
     brain_mask_settings,
@@ -150,6 +151,42 @@ def default_models(config):
     return sorted(glob.glob(template.format(fold="*", inner="*")))
 
 
+@command(
+    "score one new scan and lesion mask: the workflow's preprocessing and config, then trained models",
+    required("--image", "post-contrast T1 (NIfTI, or a DICOM folder)"),
+    required("--mask", "lesion mask on the image's grid"),
+    optional("--brain-mask", "brain mask (default: computed as preprocess.brain_mask says)"),
+    (["--patient"], {"default": "scan", "help": "a name for messages and the output (default: scan)"}),
+    (
+        ["--configfile"],
+        {
+            "nargs": "+",
+            "default": ["config/config.yaml"],
+            "help": "the workflow's config files, later ones over earlier (default: config/config.yaml)",
+        },
+    ),
+    (
+        ["--models"],
+        {
+            "nargs": "*",
+            "default": [],
+            "help": "models (.pt); default: the ones train.predict_with names in results/",
+        },
+    ),
+    SEQUENCE,
+    (
+        ["--clinical"],
+        {
+            "nargs": "*",
+            "default": [],
+            "metavar": "NAME=VALUE",
+            "help": "each clinical variable of the config (NAME= when missing), for predict_with fusion or auto",
+        },
+    ),
+    THREADS,
+    required("--out", "prediction to write (.csv)"),
+    optional("--qc", "QC picture of the crops to write (.png)"),
+)
 def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, qc, sequence=(), clinical=()):
     """The `egfrmet scan` subcommand. `sequence`: (name, path) of each of inputs.sequences;
     `clinical`: name=value of each clinical variable (predict_with fusion or auto)."""

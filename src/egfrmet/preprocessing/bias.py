@@ -7,6 +7,7 @@ import time
 import numpy as np
 import SimpleITK as sitk
 
+from egfrmet.arguments import PATIENT, SERIES_UID, SETTINGS, THREADS, command, required
 from egfrmet.io.images import read_image, write_image
 from egfrmet.preprocessing.masks import head_mask, otsu_thresholds
 
@@ -175,6 +176,15 @@ def polynomial_terms(coords, degree):
     )
 
 
+@command(
+    "N4 bias-field correction",
+    PATIENT,
+    required("--image", "post-contrast T1 (file or DICOM folder)"),
+    SERIES_UID,
+    required("--out", "corrected image to write"),
+    SETTINGS,
+    THREADS,
+)
 def run(patient, *, image, series_uid, out, settings, threads):
     """The `egfrmet bias` subcommand: read, correct, write, and log what N4 changed."""
     image = read_image(image, series_uid)

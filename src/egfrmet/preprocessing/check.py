@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from egfrmet.arguments import MASK_LABELS, PATIENT, RESAMPLE, SEQUENCE, SERIES_UID, command, optional, required
 from egfrmet.errors import InputError
 from egfrmet.io.images import (
     atomic_output,
@@ -119,6 +120,19 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="",
     }
 
 
+@command(
+    "check a patient's files (3-D, one grid, finite, non-empty lesion) before any work",
+    PATIENT,
+    required("--image", "post-contrast T1 (file or DICOM folder)"),
+    SERIES_UID,
+    required("--mask", "lesion mask"),
+    optional("--brain-mask", "brain mask, if the sheet gives one"),
+    MASK_LABELS,
+    required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
+    SEQUENCE,
+    RESAMPLE,
+    required("--out", "summary to write (.json)"),
+)
 def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_tolerance, out, sequence=(), resample=False):
     """The `egfrmet check` subcommand. `sequence`: (column, path) of each further sequence."""
     sequence = [tuple(pair) for pair in sequence]

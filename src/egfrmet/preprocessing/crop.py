@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from egfrmet.arguments import PATIENT, SEQUENCE_FILES, SETTINGS, command, required
 from egfrmet.errors import InputError
 from egfrmet.io.files import atomic_output, paired_sequences
 from egfrmet.io.images import read_image, reorient
@@ -135,6 +136,18 @@ def source_slices(image, source, slices):
     return np.array([int(round(source_index(k)[axis])) for k in slices]), axis
 
 
+@command(
+    "mid-tumour slices and neighbours, cropped and resampled, with a QC picture",
+    PATIENT,
+    required("--image", "normalised LPS image"),
+    required("--lesion", "LPS numbered lesion mask"),
+    required("--brain", "brain mask used by normalise"),
+    required("--summary", "normalisation summary (.json)"),
+    SEQUENCE_FILES,
+    SETTINGS,
+    required("--out", "crops to write (.npz)"),
+    required("--qc", "QC picture to write (.png)"),
+)
 def run(patient, *, image, lesion, brain, summary, settings, out, qc, sequence_files=()):
     """The `egfrmet crop` subcommand: crops (.npz) and their QC picture (.png).
     `sequence_files`: the normalised LPS image of each of settings["sequences"] (the further

@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import SimpleITK as sitk
 
+from egfrmet.arguments import MASK_LABELS, PATIENT, SETTINGS, THREADS, command, optional, required
 from egfrmet.errors import InputError
 from egfrmet.io.files import atomic_output
 from egfrmet.io.images import ORIENTATION, as_mask_image, geometry, read_image, reorient, write_image
@@ -30,6 +31,25 @@ def zscore(image, brain):
     return out, mean, std
 
 
+@command(
+    "brain mask (given or computed), then reorient to LPS and z-score over the brain",
+    PATIENT,
+    required("--image", "bias-corrected image"),
+    required("--mask", "lesion mask"),
+    optional("--brain-mask", "brain mask from the sheet; computed when absent"),
+    MASK_LABELS,
+    required(
+        "--lesion-ids",
+        "lesions are the mask's connected components or its values",
+        choices=["components", "values"],
+    ),
+    SETTINGS,
+    THREADS,
+    required("--out", "normalised image to write"),
+    required("--out-brain", "brain mask used, on the image's grid, to write"),
+    required("--out-lesion", "LPS lesion mask to write"),
+    required("--out-json", "summary to write (.json)"),
+)
 def run(
     patient,
     *,

@@ -8,6 +8,7 @@ import logging
 
 import SimpleITK as sitk
 
+from egfrmet.arguments import PATIENT, RESAMPLE, SETTINGS, THREADS, command, required
 from egfrmet.errors import InputError
 from egfrmet.io.images import geometry, grid_mismatch, grid_problem, read_image, reorient, write_image
 from egfrmet.preprocessing import bias
@@ -25,6 +26,18 @@ def onto_grid(image, reference):
     return sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, floor)
 
 
+@command(
+    "a further sequence onto the image's grid (resampled by header geometry if allowed), N4-corrected",
+    PATIENT,
+    required("--sequence", "its sheet column (for messages)"),
+    required("--image", "the sequence's file"),
+    required("--reference", "the post-contrast T1, whose grid it takes"),
+    RESAMPLE,
+    required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
+    SETTINGS,
+    THREADS,
+    required("--out", "corrected sequence to write"),
+)
 def run_bias(patient, *, sequence, image, reference, resample, grid_tolerance, settings, threads, out):
     """The `egfrmet bias-sequence` subcommand: one sequence on the T1c's grid, N4-corrected."""
     moving, t1c = read_image(image), read_image(reference)
@@ -38,6 +51,14 @@ def run_bias(patient, *, sequence, image, reference, resample, grid_tolerance, s
     write_image(corrected, out)
 
 
+@command(
+    "a corrected sequence reoriented to LPS and z-scored over the image's brain mask",
+    PATIENT,
+    required("--sequence", "its sheet column (for messages)"),
+    required("--image", "the corrected sequence"),
+    required("--brain", "the brain mask normalise wrote"),
+    required("--out", "normalised sequence to write"),
+)
 def run_normalise(patient, *, sequence, image, brain, out):
     """The `egfrmet normalise-sequence` subcommand: a corrected sequence in LPS, z-scored over
     the T1c's brain mask (the normalise stage's, on the same grid)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from egfrmet.arguments import MODEL_SETTINGS, SETTINGS, THREADS, command, required
 from egfrmet.cohort.folds import of_repeat, read_folds
 from egfrmet.errors import InputError
 from egfrmet.training.data import load_slices
@@ -41,6 +42,17 @@ def of_length(settings, epochs):
     return settings | {"epochs": frozen, "fine_tune": settings["fine_tune"] | {"epochs": epochs - frozen}}
 
 
+@command(
+    "train the final model on every cross-validation patient for the length the inner folds chose",
+    required("--folds", "folds table (.tsv)"),
+    required("--crops", "folder of the patients' crops (.npz)"),
+    (["--choices"], {"nargs": "+", "required": True, "help": "every fold's inner_choice.json"}),
+    MODEL_SETTINGS,
+    SETTINGS,
+    THREADS,
+    required("--out-model", "state dict to write (.pt)"),
+    required("--out-history", "per-epoch log to write (.csv)"),
+)
 def run(*, folds, crops, choices, model_settings, settings, threads, out_model, out_history):
     """The `egfrmet train-final` subcommand."""
     epochs = final_epochs(choices)

@@ -18,6 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from egfrmet.arguments import command, required
 from egfrmet.io.files import atomic_output
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,12 @@ def choose_epoch(histories, metric):
     return int(curve.index[int(np.nanargmax(values))]), curve
 
 
+@command(
+    "the epoch the inner folds choose for one outer fold (leak-free selection)",
+    (["--histories"], {"nargs": "+", "required": True, "help": "the inner folds' history.csv"}),
+    required("--metric", "validation metric to maximise (val_loss: minimise)"),
+    required("--out", "choice to write (.json)"),
+)
 def run(*, histories, metric, out):
     """The `egfrmet choose-epoch` subcommand: the inner folds' choice for one outer fold."""
     epoch, curve = choose_epoch([pd.read_csv(path) for path in histories], metric)

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from egfrmet.arguments import MODEL_SETTINGS, SETTINGS, THREADS, command, optional, required
 from egfrmet.cohort.folds import inner_folds, of_repeat, read_folds, repeat_number
 from egfrmet.errors import InputError
 from egfrmet.metrics import auc
@@ -224,6 +225,28 @@ def prepare(name, model_settings, settings, threads):
     return device, precision
 
 
+@command(
+    "train one cross-validation fold (or one inner fold of its training patients)",
+    required("--fold", "fold to hold out for validation", type=int),
+    (
+        ["--inner"],
+        {"type": int, "default": -1, "help": "an inner fold of the fold's training patients (default: the fold)"},
+    ),
+    required("--folds", "folds table (.tsv)"),
+    required("--crops", "folder of the patients' crops (.npz)"),
+    optional("--choice", "the inner folds' choice (.json), for the inner_cv selection"),
+    MODEL_SETTINGS,
+    SETTINGS,
+    THREADS,
+    optional("--checkpoint", "where to keep the state between epochs, to resume a killed run"),
+    (
+        ["--checkpoint-seconds"],
+        {"type": float, "default": 0, "help": "least seconds between checkpoints (default 0: every epoch)"},
+    ),
+    required("--out-model", "state dict to write (.pt)"),
+    required("--out-history", "per-epoch log to write (.csv)"),
+    optional("--out-val", "validation slice probabilities to write (.csv; outer folds)"),
+)
 def run(
     *,
     fold,
