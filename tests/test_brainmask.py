@@ -15,7 +15,7 @@ from egfrmet.preprocessing.normalise import reorient
 
 
 def crop_settings(config):
-    """The crop rule's settings: the crop section and which lesions get crops (common.smk)."""
+    """The crop rule's settings: the crop section and which lesions get crops (crop.smk)."""
     pre = config["preprocess"]
     return pre["crop"] | {"lesions_mode": pre["lesions"], "min_lesion_mm3": pre["min_lesion_mm3"]}
 

@@ -137,7 +137,7 @@ def test_empty_lesion_is_an_input_error(settings):
 def test_further_sequences_are_cropped_with_the_t1cs_boxes_as_channels(settings, tmp_path):
     """A second image on the grid takes the same boxes (its own background at the edge): an
     image that is 3 x the T1c + 2 crops to 3 x its crops + 2, lesion at the edge included."""
-    from egfrmet.io.files import read_crops
+    from egfrmet.io.files import crop_files, read_crops
 
     values = volume()
     mask = lesion_at(values.shape, slice(0, 2))  # at the edge: two slices padded
@@ -147,23 +147,27 @@ def test_further_sequences_are_cropped_with_the_t1cs_boxes_as_channels(settings,
     assert result["sequences"].shape == (5, 1, 96, 96)
     assert np.allclose(result["sequences"][:, 0], 3 * result["slices"] + 2, atol=1e-4)
     np.savez(tmp_path / "P1.npz", slices=result["slices"], sequences=result["sequences"])
-    channels = read_crops(str(tmp_path), "P1")
+    channels = read_crops(crop_files([tmp_path / "P1.npz"]), "P1")
     assert channels.shape == (5, 2, 96, 96) and np.array_equal(channels[:, 0], result["slices"])
     np.savez(tmp_path / "P2.npz", slices=result["slices"])  # the T1c alone: one channel
-    assert read_crops(str(tmp_path), "P2").shape == (5, 1, 96, 96)
+    assert read_crops(crop_files([tmp_path / "P2.npz"]), "P2").shape == (5, 1, 96, 96)
+    # a job reads only the crops it was given (its declared inputs), even when others lie beside them
+    with pytest.raises(InputError, match="patient P2: its crops are not among this job's inputs"):
+        read_crops(crop_files([tmp_path / "P1.npz"]), "P2")
 
 
 def test_the_lesion_channel_is_the_crops_lesion_mask_after_the_sequences(settings, tmp_path):
-    from egfrmet.io.files import read_crops
+    from egfrmet.io.files import crop_files, read_crops
 
     values = volume()
     mask = lesion_at(values.shape, slice(12, 16))
     result = crop.crop_volume(image_from_array(values), mask, sequences=[image_from_array(2 * values)], **settings)
     np.savez(tmp_path / "P1.npz", slices=result["slices"], sequences=result["sequences"], masks=result["masks"])
-    channels = read_crops(str(tmp_path), "P1", lesion_channel=True)
+    crops = crop_files([tmp_path / "P1.npz"])
+    channels = read_crops(crops, "P1", lesion_channel=True)
     assert channels.shape == (5, 3, 96, 96) and channels.dtype == result["slices"].dtype
     assert np.array_equal(channels[:, 2], result["masks"]) and 0 < channels[:, 2].mean() < 1
-    assert np.array_equal(channels[:, :2], read_crops(str(tmp_path), "P1"))
+    assert np.array_equal(channels[:, :2], read_crops(crops, "P1"))
 
 
 def test_outside_brain_background_removes_what_lies_outside_the_brain(settings):

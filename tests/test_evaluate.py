@@ -116,7 +116,7 @@ def test_run_writes_every_output(tmp_path):
     evaluate.run(
         val_slices=[str(p) for p in paths],
         histories=[str(p) for p in histories],
-        crops=str(crops),
+        crops=[str(p) for p in crops.glob("*.npz")],
         settings=settings,
         predict_with="last",
         out_dir=str(tmp_path / "out"),

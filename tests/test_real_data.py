@@ -167,14 +167,14 @@ def test_the_metastasis_crops_hold_its_flair_and_t2_as_channels_with_bright_oede
     """FLAIR and T2 take the T1c's boxes: one channel each after it; z-scored over the T1c's
     brain mask, the oedema (label 1 of the mask) is brighter than the rest of the brain on
     both, and darker on the T1c."""
-    from egfrmet.io.files import read_crops
+    from egfrmet.io.files import crop_files, read_crops
 
     results = workflow_on_the_metastasis / "results"
     with np.load(results / "crops" / "met1.npz") as crops:
         assert crops["slices"].shape == (5, 96, 96) and crops["sequences"].shape == (5, 2, 96, 96)
         assert list(crops["sequence_names"]) == ["flair", "t2"] and np.isfinite(crops["sequences"]).all()
         slices, sequences = crops["slices"], crops["sequences"]
-    channels = read_crops(str(results / "crops"), "met1")
+    channels = read_crops(crop_files([results / "crops" / "met1.npz"]), "met1")
     assert channels.shape == (5, 3, 96, 96) and np.array_equal(channels[:, 0], slices)
     assert not np.allclose(sequences[:, 0], sequences[:, 1]) and not np.allclose(sequences[:, 1], slices)
     seg = sitk.GetArrayFromImage(sitk.DICOMOrient(sitk.ReadImage(str(real_data / "met1_seg.nii.gz")), "LPS"))

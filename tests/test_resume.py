@@ -44,7 +44,7 @@ def train_command(workdir, out, settings, checkpoint=""):
         "--folds",
         str(workdir / "folds.tsv"),
         "--crops",
-        str(workdir / "crops"),
+        *map(str, (workdir / "crops").glob("*.npz")),
         "--model-settings",
         json.dumps(MODEL),
         "--settings",

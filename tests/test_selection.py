@@ -10,6 +10,7 @@ import torch
 
 from conftest import tiny_model
 from egfrmet.cohort import folds
+from egfrmet.io.files import crop_files
 from egfrmet.training import data, selection, train
 
 MODEL = tiny_model()
@@ -109,7 +110,7 @@ def run_training(folder, config, **options):
     train.run(
         fold=0,
         folds=str(folder / "folds.tsv"),
-        crops=str(folder / "crops"),
+        crops=[str(p) for p in (folder / "crops").glob("*.npz")],
         choice="",
         model_settings=MODEL,
         settings=training_settings(config),
@@ -164,7 +165,7 @@ def test_one_outer_training_serves_every_selection(tmp_path, config):
         fold=0,
         inner=-1,
         folds=str(tmp_path / "folds.tsv"),
-        crops=str(tmp_path / "crops"),
+        crops=[str(p) for p in (tmp_path / "crops").glob("*.npz")],
         choice=str(tmp_path / "choice.json"),
         model_settings=MODEL,
         settings=settings,
@@ -189,7 +190,7 @@ def test_one_outer_training_serves_every_selection(tmp_path, config):
     from egfrmet.training.runtime import inference
 
     device = torch.device("cpu")
-    x, _, _, _ = data.load_slices(str(tmp_path / "crops"), table[table.fold == 0])
+    x, _, _, _ = data.load_slices(crop_files((tmp_path / "crops").glob("*.npz")), table[table.fold == 0])
     model = load_model(out["model.pt"], MODEL, device)
     probs = predict_probabilities(
         model, x, device, batch_size=2 * settings["batch_size"], **inference(settings, device)
@@ -234,7 +235,7 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     ensemble.run(
         fold=0,
         folds=str(tmp_path / "folds.tsv"),
-        crops=str(tmp_path / "crops"),
+        crops=[str(p) for p in (tmp_path / "crops").glob("*.npz")],
         models=models,
         model_settings=MODEL,
         settings=settings,
@@ -245,7 +246,7 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     validation = table[table.fold == 0]
     assert set(slices.patient_id) == set(validation.patient_id) and len(slices) == 5 * len(validation)
     assert (slices.selection == "inner_ensemble").all() and (slices.fold == 0).all()
-    x, _, _, _ = data.load_slices(str(tmp_path / "crops"), validation)
+    x, _, _, _ = data.load_slices(crop_files((tmp_path / "crops").glob("*.npz")), validation)
     device = torch.device("cpu")
     options = inference(settings, device)
     each = [
@@ -262,7 +263,7 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     out_of_fold = patient_scores(slices).set_index("patient_id")["median"]
     predicted = score(
         models,
-        str(tmp_path / "crops"),
+        crop_files((tmp_path / "crops").glob("*.npz")),
         sorted(validation.patient_id),
         model_settings=MODEL,
         aggregate="median",

@@ -186,11 +186,10 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     assert comparison.delong_p.between(0, 1).all() and (comparison.n_patients == 8).all()
     assert "DeLong p" in (results / "evaluation" / "comparison.md").read_text(encoding="utf-8")
     for pid in patients[:8]:  # Grad-CAM of every cross-validation patient by its fold's model
-        maps = np.load(results / "explain" / f"{pid}.npz")
-        assert maps["cams"].shape == (5, 96, 96) and int(maps["fold"]) == int(
-            folds.fold[folds.patient_id == pid].iloc[0]
-        )
-        assert (results / "explain" / f"{pid}.png").stat().st_size > 1000
+        fold = int(folds.fold[folds.patient_id == pid].iloc[0])
+        maps = np.load(results / "explain" / f"fold{fold}" / f"{pid}.npz")
+        assert maps["cams"].shape == (5, 96, 96) and int(maps["fold"]) == fold
+        assert (results / "explain" / f"fold{fold}" / f"{pid}.png").stat().st_size > 1000
     assert (results / "evaluation" / "explanations.png").stat().st_size > 1000
     card = (results / "evaluation" / "model_card.md").read_text(encoding="utf-8")
     for row in summary.itertuples():  # the card's figures are summary.csv's

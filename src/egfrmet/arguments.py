@@ -62,3 +62,7 @@ SEQUENCE_FILES = (
 )
 RESAMPLE = (["--resample"], {"action": "store_true", "help": "sequences may lie off the image's grid (resampled)"})
 SERIES_UID = optional("--series-uid", "DICOM series to read when the image folder holds several")
+CROPS = (
+    ["--crops"],
+    {"nargs": "+", "required": True, "help": "the crops (.npz, each {patient}.npz) of every patient the stage reads"},
+)

@@ -3,6 +3,9 @@
 # training patients only and scored on its validation patients.
 
 
+include: "inputs/baselines.smk"
+
+
 rule features:
     input:
         image="results/normalised/{patient}.nii.gz",
@@ -13,6 +16,8 @@ rule features:
         "results/features/{patient}.csv",
     log:
         "logs/features/{patient}.log",
+    benchmark:
+        "logs/benchmarks/features/{patient}.tsv"
     conda:
         "../../envs/radiomics.yaml"
     params:
@@ -32,6 +37,8 @@ rule clinical:
         "results/clinical/{patient}.json",
     log:
         "logs/clinical/{patient}.log",
+    benchmark:
+        "logs/benchmarks/clinical/{patient}.tsv"
     localrule: True
     conda:
         "../../envs/torch.yaml"
@@ -51,6 +58,8 @@ rule baseline:
         "results/baselines/fold{fold}.csv",
     log:
         "logs/baseline/fold{fold}.log",
+    benchmark:
+        "logs/benchmarks/baseline/fold{fold}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

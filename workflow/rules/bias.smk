@@ -1,6 +1,9 @@
 # N4 bias-field correction of the full image.
 
 
+include: "inputs/bias.smk"
+
+
 rule bias:
     input:
         image=patient_image,
@@ -9,6 +12,8 @@ rule bias:
         "results/bias/{patient}.nii.gz",
     log:
         "logs/bias/{patient}.log",
+    benchmark:
+        "logs/benchmarks/bias/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     threads: config["resources"]["bias"]["threads"]
@@ -31,6 +36,8 @@ rule bias_sequence:
         "results/bias/{sequence}/{patient}.nii.gz",
     log:
         "logs/bias/{sequence}/{patient}.log",
+    benchmark:
+        "logs/benchmarks/bias/{sequence}/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     threads: config["resources"]["bias"]["threads"]

@@ -1,6 +1,9 @@
 # Voxel-level checks of each patient's files; every N4 job waits for its patient's check.
 
 
+include: "inputs/check.smk"
+
+
 rule check:
     input:
         unpack(patient_files),
@@ -8,6 +11,8 @@ rule check:
         "results/checks/{patient}.json",
     log:
         "logs/check/{patient}.log",
+    benchmark:
+        "logs/benchmarks/check/{patient}.tsv"
     priority: 10
     conda:
         "../../envs/imaging.yaml"

@@ -1,6 +1,9 @@
 # Mid-tumour slice and its neighbours, cropped around the lesion and resampled.
 
 
+include: "inputs/crop.smk"
+
+
 rule crop:
     input:
         image="results/normalised/{patient}.nii.gz",
@@ -17,6 +20,8 @@ rule crop:
         ),
     log:
         "logs/crop/{patient}.log",
+    benchmark:
+        "logs/benchmarks/crop/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     params:

@@ -3,6 +3,9 @@
 # scoring job per fold; the trainings are train_inner's.
 
 
+include: "inputs/ensemble.smk"
+
+
 rule ensemble:
     input:
         folds="results/folds.tsv",
@@ -12,6 +15,8 @@ rule ensemble:
         "results/models/fold{fold}/inner_ensemble_slices.csv",
     log:
         "logs/ensemble/fold{fold}.log",
+    benchmark:
+        "logs/benchmarks/ensemble/fold{fold}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["predict"]["threads"]
@@ -20,6 +25,6 @@ rule ensemble:
         train=TRAIN_SETTINGS,
     shell:
         "python -m egfrmet ensemble --fold {wildcards.fold} --folds {input.folds:q}"
-        " --crops results/crops --models {input.models:q}"
+        " --crops {input.crops:q} --models {input.models:q}"
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
         " --out {output:q} 2> {log:q}"

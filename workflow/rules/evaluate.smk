@@ -3,6 +3,9 @@
 # a calibration figure; with baselines, their summary rows and the paired comparison.
 
 
+include: "inputs/evaluate.smk"
+
+
 rule evaluate:
     input:
         val=validation_slices,
@@ -58,6 +61,8 @@ rule evaluate:
         ),
     log:
         "logs/evaluate.log",
+    benchmark:
+        "logs/benchmarks/evaluate.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -66,7 +71,7 @@ rule evaluate:
         held_out=held_out_option,
     shell:
         "python -m egfrmet evaluate --val-slices {input.val:q} --histories {input.histories:q}"
-        " --crops results/crops"
+        " --crops {input.crops:q}"
         " --settings {params.settings:q} --predict-with {params.predict_with}"
         " {params.held_out} --baseline-scores {input.baselines:q}"
         " --out-dir results/evaluation 2> {log:q}"

@@ -1,40 +1,39 @@
 # Grad-CAM (docs/method.md): the crops of each cross-validation patient with the heat
 # map of the model of the fold that validated it (first repeat), and typical patients per
-# class. One job per fold, so that each model loads once; a rule per fold because each
-# writes its own patients' files (results/explain/{patient}.png).
+# class. One job per fold, so that each model loads once; each writes its patients' maps
+# and pictures into the fold's folder (results/explain/fold{fold}/{patient}.png).
 
 
-for fold, patients in EXPLAINED.items():
+include: "inputs/explain.smk"
 
-    rule:
-        name:
-            f"explain_fold{fold}"
-        input:
-            model=f"results/models/fold{fold}/model.pt",
-            crops=expand("results/crops/{patient}.npz", patient=patients),
-        output:
-            maps=expand("results/explain/{patient}.npz", patient=patients),
-            pictures=expand("results/explain/{patient}.png", patient=patients),
-        log:
-            f"logs/explain/fold{fold}.log",
-        conda:
-            "../../envs/torch.yaml"
-        threads: config["resources"]["predict"]["threads"]
-        params:
-            model=MODEL_SETTINGS,
-            fold=fold,
-            layer=config["explain"]["layer"],
-        shell:
-            "python -m egfrmet explain --fold {params.fold} --model {input.model:q}"
-            " --model-settings {params.model:q} --crops {input.crops:q}"
-            " --layer {params.layer:q} --threads {threads}"
-            " --out-dir results/explain 2> {log:q}"
+
+rule explain:
+    input:
+        model=paths.FOLD_MODEL,
+        crops=explained_crops,
+    output:
+        maps=directory("results/explain/fold{fold}"),
+    log:
+        "logs/explain/fold{fold}.log",
+    benchmark:
+        "logs/benchmarks/explain/fold{fold}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["resources"]["predict"]["threads"]
+    params:
+        model=MODEL_SETTINGS,
+        layer=config["explain"]["layer"],
+    shell:
+        "python -m egfrmet explain --fold {wildcards.fold} --model {input.model:q}"
+        " --model-settings {params.model:q} --crops {input.crops:q}"
+        " --layer {params.layer:q} --threads {threads}"
+        " --out-dir {output.maps:q} 2> {log:q}"
 
 
 rule explain_figure:
     input:
         scores=rules.evaluate.output.scores,
-        maps=explained_maps,
+        maps=explained_folds,
     output:
         figure=report(
             "results/evaluation/explanations.png",
@@ -44,6 +43,8 @@ rule explain_figure:
         table="results/evaluation/explanations.csv",
     log:
         "logs/explain/figure.log",
+    benchmark:
+        "logs/benchmarks/explain/figure.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

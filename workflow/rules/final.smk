@@ -2,6 +2,9 @@
 # folds chose (median over the folds), for `egfrmet scan --models results/models/final/model.pt`.
 
 
+include: "inputs/final.smk"
+
+
 rule train_final:
     input:
         folds="results/folds.tsv",
@@ -12,6 +15,8 @@ rule train_final:
         history="results/models/final/history.csv",
     log:
         "logs/train/final.log",
+    benchmark:
+        "logs/benchmarks/train/final.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -21,7 +26,7 @@ rule train_final:
         model=MODEL_SETTINGS,
         train=TRAIN_SETTINGS,
     shell:
-        "python -m egfrmet train-final --folds {input.folds:q} --crops results/crops"
+        "python -m egfrmet train-final --folds {input.folds:q} --crops {input.crops:q}"
         " --choices {input.choices:q}"
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
         " --out-model {output.model:q} --out-history {output.history:q} 2> {log:q}"

@@ -3,6 +3,9 @@
 # them; the baselines are refitted on the same inner folds) and scoring its validation ones.
 
 
+include: "inputs/fusion.smk"
+
+
 rule fusion:
     input:
         unpack(fusion_inputs),
@@ -13,6 +16,8 @@ rule fusion:
         report="results/fusion/fold{fold}.json",
     log:
         "logs/fusion/fold{fold}.log",
+    benchmark:
+        "logs/benchmarks/fusion/fold{fold}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -37,6 +42,8 @@ rule deploy:
         report="results/models/deployed.json",
     log:
         "logs/deploy.log",
+    benchmark:
+        "logs/benchmarks/deploy.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -2,6 +2,9 @@
 # its own summary, folds, choices and explanations.
 
 
+include: "inputs/model_card.smk"
+
+
 rule model_card:
     input:
         unpack(model_card_inputs),
@@ -15,6 +18,8 @@ rule model_card:
         ),
     log:
         "logs/model_card.log",
+    benchmark:
+        "logs/benchmarks/model_card.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -3,6 +3,9 @@
 # deviation, and the lesion mask as numbered lesions.
 
 
+include: "inputs/normalise.smk"
+
+
 rule normalise:
     input:
         unpack(patient_masks),
@@ -14,6 +17,8 @@ rule normalise:
         summary="results/normalised/{patient}.json",
     log:
         "logs/normalise/{patient}.log",
+    benchmark:
+        "logs/benchmarks/normalise/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     threads: config["resources"]["normalise"]["threads"]
@@ -40,6 +45,8 @@ rule normalise_sequence:
         "results/normalised/{sequence}/{patient}.nii.gz",
     log:
         "logs/normalise/{sequence}/{patient}.log",
+    benchmark:
+        "logs/benchmarks/normalise/{sequence}/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     shell:

@@ -4,6 +4,9 @@
 # patients' features and clinical values.
 
 
+include: "inputs/predict.smk"
+
+
 rule predict:
     input:
         unpack(prediction_extras),
@@ -18,6 +21,8 @@ rule predict:
         metrics="results/predictions/metrics.csv",
     log:
         "logs/predict.log",
+    benchmark:
+        "logs/benchmarks/predict.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["predict"]["threads"]
@@ -30,7 +35,7 @@ rule predict:
         selection=config["train"]["predict_with"],
     shell:
         "python -m egfrmet predict --models {input.models:q} --selection {params.selection}"
-        " --crops results/crops"
+        " --crops {input.crops:q}"
         " --patients {params.patients:q} --model-settings {params.model:q}"
         " --settings {params.predict:q} --evaluate-settings {params.evaluate:q}"
         " --inference {params.inference:q} --threads {threads}"

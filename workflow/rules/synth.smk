@@ -1,6 +1,9 @@
 # The generated demo cohort: one job per patient writes its images (T1c, T2) and masks.
 
 
+include: "inputs/synth.smk"
+
+
 rule synth:
     output:
         image=os.path.join(SYNTH_DIR, "{patient}_t1.nii.gz"),
@@ -9,6 +12,8 @@ rule synth:
         t2=os.path.join(SYNTH_DIR, "{patient}_t2.nii.gz"),
     log:
         "logs/synth/{patient}.log",
+    benchmark:
+        "logs/benchmarks/synth/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     params:

@@ -7,6 +7,9 @@
 # (the fusion's); inner_cv's epoch is the one they choose together.
 
 
+include: "inputs/train.smk"
+
+
 rule train_inner:
     input:
         folds="results/folds.tsv",
@@ -17,6 +20,8 @@ rule train_inner:
         val="results/models/fold{fold}/inner{inner}/val_slices.csv",
     log:
         "logs/train/fold{fold}_inner{inner}.log",
+    benchmark:
+        "logs/benchmarks/train/fold{fold}_inner{inner}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -28,7 +33,7 @@ rule train_inner:
         train=TRAIN_SETTINGS,
     shell:
         "python -m egfrmet train --fold {wildcards.fold} --inner {wildcards.inner}"
-        " --folds {input.folds:q} --crops results/crops"
+        " --folds {input.folds:q} --crops {input.crops:q}"
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
         " --checkpoint results/checkpoints/fold{wildcards.fold}_inner{wildcards.inner}.pt"
         " --checkpoint-seconds {resources.checkpoint_seconds}"
@@ -46,6 +51,8 @@ rule choose_epoch:
         "results/models/fold{fold}/inner_choice.json",
     log:
         "logs/choose_epoch/fold{fold}.log",
+    benchmark:
+        "logs/benchmarks/choose_epoch/fold{fold}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -70,6 +77,8 @@ rule train:
         val="results/models/fold{fold}/val_slices.csv",
     log:
         "logs/train/fold{fold}.log",
+    benchmark:
+        "logs/benchmarks/train/fold{fold}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["train"]["threads"]
@@ -82,7 +91,7 @@ rule train:
         train=TRAIN_SETTINGS,
         choice=choice_option,
     shell:
-        "python -m egfrmet train --fold {wildcards.fold} --folds {input.folds:q} --crops results/crops"
+        "python -m egfrmet train --fold {wildcards.fold} --folds {input.folds:q} --crops {input.crops:q}"
         " {params.choice}"
         " --model-settings {params.model:q} --settings {params.train:q} --threads {threads}"
         " --checkpoint results/checkpoints/fold{wildcards.fold}.pt"

@@ -1,6 +1,6 @@
 """The workflow config, read outside Snakemake, and the stage settings derived from it.
 
-The rules (workflow/rules/common.smk) and `egfrmet scan` take the settings of a stage from
+The rules (workflow/rules/*.smk) and `egfrmet scan` take the settings of a stage from
 these functions, so that one scan is preprocessed with exactly the workflow's numbers.
 """
 
@@ -56,6 +56,10 @@ def check_config(config):
             "train.fine_tune.epochs follows the frozen epochs: it needs a frozen body "
             "(pretrained weights with freeze_body auto, or freeze_body true)"
         )
+    if train["final"] and not inner_trainings(config):
+        raise InputError("train.final needs the inner folds' choice: put inner_cv or inner_ensemble in train.select")
+    if config["folds"]["scheme"] == "centre" and config["folds"]["repeats"] > 1:
+        raise InputError("folds.repeats > 1 with folds.scheme centre: leave-centre-out has one assignment")
     n4 = config["preprocess"]["n4"]
     if n4["backend"] == "ants":  # antspyx's call takes one shrink factor and fits cubic splines only
         if isinstance(n4["shrink"], list) and len(set(n4["shrink"])) > 1:

@@ -15,12 +15,12 @@ import os
 import numpy as np
 import pandas as pd
 
-from egfrmet.arguments import SETTINGS, command, required
+from egfrmet.arguments import CROPS, SETTINGS, command, required
 from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, comparison_table, score_of
 from egfrmet.evaluation.decision import decision_figure, decision_table, thresholds
 from egfrmet.evaluation.figures import calibration_figure, curves_figure, example_patients, roc_figure, slice_figure
 from egfrmet.evaluation.summary import summarise, summary_markdown
-from egfrmet.io.files import atomic_output
+from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.metrics import auc, bootstrap_auc, bootstrap_settings, threshold_metrics
 from egfrmet.training.selection import SELECTIONS, outer_model_selection
 
@@ -168,7 +168,7 @@ def summary_rows(per_repeat, settings, held_out=None):
     "Table 2, patient scores, ROC figure and slice-score figure from the folds' validation slices",
     (["--val-slices"], {"nargs": "+", "required": True, "help": "each fold's val_slices.csv"}),
     (["--histories"], {"nargs": "+", "required": True, "help": "each fold's history.csv"}),
-    required("--crops", "folder of the patients' crops (.npz), for the slice-score figure"),
+    CROPS,
     SETTINGS,
     required("--predict-with", "the selection whose ROC and slice figures are drawn"),
     required("--out-dir", "folder to write into"),
@@ -245,7 +245,9 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     network = predict_with if predict_with in networks else outer_model_selection(list(networks), predict_with)
     patients = example_patients(scores[network], metric, settings["figure_patients_per_class"])
     figure_slices = slices[slices.selection == network]
-    slice_figure(figure_slices, scores[network], metric, crops, patients, os.path.join(out_dir, "slice_scores.png"))
+    slice_figure(
+        figure_slices, scores[network], metric, crop_files(crops), patients, os.path.join(out_dir, "slice_scores.png")
+    )
     curves_figure(histories, os.path.join(out_dir, "training_curves.png"))
     log.info("Table 2:\n%s", markdown)
     log.info("ROC (%s, %s): fold AUCs %s", metric, predict_with, [round(a, 3) for a in roc["fold_aucs"]])

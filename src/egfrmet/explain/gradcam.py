@@ -6,6 +6,7 @@ the ReLU of the channel-weighted activations of `explain.layer` (gradients of th
 logit averaged over space give the weights), upsampled bilinearly to the crop.
 """
 
+import glob
 import logging
 import os
 
@@ -102,12 +103,13 @@ def overlay(ax, image, mask, cam):
     (["--crops"], {"nargs": "+", "required": True, "help": "the fold's validation patients' crops (.npz)"}),
     required("--layer", "the model's module whose activations make the map (e.g. layer4)"),
     THREADS,
-    required("--out-dir", "folder for {patient}.npz and {patient}.png"),
+    required("--out-dir", "folder for {patient}.npz and {patient}.png (made)"),
 )
 def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
     """The `egfrmet explain` subcommand: Grad-CAM maps (.npz) and picture (.png) of each
     patient whose crops are given, all by one fold's model (loaded once: one job per fold)."""
     set_up(threads)
+    os.makedirs(out_dir, exist_ok=True)
     network = load_model(model, model_settings, torch.device("cpu"))
     target = find_layer(network, layer)
     title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
@@ -142,14 +144,17 @@ def share_table(explained):
     required("--scores", "patient_scores.csv of evaluate"),
     required("--selection", "whose scores choose the typical patients"),
     required("--aggregate", "slice aggregate of the scores (evaluate.metric)"),
-    (["--explained"], {"nargs": "+", "required": True, "help": "the patients' Grad-CAM maps (.npz)"}),
+    (["--explained"], {"nargs": "+", "required": True, "help": "each fold's folder of Grad-CAM maps (.npz)"}),
     required("--per-class", "patients per class", type=int),
     required("--out", "figure to write (.png)"),
     required("--out-table", "each patient's Grad-CAM share in lesion and brain to write (.csv)"),
 )
 def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_table):
     """The `egfrmet explain-figure` subcommand: typical patients of each class (evenly spaced
-    quantiles of `selection`'s scores), one row each; and every patient's Grad-CAM shares."""
+    quantiles of `selection`'s scores), one row each; and every patient's Grad-CAM shares.
+    `explained`: the folders `egfrmet explain` wrote, one per fold."""
+    explained = sorted(glob.glob(os.path.join(folder, "*.npz")) for folder in explained)
+    explained = [path for paths in explained for path in sorted(paths)]
     table_of_shares = share_table(explained)
     with atomic_output(out_table) as tmp:
         table_of_shares.to_csv(tmp, index=False)

@@ -8,10 +8,10 @@ import logging
 
 import pandas as pd
 
-from egfrmet.arguments import MODEL_SETTINGS, SETTINGS, THREADS, command, required
+from egfrmet.arguments import CROPS, MODEL_SETTINGS, SETTINGS, THREADS, command, required
 from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
 from egfrmet.inference.scoring import slice_probabilities
-from egfrmet.io.files import atomic_output
+from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.training.data import load_slices
 from egfrmet.training.model import load_model, takes_lesion_mask
 from egfrmet.training.runtime import inference, pick_device, set_up
@@ -25,7 +25,7 @@ SELECTION = "inner_ensemble"
     "score one fold's validation patients with the mean of its inner models (leak-free inner_ensemble)",
     required("--fold", "the outer fold whose validation patients are scored", type=int),
     required("--folds", "folds table (.tsv)"),
-    required("--crops", "folder of the patients' crops (.npz)"),
+    CROPS,
     (["--models"], {"nargs": "+", "required": True, "help": "the fold's inner models (.pt)"}),
     MODEL_SETTINGS,
     SETTINGS,
@@ -39,7 +39,7 @@ def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
     device = pick_device(settings["device"])
     table = of_repeat(read_folds(folds), fold)
     lesion_channel = takes_lesion_mask(model_settings)
-    x, y, patients, positions = load_slices(crops, table[table.fold == fold], lesion_channel)
+    x, y, patients, positions = load_slices(crop_files(crops), table[table.fold == fold], lesion_channel)
     inner_models = [load_model(path, model_settings, device) for path in models]
     # the ensemble's slice probabilities: evaluate aggregates them per patient, as scoring does
     probs = slice_probabilities(

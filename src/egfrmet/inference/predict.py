@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from egfrmet.arguments import MODEL_SETTINGS, SETTINGS, THREADS, command, required, settings
+from egfrmet.arguments import CROPS, MODEL_SETTINGS, SETTINGS, THREADS, command, required, settings
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.baselines import deploy
 from egfrmet.baselines import methods as baselines
 from egfrmet.inference.scoring import patient_table, slice_probabilities
-from egfrmet.io.files import atomic_output, read_crops
+from egfrmet.io.files import atomic_output, crop_files, read_crops
 from egfrmet.metrics import auc, bootstrap_auc, bootstrap_settings, threshold_metrics
 from egfrmet.training.model import load_model, takes_lesion_mask
 from egfrmet.training.runtime import inference as run_options
@@ -103,7 +103,7 @@ def prediction_metrics(table, *, threshold, bootstrap):
     "score patients never trained on with the mean of the fold models",
     (["--models"], {"nargs": "+", "required": True, "help": "the fold models (.pt)"}),
     required("--selection", "which selection kept them (train.predict_with), for the tables"),
-    required("--crops", "folder of the patients' crops (.npz)"),
+    CROPS,
     required("--patients", "JSON object: patient_id -> label (0, 1 or null)", type=json.loads),
     MODEL_SETTINGS,
     SETTINGS,
@@ -151,7 +151,7 @@ def run(
     ids = sorted(patients)
     table = score(
         models,
-        crops,
+        crop_files(crops),
         ids,
         model_settings=model_settings,
         aggregate=evaluate_settings["metric"],

@@ -31,7 +31,7 @@ from egfrmet.config.settings import (
 )
 from egfrmet.errors import InputError
 from egfrmet.inference.predict import score, with_deployed
-from egfrmet.io.files import atomic_output
+from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.paths import DEPLOYED, prediction_models
 from egfrmet.preprocessing import bias, check, crop, normalise, sequences
 from egfrmet.training.runtime import set_up
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, sequence=()):
     """The workflow's preprocessing of one patient into `folder`: crops/<patient>.npz, qc.png.
     `sequence`: (name, path) of each further sequence, in inputs.sequences' order. Returns
-    the crops folder and the normalised images (`image`, `lesion`, `sequences`)."""
+    the crops file and the normalised images (`image`, `lesion`, `sequences`)."""
     preprocess_settings = config["preprocess"]
     folder = Path(folder)
     (folder / "crops").mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
         sequence_files=[path for _, path in normalised_sequences],
     )
     images = {"image": normalised[""] + ".nii.gz", "lesion": normalised["_lesion"] + ".nii.gz"}
-    return folder / "crops", images | {"sequences": [path for _, path in normalised_sequences]}
+    return folder / "crops" / f"{patient}.npz", images | {"sequences": [path for _, path in normalised_sequences]}
 
 
 def clinical_values(pairs, kinds):
@@ -134,7 +134,7 @@ def deployed_inputs(patient, config, folder, crops, images, clinical_pairs):
             patient,
             image=images["image"],
             lesion=images["lesion"],
-            crops=str(crops / f"{patient}.npz"),
+            crops=str(crops),
             settings=feature_settings(config),
             out=features_out[0],
             sequence_files=images["sequences"],
@@ -229,7 +229,7 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
         )
         table = score(
             models,
-            str(crops),
+            crop_files([crops]),
             [patient],
             model_settings=model_settings(config),
             aggregate=config["evaluate"]["metric"],

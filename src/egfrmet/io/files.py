@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from egfrmet.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_output(path):
@@ -32,11 +34,23 @@ def paired_sequences(settings, files):
     return list(zip(names, files)) if len(names) == len(files) else None
 
 
-def read_crops(folder, patient, lesion_channel=False):
-    """A patient's crop slices as channels (n, channels, size, size) from
-    `folder`/{patient}.npz (stage crop): the T1c first, then each further sequence, then
-    with `lesion_channel` the lesion mask (0 or 1)."""
-    return crop_channels(os.path.join(folder, f"{patient}.npz"), lesion_channel)
+def crop_files(paths):
+    """{patient_id: path} of crops files, each {patient}.npz: a job's declared inputs, so that
+    it reads no patient the workflow's graph does not show it reading."""
+    if isinstance(paths, str | os.PathLike):  # a folder by name would hide what the job reads
+        raise TypeError(f"crops: the crops files, not one path ({paths})")
+    return {os.path.basename(path).removesuffix(".npz"): str(path) for path in paths}
+
+
+def read_crops(crops, patient, lesion_channel=False):
+    """A patient's crop slices as channels (n, channels, size, size) from its file in `crops`
+    ({patient_id: path}, crop_files'; stage crop): the T1c first, then each further
+    sequence, then with `lesion_channel` the lesion mask (0 or 1)."""
+    if not isinstance(crops, dict):
+        raise TypeError(f"crops: {{patient_id: path}} (crop_files'), not {type(crops).__name__}")
+    if patient not in crops:
+        raise InputError(f"patient {patient}: its crops are not among this job's inputs ({len(crops)} crops files)")
+    return crop_channels(crops[patient], lesion_channel)
 
 
 def crop_channels(path, lesion_channel=False):

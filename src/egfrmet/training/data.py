@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from egfrmet.io.files import read_crops
 
 
-def load_slices(crops_dir, table, lesion_channel=False):
+def load_slices(crops, table, lesion_channel=False):
     """Every crop slice of the patients in `table` as one sample: x (N, channels, H, W), y (N,).
-    `lesion_channel`: the lesion mask as the last channel (files.read_crops)."""
+    `crops`: {patient_id: path} (files.crop_files); `lesion_channel`: the lesion mask as the
+    last channel (files.read_crops)."""
     images, labels, patients, positions = [], [], [], []
     for row in table.itertuples():
-        slices = read_crops(crops_dir, row.patient_id, lesion_channel)
+        slices = read_crops(crops, row.patient_id, lesion_channel)
         images.append(slices)
         labels += [int(row.label)] * len(slices)
         patients += [row.patient_id] * len(slices)

@@ -19,9 +19,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from egfrmet.arguments import MODEL_SETTINGS, SETTINGS, THREADS, command, optional, required
+from egfrmet.arguments import CROPS, MODEL_SETTINGS, SETTINGS, THREADS, command, optional, required
 from egfrmet.cohort.folds import inner_folds, of_repeat, read_folds, repeat_number
 from egfrmet.errors import InputError
+from egfrmet.io.files import crop_files
 from egfrmet.metrics import auc
 from egfrmet.training.checkpoints import remove_checkpoint, resume, save_checkpoint, training_fingerprint
 from egfrmet.training.data import augment, epoch_batches, load_slices, mixup
@@ -233,7 +234,7 @@ def prepare(name, model_settings, settings, threads):
         {"type": int, "default": -1, "help": "an inner fold of the fold's training patients (default: the fold)"},
     ),
     required("--folds", "folds table (.tsv)"),
-    required("--crops", "folder of the patients' crops (.npz)"),
+    CROPS,
     optional("--choice", "the inner folds' choice (.json), for the inner_cv selection"),
     MODEL_SETTINGS,
     SETTINGS,
@@ -263,8 +264,8 @@ def run(
     out_history,
     out_val,
 ):
-    """The `egfrmet train` subcommand: outer fold `fold` of `folds` (.tsv), crops from
-    `crops`/; or with `inner` >= 0, that inner fold of the fold's training patients (its
+    """The `egfrmet train` subcommand: outer fold `fold` of `folds` (.tsv), crops from the
+    files `crops` (none but these is read); or with `inner` >= 0, that inner fold of the fold's training patients (its
     history is all the inner choice needs)."""
     name = f"fold {fold}" + (f", inner fold {inner}" if inner >= 0 else "")
     device, precision = prepare(name, model_settings, settings, threads)
@@ -274,7 +275,7 @@ def run(
         table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
     held_out = inner if inner >= 0 else fold
     train_table, val_table = table[table.fold != held_out], table[table.fold == held_out]
-    lesion_channel = takes_lesion_mask(model_settings)
+    lesion_channel, crops = takes_lesion_mask(model_settings), crop_files(crops)
     x_train, y_train, _, _ = load_slices(crops, train_table, lesion_channel)
     x_val, y_val, val_patients, val_positions = load_slices(crops, val_table, lesion_channel)
     log.info(

@@ -1,0 +1,45 @@
+# Input functions and constants of baselines.smk's rules (Snakemake's lint keeps functions
+# out of files with rules).
+
+
+BASELINES = config["baselines"]["methods"]
+
+
+FUSION = config["fusion"]["components"]
+
+
+IMAGE_BASELINES = derived.image_baselines(config)
+
+
+def patients_inputs(patients, clinical=None):
+    """Features and clinical values of `patients`, those the configured methods read
+    (`clinical`: whether the clinical values are read; by default, when the clinical baseline
+    or the fusion's stack reads them)."""
+    if clinical is None:
+        clinical = derived.reads_clinical(config)
+    return {
+        "features": expand(
+            "results/features/{patient}.csv",
+            patient=patients if IMAGE_BASELINES else [],
+        ),
+        "clinical": expand(
+            "results/clinical/{patient}.json", patient=patients if clinical else []
+        ),
+    }
+
+
+FEATURE_SETTINGS = derived.as_json(derived.feature_settings(config))
+
+
+def fold_inputs(wildcards):
+    """Features (and clinical values) of the patients of the fold's repeat: the baseline fits
+    on its training patients and scores its validation patients."""
+    patients = of_repeat(fold_table(), int(wildcards.fold)).patient_id
+    return patients_inputs(patients, clinical="clinical" in BASELINES)
+
+
+def clinical_values(wildcards):
+    """The patient's clinical cells (text, '' = missing) of the config's `clinical` columns,
+    as sorted JSON."""
+    row = ROWS[wildcards.patient]
+    return json.dumps({name: row[name] for name in config["clinical"]}, sort_keys=True)
