@@ -464,7 +464,7 @@ TRAINING = (
     | FUSION_FITS
     | {(rule, f"fold={fold}") for rule in ("train", "choose_epoch", "ensemble") for fold in (0, 1)}
     | {("train_inner", f"fold={fold}, inner={inner}") for fold in (0, 1) for inner in (0, 1)}
-    | {("explain_fold0", ""), ("explain_fold1", "")}  # new models, new maps
+    | {("explain", "fold=0"), ("explain", "fold=1")}  # new models, new maps
 )
 BASELINE_FITS = {("baseline", "fold=0"), ("baseline", "fold=1")} | FUSION_FITS
 
@@ -698,7 +698,9 @@ def test_one_scan_for_the_fused_model_needs_its_clinical_values_and_the_deployed
 
 @pytest.mark.slow
 def test_the_final_model_trains_on_every_cv_patient_for_the_inner_folds_length(tiny_run, tmp_path):
-    workdir, overlay = tiny_run
+    source, overlay = tiny_run
+    workdir = tmp_path / "copy"  # the shared run stays as the other tests found it
+    shutil.copytree(source, workdir, symlinks=True)
     final = workdir / "results" / "models" / "final"
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "train={final: true}")
     assert jobs == {("train_final", "")}  # nothing else re-runs for it

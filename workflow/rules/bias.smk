@@ -37,7 +37,7 @@ rule bias_sequence:
     log:
         "logs/bias/{sequence}/{patient}.log",
     benchmark:
-        "logs/benchmarks/bias/{sequence}/{patient}.tsv"
+        "logs/benchmarks/bias_sequence/{sequence}/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     threads: config["resources"]["bias"]["threads"]

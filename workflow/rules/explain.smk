@@ -44,7 +44,7 @@ rule explain_figure:
     log:
         "logs/explain/figure.log",
     benchmark:
-        "logs/benchmarks/explain/figure.tsv"
+        "logs/benchmarks/explain_figure/figure.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

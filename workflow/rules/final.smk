@@ -16,7 +16,7 @@ rule train_final:
     log:
         "logs/train/final.log",
     benchmark:
-        "logs/benchmarks/train/final.tsv"
+        "logs/benchmarks/train_final/final.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["train"]["threads"]

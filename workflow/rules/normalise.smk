@@ -46,7 +46,7 @@ rule normalise_sequence:
     log:
         "logs/normalise/{sequence}/{patient}.log",
     benchmark:
-        "logs/benchmarks/normalise/{sequence}/{patient}.tsv"
+        "logs/benchmarks/normalise_sequence/{sequence}/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     shell:

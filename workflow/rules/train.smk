@@ -21,7 +21,7 @@ rule train_inner:
     log:
         "logs/train/fold{fold}_inner{inner}.log",
     benchmark:
-        "logs/benchmarks/train/fold{fold}_inner{inner}.tsv"
+        "logs/benchmarks/train_inner/fold{fold}_inner{inner}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["train"]["threads"]
