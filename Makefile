@@ -29,15 +29,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: $(STAMP) lint
-	$(RUN) $(BIN)/python -m pytest --ignore=tests/slurm
+	$(RUN) $(BIN)/python -m pytest --ignore=tests/workflow/slurm
 
 # The tests not marked slow (no workflow runs, no multi-epoch trainings): for edit-test loops.
 test-fast: $(STAMP)
-	$(RUN) $(BIN)/python -m pytest --ignore=tests/slurm -m "not slow"
+	$(RUN) $(BIN)/python -m pytest --ignore=tests/workflow/slurm -m "not slow"
 
 # The trainings and scorings of the suite in each precision, whatever this CPU's `auto` picks
 # (bf16 with AMX, fp32 without): `EGFRMET_TEST_PRECISION=bf16 make test` runs the whole suite so.
-PRECISION_TESTS := tests/test_train.py tests/test_selection.py tests/test_resume.py
+PRECISION_TESTS := tests/unit/test_train.py tests/unit/test_selection.py tests/unit/test_resume.py
 test-precision: $(STAMP)
 	for precision in bf16 fp32; do \
 		EGFRMET_TEST_PRECISION=$$precision $(RUN) $(BIN)/python -m pytest $(PRECISION_TESTS) || exit 1; \
@@ -46,8 +46,8 @@ test-precision: $(STAMP)
 # The tiny workflow through the SLURM profile on a real single-node Slurm (root; installs
 # slurm-wlm and munge with apt-get when missing), stopped again afterwards.
 test-slurm: $(STAMP)
-	eval "$$(tests/slurm/start.sh)" && $(RUN) $(BIN)/python -m pytest tests/slurm; \
-	status=$$?; tests/slurm/stop.sh; exit $$status
+	eval "$$(tests/workflow/slurm/start.sh)" && $(RUN) $(BIN)/python -m pytest tests/workflow/slurm; \
+	status=$$?; tests/workflow/slurm/stop.sh; exit $$status
 
 clean-demo:
 	rm -rf results logs resources/demo/synth

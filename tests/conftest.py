@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
+
+from egfrmet.demo import synth
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
@@ -116,3 +119,71 @@ def run_snakemake(workdir, *args, check=True, timeout=900):
             f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
         )
     return result
+
+
+# The tiny workflow (tests/workflow): a generated cohort and the paper's recipe shrunk to seconds.
+TINY_SHEET = {
+    "n_patients": 8,
+    "n_positive": 4,
+    "centers": {"A": 2, "B": 1},
+    "n_test": 2,
+    "n_test_positive": 1,
+    "brain_mask_every": 2,
+    "seed": 1,
+    "clinical": {"women": [0.35, 0.69], "never_smoker": [0.2, 0.55], "former_of_smokers": 0.6, "age": [62, 9]}
+    | {"missing": 0.1},
+    "t2": True,
+}
+# The sheet's clinical columns and its T2 (a second crop channel), declared as a user declares
+# them, and every baseline.
+TINY_INPUTS = {
+    "clinical": {"sex": "categorical", "age": "numeric", "smoking": "categorical"},
+    "inputs": {"sequences": ["t2"], "resample": False},
+    "baselines": {
+        "methods": ["radiomics", "volume", "intensity", "clinical"],
+        # one C: inner training parts of 2 patients leave no inner CV to choose it
+        "radiomics": {"c_values": [1.0]},
+        "clinical": {"c_values": [1.0]},
+    },
+    "fusion": {"components": ["last", "radiomics", "clinical"], "clinical_variables": True, "c_values": [1.0]},
+}
+# The paper's recipe shrunk to seconds: 2 folds of 2 inner folds, a tiny network, 2 epochs.
+TINY_TRAINING = {
+    "folds": {"k": 2},
+    "model": {"arch": "resnet10t", "weights": "none", "head_hidden": 16},
+    # inner_ensemble, not the default auto, for new patients: the tests of scan and predict
+    # compare the ensemble's per-model columns (predict_with fusion and auto have their own)
+    "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu", "inner": {"k": 2, "metric": "val_auc"}}
+    | {"predict_with": "inner_ensemble"}
+    | ({"precision": TEST_PRECISION} if TEST_PRECISION else {}),
+    "evaluate": {"bootstrap": 50, "figure_patients_per_class": 1},
+    "explain": {"patients_per_class": 1},
+    "resources": {"train": {"threads": 1, "gpu": 0}},
+}
+
+
+def tiny_cohort(workdir, cfg, folder="cohort", train=None, **sheet_changes):
+    """A sheet whose files a `synth` rule generates, and the overlay config that runs it
+    (`train`: changes to the tiny training settings)."""
+    (workdir / folder).mkdir(parents=True)
+    synth.make_sheet(**(TINY_SHEET | sheet_changes)).to_csv(workdir / folder / "samples.tsv", sep="\t", index=False)
+    overlay = {"samples": f"{folder}/samples.tsv", "synth": {"enabled": True, "patient": TINY_PATIENT}}
+    overlay |= TINY_TRAINING | TINY_INPUTS
+    overlay["train"] = TINY_TRAINING["train"] | (train or {})
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, allow_unicode=True), encoding="utf-8")
+    return "tiny.yaml"
+
+
+def grown_sheet(workdir, **row):
+    """The tiny sheet plus one patient, as a second sheet beside it."""
+    sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    pid = row["patient_id"]
+    row = {
+        "image": f"synth/{pid}_t1.nii.gz",
+        "mask": f"synth/{pid}_lesion.nii.gz",
+        "brain_mask": "",
+        "t2": f"synth/{pid}_t2.nii.gz",
+        "center": "A",
+    } | row
+    pd.concat([sheet, pd.DataFrame([row])]).to_csv(workdir / "cohort" / "grown.tsv", sep="\t", index=False)
+    return "samples=cohort/grown.tsv"

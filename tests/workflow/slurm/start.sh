@@ -2,7 +2,7 @@
 # Start a single-node Slurm on localhost for the tests: munged, slurmctld, slurmd -N localhost.
 # As root, without systemd; idempotent (a running daemon is left alone). Everything it writes
 # lives under $STATE; stop.sh stops the daemons by their PID files.
-#   eval "$(tests/slurm/start.sh)"     # prints the SLURM_CONF export for the caller
+#   eval "$(tests/workflow/slurm/start.sh)"     # prints the SLURM_CONF export for the caller
 set -euo pipefail
 STATE=${EGFRMET_SLURM_STATE:-/tmp/egfrmet-slurm}
 GPUS=2  # fake cards: character devices, so that slurmd accepts them and sets CUDA_VISIBLE_DEVICES

@@ -1,6 +1,6 @@
 """The tiny workflow through the SLURM profile on a real single-node Slurm (make test-slurm).
 
-tests/slurm/start.sh starts the cluster and prints the SLURM_CONF this test needs.
+tests/workflow/slurm/start.sh starts the cluster and prints the SLURM_CONF this test needs.
 """
 
 import functools
@@ -17,18 +17,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
-from test_workflow import TINY_SHEET, grown_sheet, tiny_cohort
+from conftest import REPO, TINY_SHEET, grown_sheet, tiny_cohort
 
 pytestmark = pytest.mark.skipif(
     "SLURM_CONF" not in os.environ,
-    reason="needs the single-node Slurm of tests/slurm/start.sh: run `make test-slurm`",
+    reason="needs the single-node Slurm of tests/workflow/slurm/start.sh: run `make test-slurm`",
 )
 SHEET = TINY_SHEET | {"n_patients": 12, "n_positive": 6, "n_test": 1, "n_test_positive": 0}
 BATCH = 6  # patients per preprocessing job here (the shipped profile's group-components: 25)
 TIMEOUT = 900
 
-# What the single-node test Slurm of tests/slurm/start.sh needs; everything else is the
+# What the single-node test Slurm of tests/workflow/slurm/start.sh needs; everything else is the
 # shipped profile's (workflow/profiles/slurm), so the test runs what users copy.
 # - no accounting database, so job states come from squeue; MinJobAge (600 s in start.sh)
 #   is over 3 x the first status check, else the plugin silently goes back to sacct;

@@ -9,6 +9,7 @@ import pytest
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
+from test_baselines import cohort as baselines_cohort
 
 from egfrmet.baselines import clinical
 from egfrmet.baselines import methods as baselines
@@ -17,7 +18,6 @@ from egfrmet.config.schema import load_schema
 from egfrmet.config.sheet import read_sheet
 from egfrmet.demo import synth
 from egfrmet.errors import InputError
-from test_baselines import cohort as baselines_cohort
 
 SCHEMA = load_schema("samples")
 KINDS = {"sex": "categorical", "age": "numeric", "smoking": "binary"}

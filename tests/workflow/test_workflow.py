@@ -15,59 +15,16 @@ import SimpleITK as sitk
 import torch
 import yaml
 
-from conftest import REPO, TEST_PRECISION, TINY_PATIENT, image_from_array, run_snakemake, write_dicom_series
+from conftest import (
+    REPO,
+    TINY_PATIENT,
+    grown_sheet,
+    image_from_array,
+    run_snakemake,
+    tiny_cohort,
+    write_dicom_series,
+)
 from egfrmet.demo import synth
-
-TINY_SHEET = {
-    "n_patients": 8,
-    "n_positive": 4,
-    "centers": {"A": 2, "B": 1},
-    "n_test": 2,
-    "n_test_positive": 1,
-    "brain_mask_every": 2,
-    "seed": 1,
-    "clinical": {"women": [0.35, 0.69], "never_smoker": [0.2, 0.55], "former_of_smokers": 0.6, "age": [62, 9]}
-    | {"missing": 0.1},
-    "t2": True,
-}
-# The sheet's clinical columns and its T2 (a second crop channel), declared as a user declares
-# them, and every baseline.
-TINY_INPUTS = {
-    "clinical": {"sex": "categorical", "age": "numeric", "smoking": "categorical"},
-    "inputs": {"sequences": ["t2"], "resample": False},
-    "baselines": {
-        "methods": ["radiomics", "volume", "intensity", "clinical"],
-        # one C: inner training parts of 2 patients leave no inner CV to choose it
-        "radiomics": {"c_values": [1.0]},
-        "clinical": {"c_values": [1.0]},
-    },
-    "fusion": {"components": ["last", "radiomics", "clinical"], "clinical_variables": True, "c_values": [1.0]},
-}
-# The paper's recipe shrunk to seconds: 2 folds of 2 inner folds, a tiny network, 2 epochs.
-TINY_TRAINING = {
-    "folds": {"k": 2},
-    "model": {"arch": "resnet10t", "weights": "none", "head_hidden": 16},
-    # inner_ensemble, not the default auto, for new patients: the tests of scan and predict
-    # compare the ensemble's per-model columns (predict_with fusion and auto have their own)
-    "train": {"epochs": 2, "batch_size": 8, "lr": 0.003, "device": "cpu", "inner": {"k": 2, "metric": "val_auc"}}
-    | {"predict_with": "inner_ensemble"}
-    | ({"precision": TEST_PRECISION} if TEST_PRECISION else {}),
-    "evaluate": {"bootstrap": 50, "figure_patients_per_class": 1},
-    "explain": {"patients_per_class": 1},
-    "resources": {"train": {"threads": 1, "gpu": 0}},
-}
-
-
-def tiny_cohort(workdir, cfg, folder="cohort", train=None, **sheet_changes):
-    """A sheet whose files a `synth` rule generates, and the overlay config that runs it
-    (`train`: changes to the tiny training settings)."""
-    (workdir / folder).mkdir(parents=True)
-    synth.make_sheet(**(TINY_SHEET | sheet_changes)).to_csv(workdir / folder / "samples.tsv", sep="\t", index=False)
-    overlay = {"samples": f"{folder}/samples.tsv", "synth": {"enabled": True, "patient": TINY_PATIENT}}
-    overlay |= TINY_TRAINING | TINY_INPUTS
-    overlay["train"] = TINY_TRAINING["train"] | (train or {})
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, allow_unicode=True), encoding="utf-8")
-    return "tiny.yaml"
 
 
 def written_cohort(workdir, cfg, n=2):
@@ -467,21 +424,6 @@ TRAINING = (
     | {("explain", "fold=0"), ("explain", "fold=1")}  # new models, new maps
 )
 BASELINE_FITS = {("baseline", "fold=0"), ("baseline", "fold=1")} | FUSION_FITS
-
-
-def grown_sheet(workdir, **row):
-    """The tiny sheet plus one patient, as a second sheet beside it."""
-    sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
-    pid = row["patient_id"]
-    row = {
-        "image": f"synth/{pid}_t1.nii.gz",
-        "mask": f"synth/{pid}_lesion.nii.gz",
-        "brain_mask": "",
-        "t2": f"synth/{pid}_t2.nii.gz",
-        "center": "A",
-    } | row
-    pd.concat([sheet, pd.DataFrame([row])]).to_csv(workdir / "cohort" / "grown.tsv", sep="\t", index=False)
-    return "samples=cohort/grown.tsv"
 
 
 @pytest.mark.slow

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from test_crop import volume
 
 from conftest import image_from_array
 from egfrmet.errors import InputError
 from egfrmet.preprocessing import crop, lesions, qc
-from test_crop import volume
 
 
 @pytest.fixture

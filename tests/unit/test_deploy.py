@@ -4,9 +4,9 @@ patient, applied to patients none of it saw."""
 import numpy as np
 import pandas as pd
 import pytest
+from test_fusion import cohort, run_folds, settings
 
 from egfrmet.baselines import deploy
-from test_fusion import cohort, run_folds, settings
 
 
 def patient_scores(scores):

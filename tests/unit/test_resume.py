@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_train import separable_slices
 
 from conftest import tiny_model
-from test_train import separable_slices
 
 MODEL = tiny_model(head_hidden=16)
 
