@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from egfrmet.arguments import MODEL_SETTINGS, THREADS, command, required
+from egfrmet.arguments import CROPS, MODEL_SETTINGS, THREADS, command, required
 from egfrmet.evaluation.figures import example_patients
 from egfrmet.io.figures import pyplot, save
-from egfrmet.io.files import atomic_output, crop_channels
+from egfrmet.io.files import atomic_output, crop_channels, crop_files
 from egfrmet.training.model import load_model, takes_lesion_mask
 from egfrmet.training.runtime import set_up
 
@@ -100,7 +100,7 @@ def overlay(ax, image, mask, cam):
     required("--fold", "the fold (for the titles)", type=int),
     required("--model", "the fold's model (.pt)"),
     MODEL_SETTINGS,
-    (["--crops"], {"nargs": "+", "required": True, "help": "the fold's validation patients' crops (.npz)"}),
+    CROPS,
     required("--layer", "the model's module whose activations make the map (e.g. layer4)"),
     THREADS,
     required("--out-dir", "folder for {patient}.npz and {patient}.png (made)"),
@@ -113,8 +113,7 @@ def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
     network = load_model(model, model_settings, torch.device("cpu"))
     target = find_layer(network, layer)
     title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
-    for path in crops:
-        patient = os.path.basename(path).removesuffix(".npz")
+    for patient, path in crop_files(crops).items():
         result = explain_patient(network, path, target, takes_lesion_mask(model_settings))
         result |= shares(result["cams"], result["masks"], result["brain_masks"])
         with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
@@ -153,8 +152,7 @@ def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_t
     """The `egfrmet explain-figure` subcommand: typical patients of each class (evenly spaced
     quantiles of `selection`'s scores), one row each; and every patient's Grad-CAM shares.
     `explained`: the folders `egfrmet explain` wrote, one per fold."""
-    explained = sorted(glob.glob(os.path.join(folder, "*.npz")) for folder in explained)
-    explained = [path for paths in explained for path in sorted(paths)]
+    explained = [path for folder in explained for path in sorted(glob.glob(os.path.join(folder, "*.npz")))]
     table_of_shares = share_table(explained)
     with atomic_output(out_table) as tmp:
         table_of_shares.to_csv(tmp, index=False)
@@ -168,7 +166,7 @@ def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_t
     table = table[table.selection == selection]
     patients = example_patients(table, aggregate, per_class)
     table = table.set_index("patient_id")
-    files = {os.path.basename(path).removesuffix(".npz"): path for path in explained}
+    files = crop_files(explained)  # the maps are named by patient as the crops are
     plt = pyplot()
     rows = [np.load(files[p]) for p in patients]
     n = max(len(r["slices"]) for r in rows)

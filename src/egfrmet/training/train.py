@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from egfrmet.arguments import CROPS, MODEL_SETTINGS, SETTINGS, THREADS, command, optional, required
 from egfrmet.cohort.folds import inner_folds, of_repeat, read_folds, repeat_number
 from egfrmet.errors import InputError
-from egfrmet.io.files import crop_files
+from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.metrics import auc
 from egfrmet.training.checkpoints import remove_checkpoint, resume, save_checkpoint, training_fingerprint
 from egfrmet.training.data import augment, epoch_batches, load_slices, mixup
@@ -324,8 +324,6 @@ def write_outputs(history, kept, settings, out_model, out_history, out_val, pati
     fold the model of egfrmet.training.selection.outer_model_selection; and val_slices.csv (each
     selection's validation probabilities, a `selection` column apart) unless `out_val` is
     empty (a final model, which validates on no one)."""
-    from egfrmet.io.files import atomic_output
-
     inner = INNER_BEST in kept
     chosen = INNER_BEST if inner else outer_model_selection(settings["select"], settings["predict_with"])
     history["selected"] = history[f"kept_{chosen}"]

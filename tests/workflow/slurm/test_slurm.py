@@ -44,7 +44,7 @@ TEST_NODE = {
     "group-components": [f"preprocess={BATCH}"],
     "cores": 1,
 }
-NODE_RESOURCES = {"slurm_partition": "debug", "cpus_per_gpu": 1, "mem_mb": 1000}
+NODE_RESOURCES = {"slurm_partition": "debug", "cpus_per_gpu": 1}
 
 
 @functools.cache
@@ -53,8 +53,8 @@ def profile():
     settings = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8"))
     settings |= TEST_NODE
     settings["set-threads"] = dict.fromkeys(settings["set-threads"], 1)
-    for resources in settings["set-resources"].values():
-        resources |= {key: value for key, value in NODE_RESOURCES.items() if key in resources or key == "mem_mb"}
+    for resources in settings["set-resources"].values():  # every rule's memory; partitions and GPUs' CPUs where set
+        resources |= {key: value for key, value in NODE_RESOURCES.items() if key in resources} | {"mem_mb": 1000}
     folder = Path(tempfile.mkdtemp(prefix="egfrmet-slurm-profile-"))
     (folder / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     return folder
