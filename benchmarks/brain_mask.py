@@ -2,7 +2,7 @@
 
 For each image: N4 as the workflow runs it (config/config.yaml), then each method's mask;
 prints seconds per volume and Dice against a reference:
-- skull1 (../shared/data/real): a raw post-contrast T1 with skull and scalp, scored against
+- skull1 (the real scans' folder, EGFRMET_REAL_DATA): a raw post-contrast T1 with skull and scalp, scored against
   the reference mask that ships beside it;
 - generated demo patients (config/demo.yaml's shape), scored against their true brain (the
   mask the demo gives every second patient).
@@ -14,6 +14,7 @@ after that one (the load is printed apart).
 """
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from egfrmet.preprocessing import bias, brainmask
 from egfrmet.training.runtime import device_name
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real"
+# The real scans are not ours to ship: EGFRMET_REAL_DATA names their folder (docs/development.md).
+REAL = Path(os.environ.get("EGFRMET_REAL_DATA") or REPO.parent / "shared" / "data" / "real")
 
 
 def dice(a, b):

@@ -1,6 +1,6 @@
 """N4 bias correction: SimpleITK and antspyx, each at its own defaults and at ours.
 
-Generated heads with a known bias field, and the real scans of ../shared/data/real when
+Generated heads with a known bias field, and the real scans (EGFRMET_REAL_DATA) when
 present, go through each set-up (ours: config/config.yaml's `preprocess.n4`; defaults: the
 image alone, as each library's call comes). We print seconds per volume, the speed against
 antspyx's defaults, and how flat the result is: on a generated head the white-matter
@@ -28,7 +28,8 @@ from egfrmet.preprocessing import bias
 from egfrmet.training.runtime import device_name
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real"
+# The real scans are not ours to ship: EGFRMET_REAL_DATA names their folder (docs/development.md).
+REAL = Path(os.environ.get("EGFRMET_REAL_DATA") or REPO.parent / "shared" / "data" / "real")
 REAL_SCANS = ["brain1_image.nrrd", "brain2_image.nrrd", "skull1_t1c.nii.gz"]
 
 

@@ -43,9 +43,9 @@ def markdown(table):
         "| rule | jobs | median s | max s | peak RSS (MB) | mem_mb | runtime (min) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for rule, row in table.iterrows():
+    for row in table.itertuples():  # not iterrows: it would make the counts floats
         lines.append(
-            f"| {rule} | {row.jobs} | {row.median_s:.1f} | {row.max_s:.1f} | {row.max_rss_mb:.0f} "
+            f"| {row.Index} | {row.jobs} | {row.median_s:.1f} | {row.max_s:.1f} | {row.max_rss_mb:.0f} "
             f"| {row.mem_mb} | {row.runtime_min} |"
         )
     return "\n".join(lines)

@@ -183,3 +183,16 @@ def test_repeats_get_their_own_rows_and_all_patients_once_averaged_over_repeats(
         np.std([median["repeat 0"], median["repeat 1"]], ddof=1),
     )
     assert f"- last, median: {mean:.3f} ± {sd:.3f}" in markdown and "| last | median | repeat 1 | 8 (4) |" in markdown
+
+
+def test_the_same_figure_gives_the_same_bytes_as_png_and_pdf(tmp_path, monkeypatch):
+    """A PDF holds its creation time unless told not to; two runs' figures must compare equal."""
+    from egfrmet.io import figures as written
+
+    for name, day in (("a", 0), ("b", 1)):  # matplotlib dates a PDF by SOURCE_DATE_EPOCH
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(86400 * day))
+        fig, axis = written.pyplot().subplots()
+        axis.plot([0, 1], [0, 1])
+        written.save(fig, [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"], dpi=50)
+    for suffix in ("png", "pdf"):
+        assert (tmp_path / f"a.{suffix}").read_bytes() == (tmp_path / f"b.{suffix}").read_bytes()

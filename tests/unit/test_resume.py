@@ -119,3 +119,18 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(fold_data, config, capl
         )
     assert "from other data or settings: starting afresh" in caplog.text
     assert not checkpoint.exists()
+
+
+def test_equal_weights_are_saved_as_equal_bytes(tmp_path):
+    """torch.save names its archive's folder after the file it writes: through the atomic
+    temporary file, each save of the same weights had other bytes (a demo run's model.pt
+    never matched the next run's, though every tensor did)."""
+    from egfrmet.training.checkpoints import save
+
+    weights = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(3)}
+    save(weights, tmp_path / "a.pt")
+    save(weights, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    loaded = torch.load(tmp_path / "a.pt")
+    assert all(torch.equal(loaded[key], value) for key, value in weights.items())
+    assert sorted(os.listdir(tmp_path)) == ["a.pt", "b.pt"]  # no temporary file left

@@ -1,4 +1,4 @@
-"""The preprocessing workflow on real clinical scans (../shared/data/real, see its README):
+"""The preprocessing workflow on real clinical scans (the folder EGFRMET_REAL_DATA names, see conftest.REAL):
 two glioblastomas with 6.5 mm slices, a raw scan with skull and a reference brain mask, and a
 real brain metastasis."""
 

@@ -164,6 +164,46 @@ def summary_rows(per_repeat, settings, held_out=None):
     return pd.concat(rows, ignore_index=True)
 
 
+def read_methods(val_slices, baseline_scores):
+    """The folds' slice rows (with a `repeat` column), and {method: {repeat: patient scores}}
+    of the network's selections and of the baselines (the fused model and auto among them)."""
+    slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
+    slices = slices.assign(repeat=slices.get("repeat", 0))
+    networks = {
+        name: {r: patient_scores(rows) for r, rows in part.groupby("repeat")}
+        for name, part in by_selection(slices).items()
+    }
+    return slices, networks, baseline_repeats(baseline_scores)
+
+
+def write_tables(out_dir, scores, tables, markdown, rows, comparison, *, level):
+    """patient_scores, Table 2, summary and comparison, each as csv (and markdown where read)."""
+    for name, table in (("patient_scores.csv", scores), ("table2.csv", tables)):
+        with atomic_output(os.path.join(out_dir, name)) as tmp:
+            pd.concat(part.assign(selection=key) for key, part in table.items()).to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
+        tmp.write_text(markdown, encoding="utf-8")
+    with atomic_output(os.path.join(out_dir, "summary.csv")) as tmp:
+        rows.to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "summary.md")) as tmp:
+        tmp.write_text(summary_markdown(rows, level=level), encoding="utf-8")
+    with atomic_output(os.path.join(out_dir, "comparison.csv")) as tmp:
+        comparison.to_csv(tmp, index=False)
+    with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
+        tmp.write_text(comparison_markdown(comparison, level=level), encoding="utf-8")
+
+
+def write_decision_curve(out_dir, pooled, settings):
+    """Net benefit of every method's one score per patient (settings' metric), csv and figure."""
+    one_score = {name: score_of(part, settings["metric"]) for name, part in pooled.items()}
+    decisions = decision_table(
+        {name: (part.label, part.score) for name, part in one_score.items()}, thresholds(settings["decision_curve"])
+    )
+    with atomic_output(os.path.join(out_dir, "decision_curve.csv")) as tmp:
+        decisions.to_csv(tmp, index=False)
+    decision_figure(decisions, os.path.join(out_dir, "decision_curve.png"))
+
+
 @command(
     "Table 2, patient scores, ROC figure and slice-score figure from the folds' validation slices",
     (["--val-slices"], {"nargs": "+", "required": True, "help": "each fold's val_slices.csv"}),
@@ -184,24 +224,13 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     `held_out`: {fold: what it holds out}, to report each fold on its own as well.
     `baseline_scores`: the baselines' fold files (and egfrmet.baselines.fusion's, in the same format),
     for their summary rows and comparison.csv."""
-    slices = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in val_slices], ignore_index=True)
-    slices = slices.assign(repeat=slices.get("repeat", 0))
-    networks = {
-        name: {r: patient_scores(rows) for r, rows in part.groupby("repeat")}
-        for name, part in by_selection(slices).items()
-    }
-    baselines = baseline_repeats(baseline_scores)
+    slices, networks, baselines = read_methods(val_slices, baseline_scores)
     per_repeat = networks | baselines  # every method: one summary table
     bootstrap = bootstrap_settings(settings)
     pooled = {name: pooled_over_repeats(repeats) for name, repeats in per_repeat.items()}
     fused = [name for name in FUSED if name in baselines]
     pairs = comparison_pairs(list(networks), [name for name in baselines if name not in FUSED], fused)
-    comparison = comparison_table(
-        pooled,
-        pairs=pairs,
-        aggregate=settings["metric"],
-        bootstrap=bootstrap,
-    )
+    comparison = comparison_table(pooled, pairs=pairs, aggregate=settings["metric"], bootstrap=bootstrap)
     # Table 2 and the figures: the first repeat, one cross-validation as in the paper
     slices = slices[slices.repeat == slices.repeat.min()]
     scores = {name: repeats[min(repeats)] for name, repeats in per_repeat.items()}
@@ -216,27 +245,9 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     )
     rows = summary_rows(per_repeat, settings, held_out)
     os.makedirs(out_dir, exist_ok=True)
-    for name, table in (("patient_scores.csv", scores), ("table2.csv", tables)):
-        with atomic_output(os.path.join(out_dir, name)) as tmp:
-            pd.concat(part.assign(selection=key) for key, part in table.items()).to_csv(tmp, index=False)
-    with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
-        tmp.write_text(markdown, encoding="utf-8")
-    with atomic_output(os.path.join(out_dir, "summary.csv")) as tmp:
-        rows.to_csv(tmp, index=False)
-    with atomic_output(os.path.join(out_dir, "summary.md")) as tmp:
-        tmp.write_text(summary_markdown(rows, level=settings["ci_level"]), encoding="utf-8")
-    with atomic_output(os.path.join(out_dir, "comparison.csv")) as tmp:
-        comparison.to_csv(tmp, index=False)
-    with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
-        tmp.write_text(comparison_markdown(comparison, level=settings["ci_level"]), encoding="utf-8")
+    write_tables(out_dir, scores, tables, markdown, rows, comparison, level=settings["ci_level"])
+    write_decision_curve(out_dir, pooled, settings)
     metric = settings["metric"]
-    one_score = {name: score_of(part, metric) for name, part in pooled.items()}
-    decisions = decision_table(
-        {name: (part.label, part.score) for name, part in one_score.items()}, thresholds(settings["decision_curve"])
-    )
-    with atomic_output(os.path.join(out_dir, "decision_curve.csv")) as tmp:
-        decisions.to_csv(tmp, index=False)
-    decision_figure(decisions, os.path.join(out_dir, "decision_curve.png"))
     calibrated = {name: scores[name].rename(columns={"patient": metric}) for name in per_repeat}
     calibration_figure(calibrated, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))
     shown = calibrated[predict_with]  # the predictor new patients get, one score per patient

@@ -14,6 +14,13 @@ from egfrmet.io.files import atomic_output
 log = logging.getLogger(__name__)
 
 
+def save(obj, path):
+    """torch.save, atomically, through an open file: torch then names the archive's inner
+    folder `archive`, not after the temporary file, so equal weights give equal bytes."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+
+
 def training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch=None):
     """What a checkpoint must have been made from to be resumed: data, settings and choice."""
     digest = hashlib.sha256(json.dumps([model_settings, settings, chosen_epoch], sort_keys=True).encode())
@@ -27,16 +34,14 @@ def save_checkpoint(path, fingerprint, state, history, kept, changed):
     go to a file of their own, rewritten only when they change."""
     for name, entry in kept.items():
         if name in changed or not os.path.exists(f"{path}.{name}"):
-            with atomic_output(f"{path}.{name}") as tmp:
-                torch.save(entry["state"], tmp)
+            save(entry["state"], f"{path}.{name}")
     checkpoint = {
         "fingerprint": fingerprint,
         "state": state.state_dict(),
         "history": history,
         "kept": {name: {k: v for k, v in entry.items() if k != "state"} for name, entry in kept.items()},
     }
-    with atomic_output(path) as tmp:
-        torch.save(checkpoint, tmp)
+    save(checkpoint, path)
 
 
 def resume(path, fingerprint, training_at):

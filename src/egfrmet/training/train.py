@@ -24,7 +24,7 @@ from egfrmet.cohort.folds import inner_folds, of_repeat, read_folds, repeat_numb
 from egfrmet.errors import InputError
 from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.metrics import auc
-from egfrmet.training.checkpoints import remove_checkpoint, resume, save_checkpoint, training_fingerprint
+from egfrmet.training.checkpoints import remove_checkpoint, resume, save, save_checkpoint, training_fingerprint
 from egfrmet.training.data import augment, epoch_batches, load_slices, mixup
 from egfrmet.training.model import predict_probabilities, takes_lesion_mask
 from egfrmet.training.runtime import device_name, inference, pick_device, set_up, use_bf16
@@ -329,8 +329,7 @@ def write_outputs(history, kept, settings, out_model, out_history, out_val, pati
     history["selected"] = history[f"kept_{chosen}"]
     with atomic_output(out_history) as tmp:
         history.to_csv(tmp, index=False)
-    with atomic_output(out_model) as tmp:
-        torch.save(kept[chosen]["state"], tmp)
+    save(kept[chosen]["state"], out_model)
     if not out_val:
         return
     slices = pd.concat(
