@@ -20,7 +20,7 @@ from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, co
 from egfrmet.evaluation.decision import decision_figure, decision_table, thresholds
 from egfrmet.evaluation.figures import calibration_figure, curves_figure, example_patients, roc_figure, slice_figure
 from egfrmet.evaluation.summary import summarise, summary_markdown
-from egfrmet.io.files import atomic_output, crop_files
+from egfrmet.io.files import crop_files, write_csv, write_text
 from egfrmet.metrics import auc, bootstrap_auc, bootstrap_settings, threshold_metrics
 from egfrmet.training.selection import SELECTIONS, outer_model_selection
 
@@ -179,18 +179,12 @@ def read_methods(val_slices, baseline_scores):
 def write_tables(out_dir, scores, tables, markdown, rows, comparison, *, level):
     """patient_scores, Table 2, summary and comparison, each as csv (and markdown where read)."""
     for name, table in (("patient_scores.csv", scores), ("table2.csv", tables)):
-        with atomic_output(os.path.join(out_dir, name)) as tmp:
-            pd.concat(part.assign(selection=key) for key, part in table.items()).to_csv(tmp, index=False)
-    with atomic_output(os.path.join(out_dir, "table2.md")) as tmp:
-        tmp.write_text(markdown, encoding="utf-8")
-    with atomic_output(os.path.join(out_dir, "summary.csv")) as tmp:
-        rows.to_csv(tmp, index=False)
-    with atomic_output(os.path.join(out_dir, "summary.md")) as tmp:
-        tmp.write_text(summary_markdown(rows, level=level), encoding="utf-8")
-    with atomic_output(os.path.join(out_dir, "comparison.csv")) as tmp:
-        comparison.to_csv(tmp, index=False)
-    with atomic_output(os.path.join(out_dir, "comparison.md")) as tmp:
-        tmp.write_text(comparison_markdown(comparison, level=level), encoding="utf-8")
+        write_csv(pd.concat(part.assign(selection=key) for key, part in table.items()), os.path.join(out_dir, name))
+    write_text(markdown, os.path.join(out_dir, "table2.md"))
+    write_csv(rows, os.path.join(out_dir, "summary.csv"))
+    write_text(summary_markdown(rows, level=level), os.path.join(out_dir, "summary.md"))
+    write_csv(comparison, os.path.join(out_dir, "comparison.csv"))
+    write_text(comparison_markdown(comparison, level=level), os.path.join(out_dir, "comparison.md"))
 
 
 def write_decision_curve(out_dir, pooled, settings):
@@ -199,8 +193,7 @@ def write_decision_curve(out_dir, pooled, settings):
     decisions = decision_table(
         {name: (part.label, part.score) for name, part in one_score.items()}, thresholds(settings["decision_curve"])
     )
-    with atomic_output(os.path.join(out_dir, "decision_curve.csv")) as tmp:
-        decisions.to_csv(tmp, index=False)
+    write_csv(decisions, os.path.join(out_dir, "decision_curve.csv"))
     decision_figure(decisions, os.path.join(out_dir, "decision_curve.png"))
 
 
@@ -244,7 +237,6 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
         for name, table in tables.items()
     )
     rows = summary_rows(per_repeat, settings, held_out)
-    os.makedirs(out_dir, exist_ok=True)
     write_tables(out_dir, scores, tables, markdown, rows, comparison, level=settings["ci_level"])
     write_decision_curve(out_dir, pooled, settings)
     metric = settings["metric"]

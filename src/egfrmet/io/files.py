@@ -27,6 +27,18 @@ def atomic_output(path):
             os.remove(tmp)
 
 
+def write_csv(frame, path):
+    """A table as csv without its index, atomically."""
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def write_text(text, path):
+    """Text as UTF-8, atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def paired_sequences(settings, files):
     """(name, file) of each further sequence a stage's settings name (settings.further_sequences),
     with the files its command got in that order; None when the counts differ."""
