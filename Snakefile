@@ -23,19 +23,23 @@ include: "workflow/rules/final.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/fusion.smk"
-include: "workflow/rules/model_card.smk"
 include: "workflow/rules/explain.smk"
+include: "workflow/rules/bundle.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/model_card.smk"
 
 
-# Crops and QC of everyone; cross-validation when there are training patients; predictions
-# when there are also patients to predict. Each output name has one owner: its rule.
+# Crops and QC of everyone; cross-validation and the bundle when there are training patients;
+# predictions when there are patients to predict (with `bundle:`, every patient), and the
+# summary of every labelled figure. Each output name has one owner: its rule.
 rule all:
     default_target: True
     input:
         preprocessed(PATIENTS),
         rules.evaluate.output if TRAINING else [],
+        rules.bundle.output if TRAINING else [],
+        rules.summary.output if TRAINING or EXTERNAL_COHORTS else [],
         rules.model_card.output if TRAINING else [],
-        rules.predict.output if TRAINING and PREDICTING else [],
+        rules.predict.output if (TRAINING or BUNDLE) and PREDICTING else [],
         rules.train_final.output if TRAINING and config["train"]["final"] else [],
         rules.explain_figure.output if TRAINING and config["explain"]["enabled"] else [],

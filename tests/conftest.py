@@ -188,3 +188,13 @@ def grown_sheet(workdir, **row):
     } | row
     pd.concat([sheet, pd.DataFrame([row])]).to_csv(workdir / "cohort" / "grown.tsv", sep="\t", index=False)
     return "samples=cohort/grown.tsv"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, config):
+    """The whole DAG run once on the tiny cohort; tests only read it or dry-run on it (a test
+    that runs jobs works on a copy)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    overlay = tiny_cohort(workdir, config)
+    run_snakemake(workdir, "--cores", "2", "--configfile", overlay)
+    return workdir, overlay

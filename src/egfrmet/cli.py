@@ -38,6 +38,9 @@ COMMANDS = {
     "explain-figure": "egfrmet.explain.gradcam:run_figure",
     "predict": "egfrmet.inference.predict:run",
     "deploy": "egfrmet.baselines.deploy:run",
+    "bundle": "egfrmet.inference.bundle:run",
+    "external": "egfrmet.evaluation.external:run",
+    "summary": "egfrmet.evaluation.summary:run",
     "scan": "egfrmet.inference.scan:run",
 }
 

@@ -11,6 +11,7 @@ resampled apart, so every resample keeps the cohort's class counts (and an AUC).
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_auc_score
 
@@ -76,6 +77,41 @@ def reliability(labels, scores, bins):
         if (which == b).any()
     ]
     return pd.DataFrame(rows, columns=["predicted", "observed", "n"])
+
+
+def calibration_fit(labels, probabilities, edge=1e-6):
+    """(calibration-in-the-large, calibration slope) of probabilities against labels, by
+    logistic recalibration of the model's logit z = logit(p) (Van Calster et al. 2016): the
+    slope b of logit P(y) = a + b z, and the intercept a of logit P(y) = a + z (z an offset).
+    Perfect calibration: 0 and 1; a slope below 1 means over-confident probabilities. NaN when
+    a fit does not converge (a cohort that the scores separate perfectly)."""
+    labels = np.asarray(labels, dtype=float)
+    p = np.clip(np.asarray(probabilities, dtype=float), edge, 1 - edge)
+    z = np.log(p / (1 - p))
+    (intercept,) = logistic_fit(labels, np.ones((len(z), 1)), offset=z)
+    _, slope = logistic_fit(labels, np.column_stack([np.ones_like(z), z]))
+    return intercept, slope
+
+
+def logistic_fit(labels, X, offset=0.0, iterations=100, tolerance=1e-10):
+    """Maximum-likelihood coefficients of an unpenalised logistic regression with an offset
+    (Newton-Raphson); NaN for each when it does not converge."""
+    beta = np.zeros(X.shape[1])
+    for _ in range(iterations):
+        eta = X @ beta + offset
+        mu = expit(eta)
+        weights = mu * (1 - mu)
+        hessian = X.T @ (X * weights[:, None])
+        try:
+            step = np.linalg.solve(hessian, X.T @ (labels - mu))
+        except np.linalg.LinAlgError:
+            break
+        beta = beta + step
+        if not np.all(np.isfinite(beta)) or np.abs(beta).max() > 1e3:
+            break
+        if np.abs(step).max() < tolerance:
+            return tuple(float(b) for b in beta)
+    return tuple(float("nan") for _ in beta)
 
 
 def bootstrap_settings(settings):

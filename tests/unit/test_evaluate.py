@@ -126,19 +126,19 @@ def test_run_writes_every_output(tmp_path):
         "calibration.png",
         "comparison.csv",
         "comparison.md",
+        "cross_validation.csv",
         "decision_curve.csv",
         "decision_curve.png",
         "patient_scores.csv",
         "roc.pdf",
         "roc.png",
         "slice_scores.png",
-        "summary.csv",
-        "summary.md",
         "table2.csv",
         "table2.md",
         "training_curves.png",
     ]
-    rows = pd.read_csv(tmp_path / "out" / "summary.csv")
+    rows = pd.read_csv(tmp_path / "out" / "cross_validation.csv")  # summary.csv's internal rows
+    assert list(rows.columns) == summary.COLUMNS and (rows.validation == summary.INTERNAL).all()
     assert list(rows.columns) == summary.COLUMNS and list(rows["aggregate"]) == 2 * list(evaluate.AGGREGATES)
     assert list(rows.selection) == ["best_val_accuracy"] * 4 + ["last"] * 4  # the paper's first
     assert (rows.n_patients == 8).all() and rows.brier.notna().all()

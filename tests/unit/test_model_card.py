@@ -60,3 +60,27 @@ def test_the_card_carries_summary_figures_choices_missing_values_and_the_optimis
     assert "| 0 | radiomics | 0.60 | 0.80 | 0.70 |" in card and "Picks over the folds: radiomics 2." in card
     assert "40% of the map's mass lies in the lesion, which covers 15% of the crop" in card
     assert "`train.predict_with: auto`" in card
+    assert "Internal validation only" in card and "No labelled external cohort" in card
+
+
+def test_an_external_cohort_stands_beside_the_internal_figures_and_drops_internal_only():
+    rng = np.random.default_rng(1)
+    labels = np.array([1, 0] * 10)
+    options = {"threshold": 0.5, "resamples": 50, "level": 0.95, "seed": 0}
+    scores = pd.DataFrame({"label": labels, "patient": 0.3 * labels + 0.7 * rng.random(20)})  # not separable
+    internal = summarise(scores, selection="radiomics", aggregates=["patient"], **options)
+    external = summarise(
+        scores.iloc[:12], selection="radiomics", aggregates=["patient"], validation="external", cohort="B", **options
+    )
+    summary = pd.concat([internal, external], ignore_index=True)
+    folds = pd.DataFrame({"patient_id": [f"P{i}" for i in range(20)], "label": labels, "center": "A", "fold": 0})
+    card = model_card.card(
+        summary=summary, folds=folds, clinical=pd.DataFrame(), reports=[], shares=None, settings=SETTINGS
+    )
+    figures = card[card.index("## Every method") : card.index("## External validation")]
+    assert figures.count("| radiomics |") == 1  # the external row is not among the out-of-fold ones
+    row = external.iloc[0]
+    line = next(line for line in card.splitlines() if line.startswith("| B | radiomics |"))
+    assert f"| 12 (6) | {row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f}) |" in line
+    assert f"| {row.calibration_slope:.2f} |" in line
+    assert "Internal validation only" not in card and "Externally validated on B only" in card

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
+import yaml
 
 from conftest import REPO, TINY_PATIENT
 from egfrmet.demo import synth
@@ -73,8 +74,33 @@ def test_stored_orientation_does_not_change_physical_content(cfg):
 def test_committed_demo_sheet_is_what_synth_sheet_writes(config):
     """resources/demo/samples.tsv must not drift from the config that documents it."""
     committed = pd.read_csv(REPO / "resources" / "demo" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
-    generated = synth.make_sheet(**config["synth"]["sheet"]).astype(str)
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    generated = synth.make_sheet(**config["synth"]["sheet"] | demo["synth"]["sheet"]).astype(str)
     pd.testing.assert_frame_equal(committed, generated)
+    assert (generated.cohort == "hospital_c").sum() == 24  # the demo's external cohort
     cv = generated[generated.split == "cv"]
     assert len(cv) == 59 and (cv.label == "1").sum() == 16 and set(cv.center) == {"A", "B"}
     assert (generated.brain_mask == "").any() and (generated.brain_mask != "").any()
+
+
+def test_an_external_cohort_joins_the_sheet_without_moving_anyone_else(cfg):
+    sheet = cfg["synth"]["sheet"]
+    before = synth.make_sheet(**sheet)
+    external = {"cohort": "hospital_c", "n_patients": 12, "n_positive": 4, "center": "C"}
+    after = synth.make_sheet(**sheet, external=external)
+    pd.testing.assert_frame_equal(after.iloc[: len(before)][before.columns], before)
+    added = after.iloc[len(before) :]
+    assert len(added) == 12 and added.label.sum() == 4 and set(added.center) == {"C"}
+    assert set(added.cohort) == {"hospital_c"} and set(added.split) == {""}
+    assert set(after.cohort.iloc[: len(before)]) == {""}
+
+
+def test_another_scanner_gives_thicker_slices_more_noise_and_flatter_contrast(cfg):
+    settings = tiny(cfg, shape=[48, 56, 40], spacing=[3.0, 3.0, 3.0])
+    scanner = {"noise_factor": 2.0, "contrast": 0.6, "slice_mm": 6.0, "bias_strength": 0.0}
+    usual = synth.make_patient("E001", label=1, center="C", **settings)
+    other = synth.make_patient("E001", label=1, center="C", **settings, scanner=scanner)
+    assert other["image"].shape == (20, 56, 48) and other["spacing"] == (3.0, 3.0, 6.0)
+    assert np.allclose(other["bias"], 1.0)  # bias_strength 0: no field
+    air = other["image"][~other["head"]].std() / max(usual["image"][~usual["head"]].std(), 1e-6)
+    assert air > 1.5  # noisier outside the head

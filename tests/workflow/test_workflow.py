@@ -24,6 +24,7 @@ from conftest import (
     tiny_cohort,
     write_dicom_series,
 )
+from egfrmet.config.settings import inference_settings, locked_settings, merged, read_config
 from egfrmet.demo import synth
 
 
@@ -52,15 +53,6 @@ def write_sheet(workdir, rows):
 def results_files(workdir):
     results = workdir / "results"
     return sorted(str(p.relative_to(results)) for p in results.rglob("*") if p.is_file()) if results.exists() else []
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, config):
-    """The whole DAG run once on the tiny cohort; tests below only read it or dry-run on it."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    overlay = tiny_cohort(workdir, config)
-    run_snakemake(workdir, "--cores", "2", "--configfile", overlay)
-    return workdir, overlay
 
 
 @pytest.mark.slow
@@ -105,8 +97,12 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     scores = pd.read_csv(results / "evaluation" / "patient_scores.csv")
     for name in selections:  # every cv patient validated once, by each selection
         assert sorted(scores.patient_id[scores.selection == name]) == patients[:8]
-    summary = pd.read_csv(results / "evaluation" / "summary.csv")
+    summary = pd.read_csv(results / "evaluation" / "summary.csv", keep_default_na=False, na_values=[""])
     assert list(summary.columns[:4]) == ["selection", "aggregate", "n_patients", "n_positive"]
+    external = summary[summary.validation == "external"]  # the held-out T001 and T002: the cohort test
+    assert list(external.selection) == ["inner_ensemble"] and list(external.cohort) == ["test"]
+    assert external.n_patients.tolist() == [2] and (results / "evaluation" / "external" / "test").is_dir()
+    summary = summary[summary.validation == "internal out-of-fold"]
     baselines = ["radiomics", "volume", "intensity", "clinical"]
     fused = ["fusion", "auto"]
     assert list(summary.selection) == list(table.selection) + baselines + fused and (summary.n_patients == 8).all()
@@ -169,7 +165,7 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     assert list(predictions.patient_id) == ["T001", "T002"]
     models = [f"fold_{fold}_inner_{inner}" for fold in (0, 1) for inner in (0, 1)]  # predict_with inner_ensemble
     assert predictions.probability.between(0, 1).all() and set(models) <= set(predictions.columns)
-    assert (predictions.models == "inner_ensemble: 4 models").all()  # scored as the out-of-fold rows (test_selection)
+    assert (predictions.models == "inner_ensemble: 4 network models").all()  # as the out-of-fold rows (test_selection)
     metrics = pd.read_csv(results / "predictions" / "metrics.csv")
     assert metrics.n_labelled[0] == 2 and "auc" in metrics
 
@@ -197,9 +193,17 @@ def test_predict_with_fusion_gives_new_patients_the_stack_refitted_on_every_cv_p
     assert deployed["method"] == "fusion" and deployed["components"] == ["last", "radiomics", "clinical"]
     predictions = pd.read_csv(results / "predictions" / "predictions.csv")
     assert list(predictions.patient_id) == ["T001", "T002"] and predictions.probability.between(0, 1).all()
-    assert (predictions.models == "fusion (last + radiomics + clinical): 2 models").all()
+    assert (predictions.models == "fusion (last + radiomics + clinical): 2 network models").all()
     assert not np.allclose(predictions.probability, predictions.network)  # the stack, not the network alone
     assert sorted(p.stem for p in (results / "features").glob("*.csv")) == [*CV_PATIENTS, "T001", "T002"]
+    # the bundle, copied elsewhere, gives the same patients the same table to the last bit
+    shutil.copytree(results / "bundle", tmp_path / "elsewhere")
+    merged_config = run_config(workdir, "fusion.yaml")
+    elsewhere = predict_with(workdir, merged_config, tmp_path / "elsewhere", ["T001", "T002"], tmp_path / "p.csv")
+    pd.testing.assert_frame_equal(elsewhere, predictions)
+    manifest = json.loads((tmp_path / "elsewhere" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["method"]["kind"] == "stack" and set(manifest["clinical"]) == {"sex", "age", "smoking"}
+    assert manifest["clinical"]["sex"]["levels"] and "imputed_with" in manifest["clinical"]["age"]
     # one scan from the command line, with its clinical values, gets what the workflow gave it
     row = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
     row = row.set_index("patient_id").loc["T001"]
@@ -227,14 +231,43 @@ def test_predict_with_fusion_gives_new_patients_the_stack_refitted_on_every_cv_p
         "--clinical", *sorted(str(p) for p in (results / "clinical").glob("P*.json")),
         "--settings", json.dumps(fusion_settings(config)),
         "--predict-with", "auto",
-        "--out", "auto.pkl",
-        "--out-report", "auto.json",
+        "--out", "auto.json",
     )  # fmt: skip
     auto = json.loads((workdir / "auto.json").read_text(encoding="utf-8"))
     summary = pd.read_csv(results / "evaluation" / "summary.csv")
+    summary = summary[summary.validation == "internal out-of-fold"]  # not the held-out cohort's rows
     summary = summary[summary["aggregate"].isin(["median", "patient"])].set_index("selection")
     assert auto["oof_auc"] == pytest.approx({m: summary.auc[m] for m in auto["oof_auc"]})
     assert auto["method"] == max(auto["oof_auc"], key=auto["oof_auc"].get)
+
+
+def run_config(workdir, overlay):
+    return merged(read_config([REPO / "config" / "config.yaml"]), yaml.safe_load((workdir / overlay).read_text()))
+
+
+def predict_with(workdir, config, bundle, patients, out):
+    """`egfrmet predict` as the rule calls it, for `patients` of the run in `workdir`."""
+    sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    labels = sheet.set_index("patient_id").label
+    results = workdir / "results"
+    features = [
+        str(results / "features" / f"{p}.csv") for p in patients if (results / "features" / f"{p}.csv").exists()
+    ]
+    clinical = [
+        str(results / "clinical" / f"{p}.json") for p in patients if (results / "clinical" / f"{p}.json").exists()
+    ]
+    egfrmet_cli(
+        workdir,
+        "predict", "--bundle", str(bundle),
+        "--crops", *[str(results / "crops" / f"{p}.npz") for p in patients],
+        "--patients", json.dumps({p: [int(labels[p]), "test"] for p in patients}),
+        "--locked", json.dumps(locked_settings(config)),
+        "--settings", json.dumps(config["predict"]), "--evaluate-settings", json.dumps(config["evaluate"]),
+        "--inference", json.dumps(inference_settings(config)), "--threads", "2",
+        "--features", *features, "--clinical", *clinical,
+        "--out", str(out), "--out-metrics", str(out.with_suffix(".metrics.csv")),
+    )  # fmt: skip
+    return pd.read_csv(out)
 
 
 def fusion_settings(overlay):
@@ -416,8 +449,12 @@ def chain_of(patients, stages):
 CV_PATIENTS = [f"P00{i}" for i in range(1, 9)]
 # the fusion stacks the network's and the baselines' scores: it re-fits when either does
 FUSION_FITS = {("fusion", "fold=0"), ("fusion", "fold=1")}
+# whatever the evaluation writes, the bundle carries (its figures): it, the prediction, the
+# external cohort's figures, the summary and the card follow
+SHIPPING = {("bundle", ""), ("predict", ""), ("external", ""), ("summary", ""), ("model_card", "")}
 TRAINING = (
-    {("folds", ""), ("evaluate", ""), ("model_card", ""), ("predict", ""), ("explain_figure", "")}
+    {("folds", ""), ("evaluate", ""), ("explain_figure", "")}
+    | SHIPPING
     | FUSION_FITS
     | {(rule, f"fold={fold}") for rule in ("train", "choose_epoch", "ensemble") for fold in (0, 1)}
     | {("train_inner", f"fold={fold}, inner={inner}") for fold in (0, 1) for inner in (0, 1)}
@@ -442,10 +479,7 @@ def test_changing_a_clinical_cell_refits_the_baselines_and_nothing_of_the_networ
     sheet.loc[sheet.patient_id == "P001", "age"] = "99"
     sheet.to_csv(workdir / "cohort" / "edited.tsv", sep="\t", index=False)
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "samples=cohort/edited.tsv")
-    assert (
-        jobs
-        == {("clinical", "patient=P001"), ("evaluate", ""), ("model_card", ""), ("explain_figure", "")} | BASELINE_FITS
-    )
+    assert jobs == {("clinical", "patient=P001"), ("evaluate", ""), ("explain_figure", "")} | BASELINE_FITS | SHIPPING
 
 
 @pytest.mark.slow
@@ -454,7 +488,8 @@ def test_adding_a_test_patient_runs_its_chain_and_the_prediction_only(tiny_run):
     jobs = planned_jobs(
         workdir, "--configfile", overlay, "--config", grown_sheet(workdir, patient_id="T003", label="1", split="test")
     )
-    assert jobs == chain("T003") | {("predict", "")}
+    # its cohort (test, labelled) gets its figures again, and the summary and card that show them
+    assert jobs == chain("T003") | {("predict", ""), ("external", ""), ("summary", ""), ("model_card", "")}
 
 
 @pytest.mark.slow
@@ -470,13 +505,12 @@ def test_changing_a_training_setting_reruns_training_and_evaluation_not_preproce
 def test_changing_how_baselines_fit_refits_them_without_extracting_features_again(tiny_run):
     workdir, overlay = tiny_run
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "baselines={radiomics: {c_values: [0.5]}}")
-    assert jobs == BASELINE_FITS | {("evaluate", ""), ("model_card", ""), ("explain_figure", "")}
+    assert jobs == BASELINE_FITS | {("evaluate", ""), ("explain_figure", "")} | SHIPPING
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", "baselines={radiomics: {bin_width: 0.2}}")
-    assert jobs == chain_of(CV_PATIENTS, ["features"]) | BASELINE_FITS | {
-        ("evaluate", ""),
-        ("model_card", ""),
-        ("explain_figure", ""),
-    }
+    assert (
+        jobs
+        == chain_of(CV_PATIENTS, ["features"]) | BASELINE_FITS | {("evaluate", ""), ("explain_figure", "")} | SHIPPING
+    )
 
 
 @pytest.mark.slow
@@ -605,7 +639,7 @@ def test_one_scan_from_the_command_line_scores_as_the_workflow_did(tiny_run, tmp
         workflow = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv").set_index("patient_id").loc[pid]
         assert scored.probability == pytest.approx(workflow.probability, abs=1e-6)
         assert scored.fold_1_inner_0 == pytest.approx(workflow.fold_1_inner_0, abs=1e-6)
-        assert scored.models == "4 models (train.predict_with inner_ensemble)"
+        assert scored.models == "inner_ensemble: 4 network models, bundle results/bundle"
         assert (tmp_path / f"{pid}.png").stat().st_size > 1000
     without = subprocess.run(
         command[: command.index("--sequence")] + command[command.index("--sequence") + 3 :],
@@ -624,17 +658,12 @@ def test_one_scan_without_models_says_what_to_do(tmp_path):
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_one_scan_for_the_fused_model_needs_its_clinical_values_and_the_deployed_method(tmp_path):
-    overlay = {"train": {"predict_with": "fusion"}, "fusion": {"components": ["radiomics", "clinical"]}}
-    overlay |= {"clinical": {"age": "numeric"}, "baselines": {"methods": ["radiomics", "clinical"]}}
-    (tmp_path / "fusion.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
-    configs = [str(REPO / "config" / "config.yaml"), "fusion.yaml"]
+def test_one_scan_without_a_bundle_says_where_one_comes_from(tmp_path):
+    configs = [str(REPO / "config" / "config.yaml")]
     command = ["scan", "--image", "x.nii.gz", "--mask", "y.nii.gz", "--out", "o.csv", "--configfile", *configs]
     result = egfrmet_command(tmp_path, *command)
-    assert result.returncode == 2 and "--clinical takes name=value" in result.stderr
-    assert "not given: age" in result.stderr
-    result = egfrmet_command(tmp_path, *command, "--clinical", "age=")  # a missing value is allowed
-    assert result.returncode == 2 and "no deployed method" in result.stderr and "deployed.pkl" in result.stderr
+    assert result.returncode == 2 and "no model bundle" in result.stderr and "results/bundle" in result.stderr
+    assert "--bundle" in result.stderr and "--models" in result.stderr
     assert not (tmp_path / "o.csv").exists()
 
 

@@ -10,10 +10,10 @@ rule features:
     input:
         image="results/normalised/{patient}.nii.gz",
         lesion="results/normalised/{patient}_lesion.nii.gz",
-        crops="results/crops/{patient}.npz",
+        crops=paths.CROPS,
         sequences=sequence_files("normalised"),
     output:
-        "results/features/{patient}.csv",
+        paths.FEATURES,
     log:
         "logs/features/{patient}.log",
     benchmark:
@@ -34,7 +34,7 @@ rule features:
 # a run: block (which Snakemake runs by parsing the whole workflow again: 4-5 s a patient).
 rule clinical:
     output:
-        "results/clinical/{patient}.json",
+        paths.CLINICAL,
     log:
         "logs/clinical/{patient}.log",
     benchmark:

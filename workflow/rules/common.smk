@@ -43,6 +43,7 @@ from egfrmet.training.selection import outer_model_selection
 import egfrmet.config.settings as derived
 from egfrmet.config.sheet import (
     PATH_COLUMNS,
+    external_cohorts,
     prediction_rows,
     read_sheet,
     training_rows,
@@ -51,12 +52,31 @@ from egfrmet.config.schema import load_schema, validate_config
 
 validate_config(config, load_schema("config"))
 derived.check_config(config)
+# `bundle: path`: score the sheet with a locked model from a training run (its preprocessing
+# settings replace the config's; checked, checksums and all, before any job).
+BUNDLE = config["bundle"]
+BUNDLE_MANIFEST = None
+if BUNDLE:
+    from egfrmet.inference.bundle import load as load_bundle
+
+    BUNDLE_MANIFEST, _ = load_bundle(BUNDLE)
+    locked, overridden = derived.with_bundle(config, BUNDLE_MANIFEST["locked"])
+    config.update(locked)
+    for key, ours, theirs in overridden:
+        print(
+            f"bundle {BUNDLE}: {key} is the bundle's {theirs!r}, not the config's {ours!r} "
+            "(a bundle's preprocessing settings cannot be overridden)",
+            file=sys.stderr,
+        )
 SHEET = read_sheet(
     config["samples"], load_schema("samples"), **derived.sheet_columns(config)
 )
 PATIENTS = list(SHEET.index)
-TRAINING = list(training_rows(SHEET).index)
-PREDICTING = list(prediction_rows(SHEET).index)
+# With a bundle nothing trains: every patient is scored by it.
+TRAINING = [] if BUNDLE else list(training_rows(SHEET).index)
+PREDICTING = PATIENTS if BUNDLE else list(prediction_rows(SHEET).index)
+# {patient: cohort} of the labelled patients the shipped model is validated on.
+EXTERNAL = external_cohorts(SHEET, every_row=bool(BUNDLE))
 # Further image columns (inputs.sequences): each one crop channel after the T1c.
 SEQUENCES = config["inputs"]["sequences"]
 # Plain dicts: input functions run once per job, and a DataFrame lookup costs ten times more.

@@ -12,7 +12,7 @@ rule crop:
         summary="results/normalised/{patient}.json",
         sequences=sequence_files("normalised"),
     output:
-        crops="results/crops/{patient}.npz",
+        crops=paths.CROPS,
         qc=report(
             "results/qc/{patient}.png",
             caption="../report/qc.rst",

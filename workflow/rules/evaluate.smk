@@ -19,12 +19,7 @@ rule evaluate:
             category="Cross-validation",
         ),
         markdown="results/evaluation/table2.md",
-        summary=report(
-            "results/evaluation/summary.csv",
-            caption="../report/summary.rst",
-            category="Cross-validation",
-        ),
-        summary_markdown="results/evaluation/summary.md",
+        cross_validation="results/evaluation/cross_validation.csv",
         comparison=report(
             "results/evaluation/comparison.csv",
             caption="../report/comparison.rst",

@@ -38,8 +38,7 @@ rule deploy:
         unpack(deploy_inputs),
         scores=rules.evaluate.output.scores,
     output:
-        model=paths.DEPLOYED,
-        report="results/models/deployed.json",
+        paths.DEPLOYED,
     log:
         "logs/deploy.log",
     benchmark:
@@ -53,4 +52,4 @@ rule deploy:
         "python -m egfrmet deploy --patient-scores {input.scores:q}"
         " --features {input.features:q} --clinical {input.clinical:q}"
         " --settings {params.settings:q} --predict-with {params.predict_with}"
-        " --out {output.model:q} --out-report {output.report:q} 2> {log:q}"
+        " --out {output:q} 2> {log:q}"

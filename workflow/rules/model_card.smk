@@ -8,7 +8,7 @@ include: "inputs/model_card.smk"
 rule model_card:
     input:
         unpack(model_card_inputs),
-        summary=rules.evaluate.output.summary,
+        summary=rules.summary.output.table,
         folds="results/folds.tsv",
     output:
         report(

@@ -19,7 +19,7 @@ rule synth:
     params:
         label=synth_label,
         center=synth_center,
-        settings=settings("synth", "patient"),
+        settings=synth_settings,
     shell:
         "python -m egfrmet synth --patient {wildcards.patient} --label {params.label}"
         " --center {params.center:q} --settings {params.settings:q}"

@@ -1,6 +1,8 @@
 """The fused model and `auto`'s choice for new patients (`train.predict_with: fusion | auto`),
 fitted on every cross-validation patient once the cross-validation has measured them.
 
+Everything fitted is written as plain numbers (egfrmet.baselines.plain), never a pickle.
+
 - auto: the candidate (egfrmet.baselines.fusion.candidates) of best pooled out-of-fold AUC over the
   cross-validation patients (first repeat): the procedure whose honest figure is the summary's
   `auto` row, applied once more to all of them.
@@ -12,15 +14,13 @@ fitted on every cross-validation patient once the cross-validation has measured 
 
 import json
 import logging
-import pickle
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.baselines import clinical as clinical_inputs
-from egfrmet.baselines import fusion
+from egfrmet.baselines import fusion, plain
 from egfrmet.baselines import methods as baselines
 from egfrmet.io.files import atomic_output
 
@@ -38,61 +38,70 @@ def oof_scores(patient_scores, aggregate):
 
 
 def fit(*, patient_scores, features, clinical, kinds, settings, predict_with):
-    """What new patients need: the method they get, its fitted baselines and stack."""
+    """What new patients need, as plain numbers (egfrmet.baselines.plain): the method they
+    get, its components, each fitted baseline and the stack, and what auto's choice saw."""
     scores = oof_scores(patient_scores, settings["aggregate"])
     labels = patient_scores.drop_duplicates("patient_id").set_index("patient_id").label.astype(int)
     candidates = {m: scores[m] for m in fusion.candidates(settings)}
     picked, aucs = fusion.choose(candidates, labels) if predict_with == fusion.AUTO else (predict_with, {})
     components = settings["fusion"]["components"] if picked == fusion.FUSION else [picked]
     y = labels.to_numpy()
-    fitted = {
-        method: baselines.fit(
-            method, baselines.matrix(method, features, clinical, labels.index), y, settings["baselines"], kinds
-        )
-        for method in components
-        if method != fusion.NETWORK
+    models = {}
+    for method in components:
+        if method == fusion.NETWORK:
+            continue
+        X = baselines.matrix(method, features, clinical, labels.index)
+        columns = baselines.inputs(method, features, clinical)[0].columns
+        models[method] = plain.export(baselines.fit(method, X, y, settings["baselines"], kinds), columns)
+    deployed = {
+        "method": picked,
+        "components": list(components),
+        "models": models,
+        "stack": None,
+        "clinical_variables": bool(settings["fusion"]["clinical_variables"]),
+        "oof_auc": aucs,
     }
-    stack = None
     if picked == fusion.FUSION:
         inputs = fusion.stack_table(scores, labels.index, clinical, settings["fusion"])
         stack = fusion.stack_pipeline(components, kinds, settings["fusion"], y, settings["baselines"]["seed"])
         stack = stack.fit(inputs, y)
-    return {
-        "method": picked,
-        "components": list(components),
-        "baselines": fitted,
-        "stack": stack,
-        "clinical_variables": settings["fusion"]["clinical_variables"],
-        "aucs": aucs,
-    }
-
-
-def describe(deployed):
-    text = {"method": deployed["method"], "components": deployed["components"], "oof_auc": deployed["aucs"]}
-    if deployed["stack"] is not None:
-        text["stack"] = fusion.describe_stack(deployed["stack"])
-    return text
+        deployed["stack"] = plain.export(stack, inputs.columns)
+        deployed["stack_fit"] = fusion.describe_stack(stack)
+    return deployed
 
 
 def apply(deployed, *, network, features, clinical, patients):
-    """Probabilities of `patients`: `network` is the fold models' probability by patient
-    (egfrmet.inference.predict), the rest is fitted here."""
+    """Probabilities of `patients` from `deployed` (fit's): `network` is the network's
+    probability by patient (its fold models' mean), the rest comes from plain numbers."""
+    if is_network(deployed):
+        return network.loc[patients].to_numpy(dtype=float)
     parts = {}
     for method in deployed["components"]:
         if method == fusion.NETWORK:
             parts[method] = network.loc[patients].to_numpy(dtype=float)
         else:
-            X = baselines.matrix(method, features, clinical, patients)
-            parts[method] = deployed["baselines"][method].predict_proba(X)[:, 1]
-    if deployed["stack"] is None:
+            table = clinical if method == "clinical" else features
+            parts[method] = plain.apply(deployed["models"][method], table.loc[list(patients)])
+    if deployed["stack"] is None:  # one component: the method itself
         return parts[deployed["method"]]
     table = pd.DataFrame(parts, index=pd.Index(patients, name="patient_id"))
-    return deployed["stack"].predict_proba(fusion.stack_inputs(table, clinical, deployed["clinical_variables"]))[:, 1]
+    inputs = fusion.stack_inputs(table, clinical.reindex(list(patients)), deployed["clinical_variables"])
+    return plain.apply(deployed["stack"], inputs)
 
 
-def load(path):
-    """What `egfrmet deploy` wrote (.pkl)."""
-    return pickle.loads(Path(path).read_bytes())
+def is_network(deployed):
+    """Whether the method is a network selection itself (bundle.network_method)."""
+    return bool(deployed.get("network"))
+
+
+def needs(deployed):
+    """What scoring with `deployed` reads: the network, image features, clinical values."""
+    components = set(deployed["components"]) - ({deployed["method"]} if is_network(deployed) else set())
+    return {
+        "network": fusion.NETWORK in components or is_network(deployed),
+        "features": bool(components - {fusion.NETWORK, "clinical"}),
+        "clinical": "clinical" in components or (deployed["stack"] is not None and deployed["clinical_variables"]),
+    }
 
 
 @command(
@@ -102,12 +111,11 @@ def load(path):
     (["--clinical"], {"nargs": "*", "default": [], "help": "their clinical values (.json)"}),
     SETTINGS,
     required("--predict-with", "fusion or auto"),
-    required("--out", "the fitted methods to write (.pkl)"),
-    required("--out-report", "what new patients get (.json)"),
+    required("--out", "what new patients get, its fitted models as plain numbers (.json)"),
 )
-def run(*, patient_scores, features, clinical, settings, predict_with, out, out_report):
+def run(*, patient_scores, features, clinical, settings, predict_with, out):
     """The `egfrmet deploy` subcommand: fit what `predict_with` (fusion or auto) needs on every
-    cross-validation patient; write it (.pkl, read by egfrmet predict) and what it is (.json)."""
+    cross-validation patient; write it as plain numbers (.json, read by egfrmet bundle)."""
     scores = pd.read_csv(patient_scores, dtype={"patient_id": str})
     scores = scores.assign(patient=scores.get("patient", np.nan))
     values, kinds = clinical_inputs.read(clinical)
@@ -119,8 +127,11 @@ def run(*, patient_scores, features, clinical, settings, predict_with, out, out_
         settings=settings,
         predict_with=predict_with,
     )
-    log.info("new patients get %s: %s", deployed["method"], json.dumps(describe(deployed)))
+    log.info(
+        "new patients get %s (of %s); out-of-fold AUC %s",
+        deployed["method"],
+        deployed["components"],
+        deployed["oof_auc"],
+    )
     with atomic_output(out) as tmp:
-        tmp.write_bytes(pickle.dumps(deployed))
-    with atomic_output(out_report) as tmp:
-        tmp.write_text(json.dumps(describe(deployed), indent=2, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps(deployed, indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")

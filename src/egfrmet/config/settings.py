@@ -37,7 +37,18 @@ def read_config(paths):
 
 
 # The sheet's own columns: a declared clinical variable or sequence cannot take their names.
-SHEET_COLUMNS = ("patient_id", "image", "series_uid", "mask", "brain_mask", "label", "split", "center", "fold")
+SHEET_COLUMNS = (
+    "patient_id",
+    "image",
+    "series_uid",
+    "mask",
+    "brain_mask",
+    "label",
+    "split",
+    "cohort",
+    "center",
+    "fold",
+)
 
 
 def check_config(config):
@@ -223,3 +234,69 @@ def model_card_settings(config):
         "fusion": config["fusion"],
         "synthetic": config["synth"]["enabled"],
     } | {key: evaluate[key] for key in ("metric", "threshold", "ci_level", "bootstrap")}
+
+
+# What a bundle fixes: the settings that made the inputs its models were fitted on. A run that
+# scores with a bundle preprocesses with these, never with its own.
+LOCKED_SECTIONS = ("inputs", "clinical", "preprocess", "features")
+RUNTIME_KEYS = {("preprocess", "brain_mask", "device")}  # where it runs, not what it computes
+
+
+def locked_settings(config):
+    """The preprocessing, sequence, clinical and feature-extraction settings of `config`."""
+    preprocess = json.loads(json.dumps(config["preprocess"]))
+    for _, section, key in RUNTIME_KEYS:
+        preprocess[section].pop(key, None)
+    return {
+        "inputs": config["inputs"],
+        "clinical": config["clinical"],
+        "preprocess": preprocess,
+        "features": feature_settings(config),
+    }
+
+
+def differences(ours, theirs, prefix=""):
+    """Dotted keys whose values differ between two nested dicts, with both values."""
+    out = []
+    for key in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(key), theirs.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append((f"{prefix}{key}", a, b))
+    return out
+
+
+def with_bundle(config, locked):
+    """`config` whose preprocessing, sequences, clinical variables and feature extraction are
+    a bundle's `locked` settings (locked_settings of its training run), and the keys where
+    `config` said otherwise (dotted key, config's value, bundle's value)."""
+    changed = differences(locked_settings(config), locked)
+    out = json.loads(json.dumps(config))
+    out["inputs"], out["clinical"] = locked["inputs"], locked["clinical"]
+    runtime = {key: config["preprocess"][section][key] for _, section, key in RUNTIME_KEYS}
+    out["preprocess"] = json.loads(json.dumps(locked["preprocess"]))
+    for _, section, key in RUNTIME_KEYS:
+        out["preprocess"][section][key] = runtime[key]
+    features = locked["features"]
+    out["baselines"]["radiomics"] |= features["radiomics"]
+    out["baselines"]["intensity_percentile"] = features["intensity_percentile"]
+    return out, changed
+
+
+def bundle_settings(config):
+    """What the bundle rule writes into a bundle's manifest besides the fitted models."""
+    predict_with = config["train"]["predict_with"]
+    selection = predict_with if predict_with not in ("fusion", "auto") else "last"  # the fold models' selection
+    return {
+        "locked": locked_settings(config),
+        "network": {
+            "model": model_settings(config),
+            "aggregate": config["evaluate"]["metric"],
+            "inference": inference_settings(config),
+            "selection": selection,
+        },
+        "threshold": config["predict"]["threshold"],
+        "predict_with": predict_with,
+        "figures_of": [selection],
+    }

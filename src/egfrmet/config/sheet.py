@@ -11,6 +11,7 @@ import pandas as pd
 from egfrmet.errors import InputError
 
 PATH_COLUMNS = ("image", "mask", "brain_mask")
+DEFAULT_COHORT = "test"  # the cohort of labelled split-test rows that name none
 
 
 def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
@@ -45,11 +46,25 @@ def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
         cells = sheet[column] if column in sheet else pd.Series("", index=sheet.index)
         sheet[column] = [resolve(cell, path.parent) for cell in cells]
     sheet["label"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "label")], dtype="Int64")
-    sheet["split"] = [v or "cv" for v in column_or_empty(sheet, "split")]
+    cohorts = column_or_empty(sheet, "cohort")
+    check_cohorts(sheet, cohorts, path)
+    sheet["split"] = [v or ("test" if cohort else "cv") for v, cohort in zip(column_or_empty(sheet, "split"), cohorts)]
+    sheet["cohort"] = [c or (DEFAULT_COHORT if s == "test" else "") for c, s in zip(cohorts, sheet["split"])]
     sheet["center"] = column_or_empty(sheet, "center")
     sheet["series_uid"] = column_or_empty(sheet, "series_uid")
     sheet["fold"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "fold")], dtype="Int64")
-    return sheet[["patient_id", *PATH_COLUMNS, "series_uid", "label", "split", "center", "fold", *declared]]
+    return sheet[["patient_id", *PATH_COLUMNS, "series_uid", "label", "split", "cohort", "center", "fold", *declared]]
+
+
+def check_cohorts(sheet, cohorts, path):
+    for pid, split, cohort in zip(sheet.patient_id, column_or_empty(sheet, "split"), cohorts):
+        if cohort and split == "cv":
+            raise InputError(
+                f"cohort {cohort} with split cv: an external cohort is never trained on (leave split empty, or test)",
+                patient=pid,
+                column="cohort",
+                path=path,
+            )
 
 
 def column_or_empty(frame, column):
@@ -149,5 +164,14 @@ def training_rows(sheet):
 
 
 def prediction_rows(sheet):
-    """Patients that are never trained on: split test, or no label."""
+    """Patients that are never trained on: split test (an external cohort among them), or no label."""
     return sheet[(sheet.split == "test") | sheet.label.isna()]
+
+
+def external_cohorts(sheet, every_row=False):
+    """{patient_id: cohort} of the labelled patients a run validates its shipped model on: the
+    prediction rows' (every row's with `every_row`, a run that scores with a bundle), a row
+    without a cohort counting as DEFAULT_COHORT."""
+    rows = sheet if every_row else prediction_rows(sheet)
+    rows = rows[rows.label.notna()]
+    return {pid: cohort or DEFAULT_COHORT for pid, cohort in zip(rows.patient_id, rows.cohort)}

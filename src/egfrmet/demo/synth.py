@@ -57,21 +57,36 @@ def patient_rng(seed, patient_id):
 
 
 def make_sheet(
-    *, n_patients, n_positive, centers, n_test, n_test_positive, brain_mask_every, seed, clinical=None, t2=False
+    *,
+    n_patients,
+    n_positive,
+    centers,
+    n_test,
+    n_test_positive,
+    brain_mask_every,
+    seed,
+    clinical=None,
+    t2=False,
+    external=None,
 ):
     """The demo sample sheet: `n_patients` cv patients (P001...) plus `n_test` held-out ones (T001...).
 
     `centers` maps centre name to its share of patients. Every `brain_mask_every`-th patient
     comes with a brain mask; the workflow computes one for the others. With `clinical`
     (config synth.sheet.clinical), each patient also gets sex, age and smoking; with `t2`, a
-    `t2` column names its T2-weighted image.
+    `t2` column names its T2-weighted image. With `external` ({cohort, n_patients, n_positive,
+    center}), a further cohort (E001...) from another site, labels drawn as for the others,
+    named in a `cohort` column: never trained on, the shipped model is validated on it.
     """
     rng = np.random.default_rng(seed)
     rows = []
-    for split, prefix, n, n_pos in (("cv", "P", n_patients, n_positive), ("test", "T", n_test, n_test_positive)):
+    parts = [("cv", "P", n_patients, n_positive, centers), ("test", "T", n_test, n_test_positive, centers)]
+    if external:
+        parts.append(("", "E", external["n_patients"], external["n_positive"], {external["center"]: 1}))
+    for split, prefix, n, n_pos, sites_of in parts:
         labels = np.zeros(n, dtype=int)
         labels[rng.choice(n, size=n_pos, replace=False)] = 1
-        sites = np.repeat(list(centers), split_counts(n, list(centers.values())))
+        sites = np.repeat(list(sites_of), split_counts(n, list(sites_of.values())))
         rng.shuffle(sites)
         for i in range(n):
             pid = f"{prefix}{i + 1:03d}"
@@ -88,6 +103,7 @@ def make_sheet(
                     "split": split,
                     "center": sites[i],
                 }
+                | ({"cohort": external["cohort"] if prefix == "E" else ""} if external else {})
                 | (clinical_values(pid, int(labels[i]), seed, **clinical) if clinical else {})
             )
     return pd.DataFrame(rows)
@@ -114,11 +130,19 @@ def split_counts(n, shares):
     return counts
 
 
-def make_patient(patient_id, *, label, center, shape, spacing, effect_size, noise, bias_strength, seed):
+def make_patient(patient_id, *, label, center, shape, spacing, effect_size, noise, bias_strength, seed, scanner=None):
     """Arrays (z, y, x) of one patient: image, unbiased image, bias field and masks.
 
     `center` (a site name) sets the scanner: its gain, noise level and stored orientation.
+    `scanner` (config synth.scanners' entry of the centre) makes another protocol: its noise
+    (noise_factor times), bias field strength, tissue contrast (intensities to the power
+    `contrast`) and slice thickness (`slice_mm`: fewer, thicker slices over the same head).
     """
+    scanner = scanner or {}
+    if "slice_mm" in scanner:
+        shape = [*shape[:2], max(16, round(shape[2] * spacing[2] / scanner["slice_mm"]))]
+        spacing = [*spacing[:2], scanner["slice_mm"]]
+    bias_strength = scanner.get("bias_strength", bias_strength)
     rng = patient_rng(seed, patient_id)
     site = patient_rng(seed, f"center:{center}")
     shape_zyx = tuple(int(n) for n in reversed(shape))
@@ -127,10 +151,11 @@ def make_patient(patient_id, *, label, center, shape, spacing, effect_size, nois
     tissue, masks = anatomy(grid, rng)
     lesion = lesion_properties(rng, label, effect_size)
     add_lesion(tissue, masks, grid, rng, lesion, spacing)
+    tissue = tissue ** scanner.get("contrast", 1.0)
 
     bias = bias_field(grid, rng, bias_strength)
     gain = float(site.uniform(600, 1000))
-    sigma = noise * float(site.uniform(0.8, 1.4))
+    sigma = noise * float(site.uniform(0.8, 1.4)) * scanner.get("noise_factor", 1.0)
     image = acquire(tissue, bias, gain, sigma, rng)
     t2_rng = patient_rng(seed, f"t2:{patient_id}")  # its own draws: the T1c stays as it was
     t2 = acquire(t2_tissue(masks, t2_rng, lesion), bias_field(grid, t2_rng, bias_strength), gain, sigma, t2_rng)

@@ -66,7 +66,7 @@ def curve_rows(method, labels, benefit, at):
     )
 
 
-def decision_figure(table, path):
+def decision_figure(table, path, title="Decision curves (out-of-fold patients)"):
     """Net benefit against threshold probability, one line per method, beside the references;
     the y axis from a little below 0 to a little above the prevalence (the most any method
     can reach), so the curves' differences stay visible."""
@@ -86,7 +86,7 @@ def decision_figure(table, path):
         ylim=(-0.05 - 0.05 * prevalence, 1.1 * prevalence),
         xlabel="threshold probability (treat when P(EGFR+) ≥ threshold)",
         ylabel="net benefit",
-        title="Decision curves (out-of-fold patients)",
+        title=title,
     )
     ax.axhline(0, color="black", lw=0.5)
     ax.legend(fontsize=7, ncol=2, loc="upper right")

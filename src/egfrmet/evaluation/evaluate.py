@@ -15,11 +15,12 @@ import os
 import numpy as np
 import pandas as pd
 
+from egfrmet import methods
 from egfrmet.arguments import CROPS, SETTINGS, command, required
 from egfrmet.evaluation.compare import comparison_markdown, comparison_pairs, comparison_table, score_of
 from egfrmet.evaluation.decision import decision_figure, decision_table, thresholds
 from egfrmet.evaluation.figures import calibration_figure, curves_figure, example_patients, roc_figure, slice_figure
-from egfrmet.evaluation.summary import summarise, summary_markdown
+from egfrmet.evaluation.summary import summarise
 from egfrmet.io.files import crop_files, write_csv, write_text
 from egfrmet.metrics import auc, bootstrap_auc, bootstrap_settings, threshold_metrics
 from egfrmet.training.selection import SELECTIONS, outer_model_selection
@@ -27,7 +28,7 @@ from egfrmet.training.selection import SELECTIONS, outer_model_selection
 log = logging.getLogger(__name__)
 
 AGGREGATES = ("min", "max", "median", "mean")  # the paper's row order
-FUSED = ("fusion", "auto")  # egfrmet.baselines.fusion's methods, made from the others
+FUSED = tuple(methods.named(methods.STACK) + methods.named(methods.CHOICE))  # made from the others
 
 
 def patient_scores(slices):
@@ -177,12 +178,12 @@ def read_methods(val_slices, baseline_scores):
 
 
 def write_tables(out_dir, scores, tables, markdown, rows, comparison, *, level):
-    """patient_scores, Table 2, summary and comparison, each as csv (and markdown where read)."""
+    """patient_scores, Table 2, the cross-validation's summary rows and comparison, each as csv
+    (and markdown where read)."""
     for name, table in (("patient_scores.csv", scores), ("table2.csv", tables)):
         write_csv(pd.concat(part.assign(selection=key) for key, part in table.items()), os.path.join(out_dir, name))
     write_text(markdown, os.path.join(out_dir, "table2.md"))
-    write_csv(rows, os.path.join(out_dir, "summary.csv"))
-    write_text(summary_markdown(rows, level=level), os.path.join(out_dir, "summary.md"))
+    write_csv(rows, os.path.join(out_dir, "cross_validation.csv"))  # summary.csv's internal rows
     write_csv(comparison, os.path.join(out_dir, "comparison.csv"))
     write_text(comparison_markdown(comparison, level=level), os.path.join(out_dir, "comparison.md"))
 

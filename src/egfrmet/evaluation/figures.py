@@ -77,7 +77,7 @@ def slice_figure(slices, scores, aggregate, crops, patients, path):
     save(fig, [path], dpi=100)
 
 
-def calibration_figure(tables, aggregate, bins, path):
+def calibration_figure(tables, aggregate, bins, path, title="Calibration (out-of-fold patients)"):
     """Reliability diagram: observed fraction of EGFR+ patients against the mean predicted
     probability per bin, one line per selection (marker area ~ patients), Brier in the legend."""
     plt = pyplot()
@@ -97,9 +97,11 @@ def calibration_figure(tables, aggregate, bins, path):
     ax.set(
         xlim=(0, 1),
         ylim=(-0.02, 1.02),
-        xlabel=f"predicted P(EGFR+), {aggregate} of slices ({bins} bins)",
+        xlabel=f"predicted P(EGFR+), {aggregate} of slices ({bins} bins)"
+        if aggregate in ("median", "mean", "min", "max")
+        else f"predicted P(EGFR+) ({bins} bins)",
         ylabel="observed fraction EGFR+",
-        title="Calibration (out-of-fold patients)",
+        title=title,
     )
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()

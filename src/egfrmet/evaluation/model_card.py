@@ -12,27 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from egfrmet import methods
 from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.cohort.folds import read_folds
+from egfrmet.evaluation.summary import EXTERNAL, INTERNAL
 from egfrmet.io.files import atomic_output
 
-OPTIMISTIC = {
-    "best_val_accuracy": "the paper's selection: the validation fold chose the epoch and is then reported on",
-}
-WHAT = {
-    "best_val_accuracy": "network, the epoch of best validation accuracy (the paper's)",
-    "inner_cv": "network, the epoch the inner folds of the training patients chose",
-    "inner_ensemble": "network, the mean of the inner models (each at its own best inner epoch)",
-    "last": "network, the last epoch (nothing chosen)",
-    "radiomics": "PyRadiomics features of every sequence, L2 logistic regression",
-    "radiomics_t1c": "PyRadiomics features of the T1c alone, L2 logistic regression",
-    "volume": "lesion volume alone",
-    "intensity": "one intensity percentile of the lesion alone",
-    "clinical": "the clinical variables, L2 logistic regression",
-    "fusion": "stack of the components' leak-free scores, L2 logistic regression",
-    "auto": "per fold, the method of best inner-CV AUC on the training patients",
-}
+OPTIMISTIC = methods.optimistic()
 
 
 def cohort_lines(folds, clinical, settings):
@@ -83,21 +70,61 @@ def validation_lines(folds, settings):
     ]
 
 
+def describe(name):
+    return methods.REGISTRY[name].description if name in methods.REGISTRY else ""
+
+
+def internal_rows(summary):
+    """summary.csv's pooled out-of-fold rows (subset all)."""
+    internal = summary.validation == INTERNAL if "validation" in summary else True
+    return summary[(summary.subset == "all") & internal]
+
+
 def figures_table(summary, level):
     """Every method's pooled row of summary.csv (subset all): its figures, what it is, and
     whether it is optimistic."""
-    rows = summary[summary.subset == "all"]
+    rows = internal_rows(summary)
     header = ["Method", "What", f"AUC ({level:.0%} CI)", "Sensitivity", "Specificity", "Brier", "Leak-free"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows.itertuples():
         name = row.selection if row.aggregate == "patient" else f"{row.selection} ({row.aggregate})"
         leak = "no: optimistic" if row.selection in OPTIMISTIC else "yes"
-        cells = [name, WHAT.get(row.selection, ""), f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})"]
+        cells = [name, describe(row.selection), f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})"]
         cells += [f"{row.sensitivity:.1%}", f"{row.specificity:.1%}"]
         cells += ["" if pd.isna(row.brier) else f"{row.brier:.3f}", leak]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- **{name}** is optimistic: {why}." for name, why in OPTIMISTIC.items() if name in set(rows.selection)]
     return lines + [""] + notes
+
+
+def external_lines(summary, level):
+    """Each external cohort's rows: the locked model on patients it never saw."""
+    rows = summary[summary.validation == EXTERNAL] if "validation" in summary else summary.iloc[:0]
+    if rows.empty:
+        return ["- No labelled external cohort in this run (a sheet's `cohort` column, or `split: test` rows)."]
+    header = ["Cohort", "Method", "Patients (positive)", f"AUC ({level:.0%} CI)", "Sensitivity", "Specificity"]
+    header += ["Brier", "Calibration intercept", "Calibration slope"]
+    lines = [
+        "The model this run ships, locked (its bundle), on patients it never saw; nothing was fitted or "
+        "chosen on them. Beside each, the internal out-of-fold figure above is the one to compare.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in rows.itertuples():
+        cells = [str(row.cohort), row.selection, f"{row.n_patients} ({row.n_positive})"]
+        cells += [f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})"]
+        cells += [f"{row.sensitivity:.1%} ({row.sensitivity_low:.1%}–{row.sensitivity_high:.1%})"]
+        cells += [f"{row.specificity:.1%} ({row.specificity_low:.1%}–{row.specificity_high:.1%})"]
+        cells += ["" if pd.isna(v) else f"{v:.3f}" for v in (row.brier, row.calibration_intercept)]
+        cells += ["" if pd.isna(row.calibration_slope) else f"{row.calibration_slope:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "- Calibration intercept (calibration-in-the-large) 0 and slope 1 mean calibrated; a slope below 1 means "
+        "over-confident probabilities. Figures per cohort: results/evaluation/external/<cohort>/.",
+    ]
+    return lines
 
 
 def choice_lines(reports, settings):
@@ -163,10 +190,14 @@ def card(*, summary, folds, clinical, reports, shares, settings):
         "",
         *validation_lines(folds, settings),
         "",
-        "## Every method's figures (out-of-fold, pooled)",
+        "## Every method's figures (internal out-of-fold, pooled)",
         "",
         *figures_table(summary, level),
         "- Calibration: results/evaluation/calibration.png; decision curves: results/evaluation/decision_curve.png.",
+        "",
+        "## External validation",
+        "",
+        *external_lines(summary, level),
         "",
         "## What was chosen, and how",
         "",
@@ -190,7 +221,7 @@ def card(*, summary, folds, clinical, reports, shares, settings):
 
 def new_patient_lines(settings):
     what = settings["predict_with"]
-    lines = [f"- `train.predict_with: {what}`: {WHAT.get(what, '')}."]
+    lines = [f"- `train.predict_with: {what}`: {describe(what)}."]
     deployed = settings.get("deployed")
     if deployed:
         aucs = ", ".join(f"{m} {v:.2f}" for m, v in deployed["oof_auc"].items())
@@ -202,13 +233,25 @@ def new_patient_lines(settings):
 
 
 def limit_lines(summary, folds, settings):
-    rows = summary[summary.subset == "all"]
+    rows = internal_rows(summary)
     widest = (rows.auc_high - rows.auc_low).max() if len(rows) else np.nan
+    external = "validation" in summary and (summary.validation == EXTERNAL).any()
     lines = [
-        f"- Small cohort: AUC intervals up to {widest:.2f} wide; methods whose intervals overlap are not shown apart.",
-        "- Internal validation only" if settings["folds"]["scheme"] != "centre" else "- Centres held out in turn",
+        f"- Small cohort: AUC intervals up to {widest:.2f} wide; methods whose intervals overlap are not shown apart."
     ]
-    lines[-1] += ": figures on another hospital's scanners and protocols may be lower."
+    if external:
+        cohorts = sorted(set(summary.cohort[summary.validation == EXTERNAL]))
+        lines.append(
+            f"- Externally validated on {', '.join(map(str, cohorts))} only: other hospitals' scanners and protocols "
+            "may give other figures."
+        )
+    elif settings["folds"]["scheme"] == "centre":
+        lines.append(
+            "- Centres held out in turn (internal-external cross-validation), no locked model tested on new data: "
+            "figures on another hospital's scanners and protocols may be lower."
+        )
+    else:
+        lines.append("- Internal validation only: figures on another hospital's scanners and protocols may be lower.")
     lines.append(
         "- Balanced class weights and the weighted sampler shift probabilities towards the positive class when "
         "positives are rarer; read calibration before using a threshold."
@@ -218,7 +261,7 @@ def limit_lines(summary, folds, settings):
 
 @command(
     "write the run's model card (the TRIPOD+AI items a run can answer)",
-    required("--summary", "summary.csv of evaluate"),
+    required("--summary", "summary.csv: out-of-fold and external rows"),
     required("--folds", "folds table (.tsv)"),
     (["--clinical"], {"nargs": "*", "default": [], "help": "the cross-validation patients' clinical values"}),
     (["--fusion-reports"], {"nargs": "*", "default": [], "help": "the folds' fusion reports (.json)"}),

@@ -1,16 +1,15 @@
 """One new scan, scored from the command line: the workflow's own preprocessing (check, N4,
-brain mask and z-score, crops) with the workflow's config, then the mean of trained models
-(by default every fold model the workflow wrote). No Snakemake, no sample sheet. With
-`train.predict_with: fusion | auto`, the scan also gets its radiomics features and clinical
-values (`--clinical name=value`), and the method the workflow deployed
-(results/models/deployed.pkl) gives the probability.
+brain mask and z-score, crops), then a model bundle (egfrmet.inference.bundle: the run's
+results/bundle by default, or one from elsewhere), whose preprocessing settings replace the
+config's. No Snakemake, no sample sheet. Where the bundle's method reads them, the scan also
+gets its radiomics features and clinical values (`--clinical name=value`). With `--models`,
+network model files score it instead, with the config's settings.
 
     egfrmet scan --image t1.nii.gz --mask lesion.nii.gz --out scan.csv \
-        [--brain-mask brain.nii.gz] [--configfile config/config.yaml mine.yaml] [--models ...] \
+        [--brain-mask brain.nii.gz] [--configfile config/config.yaml mine.yaml] [--bundle DIR | --models ...] \
         [--clinical age=64 sex=F smoking=]
 """
 
-import glob
 import logging
 import os
 import shutil
@@ -19,20 +18,21 @@ from pathlib import Path
 
 from egfrmet.arguments import SEQUENCE, THREADS, command, optional, required
 from egfrmet.baselines import clinical, features
+from egfrmet.baselines import methods as baselines
 from egfrmet.config.settings import (
     brain_mask_settings,
     crop_settings,
     feature_settings,
-    image_baselines,
     inference_settings,
     model_settings,
     read_config,
-    reads_clinical,
+    with_bundle,
 )
 from egfrmet.errors import InputError
-from egfrmet.inference.predict import score, with_deployed
+from egfrmet.inference import bundle as bundles
+from egfrmet.inference.predict import description, score, score_with_bundle
 from egfrmet.io.files import atomic_output, crop_files
-from egfrmet.paths import DEPLOYED, prediction_models
+from egfrmet.paths import BUNDLE
 from egfrmet.preprocessing import bias, check, crop, normalise, sequences
 from egfrmet.training.runtime import set_up
 
@@ -123,36 +123,41 @@ def clinical_values(pairs, kinds):
     return values
 
 
-def deployed_inputs(patient, config, folder, crops, images, clinical_pairs):
+def bundle_inputs(patient, config, folder, crops, images, clinical_pairs, needs):
     """The scan's features (.csv) and clinical values (.json), as the workflow's features and
-    clinical rules write them, for the deployed method."""
+    clinical rules write them, where the bundle's method reads them: as tables."""
     folder = Path(folder)
-    features_out, clinical_out = [], []
-    if image_baselines(config):
-        features_out = [str(folder / "features.csv")]
+    table, values = baselines.read_features([]), clinical.read([])[0]
+    if needs["features"]:
         features.run(
             patient,
             image=images["image"],
             lesion=images["lesion"],
             crops=str(crops),
             settings=feature_settings(config),
-            out=features_out[0],
+            out=str(folder / "features.csv"),
             sequence_files=images["sequences"],
         )
-    if reads_clinical(config):
-        clinical_out = [str(folder / "clinical.json")]
-        clinical.write(patient, values=clinical_pairs, kinds=config["clinical"], out=clinical_out[0])
-    return features_out, clinical_out
+        table = baselines.read_features([str(folder / "features.csv")])
+    if needs["clinical"]:
+        clinical.write(patient, values=clinical_pairs, kinds=config["clinical"], out=str(folder / "clinical.json"))
+        values = clinical.read([str(folder / "clinical.json")])[0]
+    return table, values
 
 
-def default_models(config):
-    """The models `train.predict_with` names, where the workflow wrote them under results/."""
-    template = prediction_models(config["train"]["predict_with"])
-    return sorted(glob.glob(template.format(fold="*", inner="*")))
+def bundle_config(config, folder):
+    """(config with the bundle's locked settings, manifest, method): what the bundle was
+    trained on decides how the scan is preprocessed; each key the config said otherwise is
+    logged."""
+    manifest, method = bundles.load(folder)
+    config, overridden = with_bundle(config, manifest["locked"])
+    for key, ours, theirs in overridden:
+        log.warning("bundle %s: %s is the bundle's %r, not the config's %r", folder, key, theirs, ours)
+    return config, manifest, method
 
 
 @command(
-    "score one new scan and lesion mask: the workflow's preprocessing and config, then trained models",
+    "score one new scan and lesion mask with a model bundle (or model files): the workflow's preprocessing",
     required("--image", "post-contrast T1 (NIfTI, or a DICOM folder)"),
     required("--mask", "lesion mask on the image's grid"),
     optional("--brain-mask", "brain mask (default: computed as preprocess.brain_mask says)"),
@@ -162,15 +167,17 @@ def default_models(config):
         {
             "nargs": "+",
             "default": ["config/config.yaml"],
-            "help": "the workflow's config files, later ones over earlier (default: config/config.yaml)",
+            "help": "the workflow's config files, later ones over earlier (default: config/config.yaml); "
+            "a bundle's preprocessing settings replace theirs",
         },
     ),
+    optional("--bundle", f"a model bundle (default: {BUNDLE}, the run's own, unless --models)"),
     (
         ["--models"],
         {
             "nargs": "*",
             "default": [],
-            "help": "models (.pt); default: the ones train.predict_with names in results/",
+            "help": "network models (.pt) to score with instead of a bundle (the config's settings)",
         },
     ),
     SEQUENCE,
@@ -180,18 +187,33 @@ def default_models(config):
             "nargs": "*",
             "default": [],
             "metavar": "NAME=VALUE",
-            "help": "each clinical variable of the config (NAME= when missing), for predict_with fusion or auto",
+            "help": "each clinical variable the bundle reads (NAME= when missing)",
         },
     ),
     THREADS,
     required("--out", "prediction to write (.csv)"),
     optional("--qc", "QC picture of the crops to write (.png)"),
 )
-def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, qc, sequence=(), clinical=()):
+def run(
+    *, image, mask, brain_mask, patient, configfile, threads, out, qc, bundle="", models=(), sequence=(), clinical=()
+):
     """The `egfrmet scan` subcommand. `sequence`: (name, path) of each of inputs.sequences;
-    `clinical`: name=value of each clinical variable (predict_with fusion or auto)."""
+    `clinical`: name=value of each clinical variable the bundle reads."""
     set_up(threads)
     config = read_config(configfile)
+    manifest = method = None
+    if not models:
+        bundle = bundle or BUNDLE
+        if not os.path.isdir(bundle):
+            raise InputError(
+                "no model bundle: run the workflow first (it writes results/bundle), give --bundle, or "
+                "--models results/models/fold*/model.pt to score with the network alone",
+                path=bundle,
+            )
+        config, manifest, method = bundle_config(config, bundle)
+    missing = [path for path in models if not os.path.isfile(path)]
+    if missing:
+        raise InputError("model file not found", path=missing[0])
     sequence = [tuple(pair) for pair in sequence]
     wanted = config["inputs"]["sequences"]
     if [name for name, _ in sequence] != wanted:
@@ -200,22 +222,7 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
             f"the models take the sequences {wanted} (inputs.sequences) after the image: give "
             f"{' '.join(f'--sequence {name} PATH' for name in wanted) or 'no --sequence'} (given: {given})"
         )
-    deployed = not models and config["train"]["predict_with"] in ("fusion", "auto")
-    if deployed:
-        values = clinical_values(clinical, config["clinical"]) if reads_clinical(config) else {}
-        if not os.path.isfile(DEPLOYED):
-            raise InputError(
-                f"train.predict_with {config['train']['predict_with']}: no deployed method; run the workflow first "
-                "(it writes it), or give --models results/models/fold*/model.pt to score with the network alone",
-                path=DEPLOYED,
-            )
-    source = "--models" if models else f"train.predict_with {config['train']['predict_with']}"
-    models = models or default_models(config)
-    if not models:
-        raise InputError("no trained models: give --models, or run the workflow first (results/models/)")
-    missing = [path for path in models if not os.path.isfile(path)]
-    if missing:
-        raise InputError("model file not found", path=missing[0])
+    values = clinical_values(clinical, config["clinical"]) if manifest and manifest["needs"]["clinical"] else {}
     with tempfile.TemporaryDirectory(prefix="egfrmet-scan-") as folder:
         crops, images = preprocess(
             patient,
@@ -227,24 +234,39 @@ def run(*, image, mask, brain_mask, patient, configfile, models, threads, out, q
             threads=threads,
             sequence=sequence,
         )
-        table = score(
-            models,
-            crop_files([crops]),
-            [patient],
-            model_settings=model_settings(config),
-            aggregate=config["evaluate"]["metric"],
-            threshold=config["predict"]["threshold"],
-            batch_size=config["predict"]["batch_size"],
-            inference=inference_settings(config),
-        )
-        if deployed:
-            inputs = deployed_inputs(patient, config, folder, crops, images, values)
-            table, source = with_deployed(table, DEPLOYED, *inputs, config["predict"]["threshold"])
+        if manifest:
+            table_features, table_clinical = bundle_inputs(
+                patient, config, folder, crops, images, values, manifest["needs"]
+            )
+            table = score_with_bundle(
+                bundle,
+                manifest,
+                method,
+                crops=crop_files([crops]),
+                features=table_features,
+                clinical=table_clinical,
+                patients=[patient],
+                batch_size=config["predict"]["batch_size"],
+                inference=inference_settings(config),
+            )
+            source, threshold = f"{description(manifest)}, bundle {bundle}", manifest["threshold"]
+        else:
+            threshold = config["predict"]["threshold"]
+            table = score(
+                models,
+                crop_files([crops]),
+                [patient],
+                model_settings=model_settings(config),
+                aggregate=config["evaluate"]["metric"],
+                threshold=threshold,
+                batch_size=config["predict"]["batch_size"],
+                inference=inference_settings(config),
+            )
+            source = f"{len(models)} model{'s' * (len(models) > 1)} (--models)"
         if qc:
             with atomic_output(qc) as tmp:
                 shutil.copyfile(Path(folder) / "qc.png", tmp)
-    threshold = config["predict"]["threshold"]
-    table.insert(3, "models", f"{len(models)} model{'s' * (len(models) > 1)} ({source})")
+    table.insert(3, "models", source)
     table.insert(4, "image", image)
     with atomic_output(out) as tmp:
         table.to_csv(tmp, index=False)

@@ -51,3 +51,23 @@ def patient_table(probs, owner, patients, aggregate, names):
     for name, row in zip(names, np.asarray(probs, dtype=np.float64), strict=True):
         table[name] = aggregate_slices(row, owner, patients, aggregate)
     return table
+
+
+def ensemble_scores(
+    models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last, names=None, lesion_channel=False
+):
+    """The ensemble's probability and each model's aggregate (columns `names`, default
+    fold_0, fold_1, ...) for each patient id in `patients`, from their crops files (`crops`:
+    {patient_id: path}). `lesion_channel`: the models take the lesion mask as their last
+    channel (files.read_crops)."""
+    import torch
+
+    from egfrmet.io.files import read_crops
+
+    names = names or [f"fold_{k}" for k in range(len(models))]
+    stacks = [torch.from_numpy(read_crops(crops, p, lesion_channel)) for p in patients]
+    owner = [p for p, stack in zip(patients, stacks) for _ in range(len(stack))]
+    probs = slice_probabilities(
+        models, torch.cat(stacks), device, batch_size=batch_size, bf16=bf16, channels_last=channels_last
+    )
+    return patient_table(probs.numpy(), owner, patients, aggregate, names)

@@ -131,6 +131,7 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
         "baseline": 2,
         "fusion": 2,
         "model_card": 1,
+        "bundle": 1,  # (the summary is local; with one held-out patient, no external cohort)
         "explain": 2,
         "explain_figure": 1,
     }

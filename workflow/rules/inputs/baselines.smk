@@ -19,12 +19,10 @@ def patients_inputs(patients, clinical=None):
         clinical = derived.reads_clinical(config)
     return {
         "features": expand(
-            "results/features/{patient}.csv",
+            paths.FEATURES,
             patient=patients if IMAGE_BASELINES else [],
         ),
-        "clinical": expand(
-            "results/clinical/{patient}.json", patient=patients if clinical else []
-        ),
+        "clinical": expand(paths.CLINICAL, patient=patients if clinical else []),
     }
 
 

@@ -3,7 +3,7 @@
 
 
 def preprocessed(patients):
-    return expand("results/crops/{patient}.npz", patient=patients) + expand(
+    return expand(paths.CROPS, patient=patients) + expand(
         "results/qc/{patient}.png", patient=patients
     )
 

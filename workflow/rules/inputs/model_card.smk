@@ -12,13 +12,11 @@ def model_card_inputs(wildcards=None):
     explained = TRAINING and config["explain"]["enabled"]
     return {
         "clinical": (
-            expand("results/clinical/{patient}.json", patient=TRAINING)
-            if config["clinical"]
-            else []
+            expand(paths.CLINICAL, patient=TRAINING) if config["clinical"] else []
         ),
         "reports": expand(
             "results/fusion/fold{fold}.json", fold=FOLDS if FUSION else []
         ),
         "explanations": ["results/evaluation/explanations.csv"] if explained else [],
-        "deployed": ["results/models/deployed.json"] if DEPLOYED else [],
+        "deployed": [paths.DEPLOYED] if DEPLOYED else [],
     }

@@ -6,6 +6,18 @@
 INFERENCE_SETTINGS = derived.as_json(derived.inference_settings(config))
 
 
+# The settings that made this run's inputs: predict refuses a bundle made with others.
+LOCKED_SETTINGS = derived.as_json(derived.locked_settings(config))
+
+
+# The external cohorts with patients of both classes: their own figures (egfrmet external).
+EXTERNAL_COHORTS = sorted(
+    cohort
+    for cohort in set(EXTERNAL.values())
+    if len({int(SHEET.label[p]) for p, c in EXTERNAL.items() if c == cohort}) == 2
+)
+
+
 def prediction_models(wildcards=None):
     """Whose models score new patients: train.predict_with's fold models, or for
     inner_ensemble every fold's inner models."""
@@ -15,19 +27,44 @@ def prediction_models(wildcards=None):
 
 
 def prediction_crops(wildcards=None):
-    return expand("results/crops/{patient}.npz", patient=PREDICTING)
+    return expand(paths.CROPS, patient=PREDICTING)
 
 
 def prediction_patients():
-    """patient_id -> label (or None), as sorted JSON for `egfrmet predict --patients`."""
-    labels = SHEET.loc[PREDICTING, "label"]
+    """patient_id -> [label or None, cohort], as sorted JSON for `egfrmet predict --patients`."""
+    rows = SHEET.loc[PREDICTING]
     return json.dumps(
-        {p: (None if pd.isna(v) else int(v)) for p, v in labels.items()}, sort_keys=True
+        {
+            p: [None if pd.isna(label) else int(label), EXTERNAL.get(p, cohort)]
+            for p, label, cohort in zip(rows.index, rows.label, rows.cohort)
+        },
+        sort_keys=True,
     )
 
 
 def prediction_extras(wildcards=None):
-    """For predict_with fusion or auto: what deploy fitted, and the new patients' inputs
-    (named inputs that are empty otherwise)."""
-    inputs = patients_inputs(PREDICTING if DEPLOYED else [])
-    return inputs | {"deployed": [paths.DEPLOYED] if DEPLOYED else []}
+    """The new patients' features and clinical values, where the shipped method may read
+    them: a bundle's needs, or in a training run whatever fusion or auto may pick."""
+    if BUNDLE:
+        needs = BUNDLE_MANIFEST["needs"]
+        return {
+            "features": expand(
+                paths.FEATURES,
+                patient=PREDICTING if needs["features"] else [],
+            ),
+            "clinical": expand(
+                paths.CLINICAL,
+                patient=PREDICTING if needs["clinical"] else [],
+            ),
+        }
+    return patients_inputs(PREDICTING if DEPLOYED else [])
+
+
+def summary_inputs(wildcards=None):
+    """The cross-validation's rows (a training run) and the external cohorts' rows."""
+    return {
+        "cross_validation": (
+            ["results/evaluation/cross_validation.csv"] if TRAINING else []
+        ),
+        "external": ["results/evaluation/external.csv"] if EXTERNAL_COHORTS else [],
+    }

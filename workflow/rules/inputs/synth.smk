@@ -11,3 +11,11 @@ def synth_label(wildcards):
 
 def synth_center(wildcards):
     return ROWS[wildcards.patient]["center"] or "A"
+
+
+def synth_settings(wildcards):
+    """synth.patient as sorted JSON, with the centre's scanner (synth.scanners) where it has
+    one: the other centres' params stay as they were."""
+    scanner = config["synth"].get("scanners", {}).get(synth_center(wildcards))
+    patient = config["synth"]["patient"] | ({"scanner": scanner} if scanner else {})
+    return json.dumps(patient, sort_keys=True)
