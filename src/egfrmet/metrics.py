@@ -93,20 +93,31 @@ def calibration_fit(labels, probabilities, edge=1e-6):
     return intercept, slope
 
 
-def logistic_fit(labels, X, offset=0.0, iterations=100, tolerance=1e-10):
-    """Maximum-likelihood coefficients of an unpenalised logistic regression with an offset
-    (Newton-Raphson); NaN for each when it does not converge."""
+def logistic_fit(labels, X, offset=0.0, iterations=200, tolerance=1e-10):
+    """Maximum-likelihood coefficients of an unpenalised logistic regression with an offset:
+    Newton-Raphson, each step halved until the likelihood rises (saturated probabilities
+    give steps far too long). NaN for each when it does not converge (separated classes)."""
     beta = np.zeros(X.shape[1])
+
+    def log_likelihood(b):
+        eta = X @ b + offset
+        return float(np.sum(labels * eta - np.logaddexp(0, eta)))
+
+    current = log_likelihood(beta)
     for _ in range(iterations):
-        eta = X @ beta + offset
-        mu = expit(eta)
-        weights = mu * (1 - mu)
-        hessian = X.T @ (X * weights[:, None])
+        mu = expit(X @ beta + offset)
+        hessian = X.T @ (X * (mu * (1 - mu))[:, None])
         try:
             step = np.linalg.solve(hessian, X.T @ (labels - mu))
         except np.linalg.LinAlgError:
             break
-        beta = beta + step
+        for _ in range(60):  # halve until the likelihood does not fall
+            candidate = beta + step
+            value = log_likelihood(candidate)
+            if value >= current - 1e-12:
+                break
+            step = step / 2
+        beta, current = candidate, value
         if not np.all(np.isfinite(beta)) or np.abs(beta).max() > 1e3:
             break
         if np.abs(step).max() < tolerance:

@@ -298,5 +298,5 @@ def bundle_settings(config):
         },
         "threshold": config["predict"]["threshold"],
         "predict_with": predict_with,
-        "figures_of": [selection],
+        "figures_of": list(dict.fromkeys([predict_with, selection])),  # auto's own row: its honest figure
     }

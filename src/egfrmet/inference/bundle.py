@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -87,6 +88,17 @@ def figures_of(summary, names, aggregate):
     return json.loads(rows.to_json(orient="records"))
 
 
+def figures_note(method, predict_with):
+    """How the manifest's figures were selected."""
+    note = "Pooled out-of-fold figures of the training run's cross-validation."
+    if predict_with == "auto":
+        note += (
+            f" `auto` is the leak-free figure of choosing the method inside each fold; {method['method']}'s own "
+            "row is optimistic, since it was shipped for being the best of the candidates on these patients."
+        )
+    return note
+
+
 def write(*, out, method, weights, settings, folds, summary):
     """The bundle folder `out` (written beside it, then moved in place): `method` (deploy's
     fit, or network_method), `weights` {name: state dict} when the method uses the network."""
@@ -94,9 +106,7 @@ def write(*, out, method, weights, settings, folds, summary):
     from safetensors.torch import save_file
 
     staging = Path(str(out) + ".partial")
-    if staging.exists():
-        for path in sorted(staging.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
+    shutil.rmtree(staging, ignore_errors=True)
     (staging / "network").mkdir(parents=True)
     (staging / METHOD).write_text(json.dumps(method, indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
     names = []
@@ -124,13 +134,12 @@ def write(*, out, method, weights, settings, folds, summary):
         "threshold": settings["threshold"],
         "cohort": cohort_of(folds),
         "figures": figures_of(summary, [method["method"], *settings["figures_of"]], settings["network"]["aggregate"]),
+        "figures_note": figures_note(method, settings["predict_with"]),
         "files": {},
     }
     manifest["files"] = {str(p.relative_to(staging)): sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
-    if Path(out).exists():
-        for path in sorted(Path(out).rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
+    shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return manifest
 
