@@ -96,9 +96,11 @@ def is_network(deployed):
 
 def needs(deployed):
     """What scoring with `deployed` reads: the network, image features, clinical values."""
-    components = set(deployed["components"]) - ({deployed["method"]} if is_network(deployed) else set())
+    if is_network(deployed):
+        return {"network": True, "features": False, "clinical": False}
+    components = set(deployed["components"])
     return {
-        "network": fusion.NETWORK in components or is_network(deployed),
+        "network": fusion.NETWORK in components,
         "features": bool(components - {fusion.NETWORK, "clinical"}),
         "clinical": "clinical" in components or (deployed["stack"] is not None and deployed["clinical_variables"]),
     }

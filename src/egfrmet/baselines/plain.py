@@ -124,10 +124,11 @@ def columns(step, table):
     outputs = []
     for part in step["parts"]:
         frame = table[part["columns"]]
-        numeric = all(pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns)
-        x = frame.to_numpy(dtype=float) if numeric else frame.to_numpy(dtype=object)
         if part["steps"][0]["kind"] == "columns":  # a nested group (the stack's clinical design)
             x = frame
+        else:
+            numeric = all(pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns)
+            x = frame.to_numpy(dtype=float if numeric else object)
         outputs.append(np.asarray(run_steps(part["steps"], x), dtype=float))
     return np.hstack(outputs)
 

@@ -4,6 +4,7 @@ The rules (workflow/rules/*.smk) and `egfrmet scan` take the settings of a stage
 these functions, so that one scan is preprocessed with exactly the workflow's numbers.
 """
 
+import copy
 import json
 from pathlib import Path
 
@@ -244,7 +245,7 @@ RUNTIME_KEYS = {("preprocess", "brain_mask", "device")}  # where it runs, not wh
 
 def locked_settings(config):
     """The preprocessing, sequence, clinical and feature-extraction settings of `config`."""
-    preprocess = json.loads(json.dumps(config["preprocess"]))
+    preprocess = copy.deepcopy(config["preprocess"])
     for _, section, key in RUNTIME_KEYS:
         preprocess[section].pop(key, None)
     return {
@@ -272,10 +273,10 @@ def with_bundle(config, locked):
     a bundle's `locked` settings (locked_settings of its training run), and the keys where
     `config` said otherwise (dotted key, config's value, bundle's value)."""
     changed = differences(locked_settings(config), locked)
-    out = json.loads(json.dumps(config))
+    out = copy.deepcopy(config)
     out["inputs"], out["clinical"] = locked["inputs"], locked["clinical"]
     runtime = {key: config["preprocess"][section][key] for _, section, key in RUNTIME_KEYS}
-    out["preprocess"] = json.loads(json.dumps(locked["preprocess"]))
+    out["preprocess"] = copy.deepcopy(locked["preprocess"])
     for _, section, key in RUNTIME_KEYS:
         out["preprocess"][section][key] = runtime[key]
     features = locked["features"]

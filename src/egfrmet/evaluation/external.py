@@ -35,12 +35,17 @@ def methods_of(predictions, manifest):
     return out
 
 
+def labelled_cohorts(predictions):
+    """(cohort, its rows) of the labelled patients of named cohorts, by name."""
+    labelled = predictions[predictions.label.notna() & (predictions.cohort.fillna("") != "")]
+    return labelled.groupby("cohort", sort=True)
+
+
 def cohort_rows(predictions, manifest, settings):
     """summary.csv's rows of every labelled cohort of `predictions` (predict's table)."""
     options = {"threshold": manifest["threshold"]} | bootstrap_settings(settings)
-    labelled = predictions[predictions.label.notna() & (predictions.cohort.fillna("") != "")]
     rows = []
-    for cohort, part in labelled.groupby("cohort", sort=True):
+    for cohort, part in labelled_cohorts(predictions):
         if part.label.nunique() < 2:
             log.warning("cohort %s: %d patients of one class: no AUC or calibration to report", cohort, len(part))
             continue
@@ -54,8 +59,7 @@ def cohort_rows(predictions, manifest, settings):
 
 def cohort_figures(predictions, manifest, settings, folder):
     """Each cohort's reliability plot and decision curves, under `folder`/<cohort>/."""
-    labelled = predictions[predictions.label.notna() & (predictions.cohort.fillna("") != "")]
-    for cohort, part in labelled.groupby("cohort", sort=True):
+    for cohort, part in labelled_cohorts(predictions):
         out = os.path.join(folder, str(cohort))
         methods = methods_of(part, manifest)
         tables = {

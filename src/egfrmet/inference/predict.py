@@ -84,14 +84,11 @@ def score_with_bundle(folder, manifest, method, *, crops, features, clinical, pa
             batch_size=batch_size,
             inference=inference,
         )
-        network = table.set_index("patient_id").probability
+        table = table.rename(columns={"probability": "network"})
+        network = table.set_index("patient_id").network
     probability = deploy.apply(method, network=network, features=features, clinical=clinical, patients=list(patients))
-    if network is not None:
-        table.insert(1, "network", network.to_numpy())
-    table["probability"] = probability
-    threshold = manifest["threshold"]
-    table = table[["patient_id", "probability", *[c for c in table.columns if c not in ("patient_id", "probability")]]]
-    table.insert(2, "predicted", (table.probability >= threshold).astype(int))
+    table.insert(1, "probability", probability)
+    table.insert(2, "predicted", (table.probability >= manifest["threshold"]).astype(int))
     return table
 
 

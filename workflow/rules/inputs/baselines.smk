@@ -11,17 +11,17 @@ FUSION = config["fusion"]["components"]
 IMAGE_BASELINES = derived.image_baselines(config)
 
 
-def patients_inputs(patients, clinical=None):
+def patients_inputs(patients, clinical=None, features=None):
     """Features and clinical values of `patients`, those the configured methods read
-    (`clinical`: whether the clinical values are read; by default, when the clinical baseline
-    or the fusion's stack reads them)."""
+    (`clinical`, `features`: whether each is read; by default, clinical values when the
+    clinical baseline or the fusion's stack reads them, features when an image baseline does).
+    """
     if clinical is None:
         clinical = derived.reads_clinical(config)
+    if features is None:
+        features = bool(IMAGE_BASELINES)
     return {
-        "features": expand(
-            paths.FEATURES,
-            patient=patients if IMAGE_BASELINES else [],
-        ),
+        "features": expand(paths.FEATURES, patient=patients if features else []),
         "clinical": expand(paths.CLINICAL, patient=patients if clinical else []),
     }
 

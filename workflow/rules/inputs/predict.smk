@@ -47,16 +47,9 @@ def prediction_extras(wildcards=None):
     them: a bundle's needs, or in a training run whatever fusion or auto may pick."""
     if BUNDLE:
         needs = BUNDLE_MANIFEST["needs"]
-        return {
-            "features": expand(
-                paths.FEATURES,
-                patient=PREDICTING if needs["features"] else [],
-            ),
-            "clinical": expand(
-                paths.CLINICAL,
-                patient=PREDICTING if needs["clinical"] else [],
-            ),
-        }
+        return patients_inputs(
+            PREDICTING, clinical=needs["clinical"], features=needs["features"]
+        )
     return patients_inputs(PREDICTING if DEPLOYED else [])
 
 
