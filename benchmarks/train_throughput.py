@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from egfrmet.training import model as network
+from egfrmet.training import runtime, train
 from egfrmet.training import state as training_state
-from egfrmet.training import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
@@ -62,7 +61,7 @@ def main():
     model_settings = config["model"] | {"arch": args.arch, "weights": "none"}
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    bf16 = network.use_bf16(settings, device)
+    bf16 = runtime.use_bf16(settings, device)
     batch = settings["batch_size"]
     steps = args.samples // batch
 

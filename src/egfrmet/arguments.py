@@ -1,7 +1,7 @@
 """What a subcommand's parser is made of, declared beside the stage function it calls:
 `@command(help, *arguments)` over `run()` (egfrmet.cli collects them), and the arguments
 several stages share. Each argument's dest is a parameter name of that function
-(tests/test_cli.py checks every one)."""
+(tests/unit/test_cli.py checks every one)."""
 
 import argparse
 import json

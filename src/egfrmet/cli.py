@@ -42,6 +42,7 @@ COMMANDS = {
     "external": "egfrmet.evaluation.external:run",
     "summary": "egfrmet.evaluation.summary:run",
     "scan": "egfrmet.inference.scan:run",
+    "weights": "egfrmet.training.weights:run",
 }
 
 

@@ -7,6 +7,7 @@ baseline (fitted on the same folds), the stack of several (fusion) and the choic
 (auto).
 """
 
+import re
 from dataclasses import dataclass
 
 NETWORK, BASELINE, STACK, CHOICE = "network", "baseline", "stack", "choice"
@@ -106,9 +107,26 @@ def of(name):
         raise KeyError(f"unknown method {name!r} (known: {', '.join(REGISTRY)})") from None
 
 
+def network_alone(selection):
+    """The summary row name of network `selection` scored alone beside a stack that weighs it."""
+    return f"network ({selection})"
+
+
+def of_row(row_name):
+    """The record of the method a summary row names (a method, or `network_alone`'s name)."""
+    inner = re.fullmatch(r"network \((.+)\)", row_name)
+    return of(inner.group(1) if inner else row_name)
+
+
 def named(kind):
     """The names of every method of `kind`, in the registry's order."""
     return [name for name, method in REGISTRY.items() if method.kind == kind]
+
+
+def deployed(name):
+    """Whether method `name` ships as deploy's fit on every cross-validation patient (a stack
+    or a choice), not as the folds' network models."""
+    return of(name).kind in (STACK, CHOICE)
 
 
 def optimistic():

@@ -1,13 +1,15 @@
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import yaml
 
-from conftest import image_from_array
+from conftest import REPO, image_from_array
 from egfrmet.errors import InputError
 from egfrmet.io.images import grid_mismatch, nifti_grid_key, read_header
 from egfrmet.preprocessing.check import check_headers, check_patient
 
 TOLERANCE = 1e-3
+VOXELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))["check"]
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def files(tmp_path):
 def both_checks(paths, **options):
     """Header checks, then voxel checks: the first that objects raises."""
     check_headers("P001", paths, grid_tolerance=TOLERANCE)
-    return check_patient("P001", paths, mask_labels=options.get("labels", []), grid_tolerance=TOLERANCE)
+    return check_patient("P001", paths, mask_labels=options.get("labels", []), grid_tolerance=TOLERANCE, voxels=VOXELS)
 
 
 def expect_error(paths, column, words, **options):
@@ -57,7 +59,7 @@ def test_truncated_file(files, tmp_path, suffix):
     broken.write_bytes(data[: len(data) * 2 // 3])
     files["image"] = str(broken)
     with pytest.raises(InputError, match="truncated|unreadable") as error:
-        check_patient("P001", files, mask_labels=[], grid_tolerance=TOLERANCE)
+        check_patient("P001", files, mask_labels=[], grid_tolerance=TOLERANCE, voxels=VOXELS)
     assert str(broken) in str(error.value) and "column image" in str(error.value)
 
 

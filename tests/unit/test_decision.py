@@ -41,3 +41,18 @@ def test_the_figure_is_written(tmp_path):
     decision.decision_figure(table, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 10_000
     assert isinstance(table, pd.DataFrame) and len(table) == 4 * 91
+
+
+def test_the_figure_draws_what_a_reader_decides_with():
+    from egfrmet.evaluation.evaluate import drawn_methods
+
+    aucs = {"best_val_accuracy": 0.9, "inner_cv": 0.7, "last": 0.75, "radiomics": 0.85, "volume": 0.5}
+    aucs |= {"fusion": 0.8, "auto": 0.82}
+    assert drawn_methods(aucs, "auto") == {
+        "auto": "auto (shipped)",
+        "last": "last (best leak-free network)",
+        "radiomics": "radiomics (best baseline)",
+        "fusion": "fusion (stack)",
+    }
+    paper = drawn_methods(aucs, "best_val_accuracy")  # the optimistic one only when it ships
+    assert paper["best_val_accuracy"] == "best_val_accuracy (shipped, optimistic)" and paper["auto"] == "auto (choice)"

@@ -9,7 +9,7 @@ import egfrmet
 PACKAGE = Path(egfrmet.__file__).parent
 # bottom to top; a module may import its own floor and those below
 FLOORS = [
-    {"errors", "paths", "metrics", "methods", "arguments", "io"},
+    {"errors", "paths", "metrics", "methods", "arguments", "io", "cards"},
     {"config"},
     {"cohort"},
     {"preprocessing"},

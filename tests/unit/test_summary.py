@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from egfrmet import metrics
+from egfrmet import methods, metrics
 from egfrmet.evaluation import summary
 
 SETTINGS = {"threshold": 0.5, "resamples": 2000, "level": 0.95, "seed": 0}
@@ -85,3 +85,59 @@ def test_reliability_bins():
     assert table.n.tolist() == [1, 2, 1, 2]
     assert table.observed.tolist() == [0.0, 0.5, 0.0, 1.0]
     assert table.predicted.iloc[1] == pytest.approx(0.135)
+
+
+def marked_table():
+    """Rows as evaluate and external write them: two network aggregates each, baselines, auto
+    and an external cohort's rows of the method auto shipped."""
+    rows = [(name, aggregate) for name in ("best_val_accuracy", "last") for aggregate in ("median", "mean")]
+    rows += [("radiomics", "patient"), ("clinical", "patient"), ("auto", "patient")]
+    table = pd.DataFrame(rows, columns=["selection", "aggregate"]).assign(
+        subset="all", validation=summary.INTERNAL, cohort=""
+    )
+    external = pd.DataFrame({"selection": ["radiomics"], "aggregate": ["patient"], "subset": ["all"]})
+    return pd.concat([table, external.assign(validation=summary.EXTERNAL, cohort="hospital_b")], ignore_index=True)
+
+
+def test_mark_says_which_row_is_prespecified_optimistic_shipped_and_the_result():
+    table = summary.mark(marked_table(), metric="median", shipped="radiomics", predict_with="auto")
+    internal = table[table.validation == summary.INTERNAL].set_index(["selection", "aggregate"])
+    assert internal.groupby("selection").prespecified.sum().eq(1).all()  # one pre-specified row per method
+    assert not internal.prespecified["last", "mean"] and "exploratory" in internal.note["last", "mean"]
+    assert internal.optimistic[internal.optimistic].index.tolist() == [
+        ("best_val_accuracy", "median"),
+        ("best_val_accuracy", "mean"),
+        ("radiomics", "patient"),  # auto shipped it for its figure: auto's row is the honest one
+    ]
+    assert internal.shipped[internal.shipped].index.tolist() == [("radiomics", "patient")]
+    assert internal.result[internal.result].index.tolist() == [("auto", "patient")]
+    assert "auto's row is the leak-free one" in internal.note["radiomics", "patient"]
+    external = table[table.validation == summary.EXTERNAL].iloc[0]
+    assert external.shipped and external.result and external.prespecified and not external.optimistic
+    markdown = summary.summary_markdown(table.reindex(columns=summary.COLUMNS), level=0.95)
+    assert "| auto | patient | **result**, pre-specified |" in markdown
+    assert "| radiomics | patient | shipped, optimistic, pre-specified |" in markdown
+
+
+def test_a_method_shipped_as_configured_is_its_own_result():
+    """predict_with last: the network's last epoch at the pre-specified aggregate is the
+    result, not optimistic (nothing picked it for its figures)."""
+    table = summary.mark(marked_table(), metric="mean", shipped="last", predict_with="last")
+    internal = table[table.validation == summary.INTERNAL].set_index(["selection", "aggregate"])
+    assert internal.result[internal.result].index.tolist() == [("last", "mean")]
+    assert internal.shipped[internal.shipped].index.tolist() == [("last", "mean")]
+    assert not internal.optimistic["last", "mean"] and internal.optimistic["best_val_accuracy", "mean"]
+
+
+def test_a_stacks_network_scored_alone_on_an_external_cohort_is_marked_beside_the_result():
+    """fusion shipped: the external cohort has fusion's row and its network's row alone
+    (external.methods_of); the stack's row is the result, the network's is not."""
+    table = marked_table().iloc[:-1]
+    external = pd.DataFrame({"selection": ["fusion", methods.network_alone("last")], "aggregate": "patient"})
+    external = external.assign(subset="all", validation=summary.EXTERNAL, cohort="hospital_b")
+    table = summary.mark(
+        pd.concat([table, external], ignore_index=True), metric="median", shipped="fusion", predict_with="fusion"
+    )
+    rows = table[table.validation == summary.EXTERNAL].set_index("selection")
+    assert rows.result.tolist() == [True, False] and rows.shipped.tolist() == [True, False]
+    assert rows.prespecified.all() and not rows.optimistic.any()

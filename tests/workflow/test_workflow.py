@@ -108,6 +108,12 @@ def test_whole_dag_on_a_tiny_cohort_produces_every_file_and_a_rerun_schedules_no
     assert list(summary.selection) == list(table.selection) + baselines + fused and (summary.n_patients == 8).all()
     assert list(summary["aggregate"][-6:]) == ["patient"] * 6 and (summary.subset == "all").all()
     assert (summary.auc_low <= summary.auc).all() and (summary.auc <= summary.auc_high).all()
+    # what each row is: one pre-specified row per method, the shipped one, the paper's optimistic
+    assert summary.groupby("selection").prespecified.sum().eq(1).all()
+    assert set(summary["aggregate"][summary.prespecified & summary.selection.isin(selections)]) == {"median"}
+    assert summary[summary.shipped][["selection", "aggregate"]].values.tolist() == [["inner_ensemble", "median"]]
+    assert summary.optimistic.tolist() == [name == "best_val_accuracy" for name in summary.selection]
+    assert summary.result.equals(summary.shipped) and external.result.all() and external.shipped.all()
     for fold in (0, 1):  # each baseline scores the fold's validation patients, fitted on the others
         scored = pd.read_csv(results / "baselines" / f"fold{fold}.csv")
         for name in baselines:
@@ -515,19 +521,18 @@ def test_changing_how_baselines_fit_refits_them_without_extracting_features_agai
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "setting, first",
+    "setting, stages",
     [
-        ("preprocess={crop: {margin_mm: 12.0}}", "crop"),
-        ("preprocess={n4: {convergence: 0.002}}", "bias"),
-        ("preprocess={brain_mask: {threshold: 0.6}}", "normalise"),
-        ("preprocess={mask_labels: [1]}", "check"),
+        ("preprocess={crop: {margin_mm: 12.0}}", ["crop"]),
+        ("preprocess={n4: {convergence: 0.002}}", ["bias", "normalise", "crop"]),
+        ("preprocess={brain_mask: {threshold: 0.6}}", ["normalise", "crop"]),
+        ("preprocess={mask_labels: [1]}", ["check", "bias", "normalise", "crop"]),  # N4 waits for the check
     ],
     ids=["crop", "n4", "brain mask", "mask labels"],
 )
-def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, setting, first):
+def test_changing_a_preprocessing_setting_reruns_that_stage_onward(tiny_run, setting, stages):
     workdir, overlay = tiny_run
     jobs = planned_jobs(workdir, "--configfile", overlay, "--config", setting)
-    stages = PREPROCESSING[PREPROCESSING.index(first) :]
     if "brain_mask" in setting:  # only patients whose brain mask is computed
         sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
         patients = list(sheet.patient_id[sheet.brain_mask == ""])
@@ -578,7 +583,7 @@ def test_a_preprocessing_only_run_needs_no_feasible_folds(tmp_path, cfg):
         row["label"] = label
     write_sheet(tmp_path, rows)
     sheet = ["--config", "samples=samples.tsv", "preprocess={brain_mask: {method: morphology}}"]
-    whole = run_snakemake(tmp_path, "--cores", "1", *sheet, check=False)
+    whole = run_snakemake(tmp_path, "--cores", "1", *sheet, "model={weights: none}", check=False)
     assert whole.returncode != 0 and "gets no negative (label 0) patient" in whole.stdout + whole.stderr
     assert results_files(tmp_path) == []
     run_snakemake(tmp_path, "--cores", "2", "results/crops/S1.npz", "results/qc/S2.png", *sheet)
@@ -696,3 +701,32 @@ def test_the_final_model_trains_on_every_cv_patient_for_the_inner_folds_length(t
     subprocess.run(command, cwd=workdir, check=True, capture_output=True, text=True, encoding="utf-8")
     scored = pd.read_csv(tmp_path / "final.csv").iloc[0]
     assert 0 <= scored.probability <= 1 and scored.models == "1 model (--models)" and "final" in scored
+
+
+def planned_resources(workdir, rule, *args):
+    """The resources Snakemake's dry run gives each job of `rule`: {name: value} per job."""
+    result = run_snakemake(workdir, "--dry-run", "--forcerun", rule, *args)
+    planned, current = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            current = line.split()[1].rstrip(":")
+        elif current == rule and line.strip().startswith("resources:"):
+            pairs = (item.split("=", 1) for item in line.split(":", 1)[1].split(","))
+            planned.append({key.strip(): value.strip() for key, value in pairs})
+    return planned, result.stderr
+
+
+@pytest.mark.slow
+def test_the_slurm_profile_takes_gpus_and_threads_from_the_config(tiny_run):
+    """One source per setting: resources.train.gpu 0 (the tiny config's) asks Slurm for no
+    GPU through the shipped profile, 1 asks for one; an override from the command line wins
+    and the run says so."""
+    workdir, overlay = tiny_run
+    profile = ("--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"), "--configfile", overlay)
+    planned, _ = planned_resources(workdir, "train", *profile)
+    assert planned and all(job.get("gpu", "0") == "0" and "gres" not in job for job in planned), planned
+    planned, _ = planned_resources(workdir, "train", *profile, "--config", "resources={train: {threads: 1, gpu: 1}}")
+    assert planned and all(job["gpu"] == "1" for job in planned), planned
+    planned, said = planned_resources(workdir, "train", *profile, "--set-resources", "train:gpu=2")
+    assert all(job["gpu"] == "2" for job in planned), planned
+    assert "train: gpu 2 from a profile or the command line replaces resources.train.gpu 0" in said

@@ -21,11 +21,13 @@ rule check:
         brain_mask=brain_mask_option,
         mask_labels=MASK_LABELS,
         tolerance=config["preprocess"]["grid_tolerance"],
+        settings=settings("check"),
         sequences=sheet_sequence_options,
         resample=RESAMPLE_OPTION,
     shell:
         "python -m egfrmet check --patient {wildcards.patient}"
         " --image {input.image:q} {params.series} --mask {input.mask:q} {params.brain_mask}"
         " --mask-labels {params.mask_labels} --grid-tolerance {params.tolerance}"
+        " --settings {params.settings:q}"
         " {params.sequences} {params.resample}"
         " --out {output:q} 2> {log:q}"

@@ -35,6 +35,7 @@ shell.prefix(
 
 from egfrmet.errors import InputError
 import egfrmet.paths as paths
+import egfrmet.methods as methods
 from egfrmet.cohort.folds import by_centre as folds_by_centre
 from egfrmet.cohort.folds import of_repeat
 from egfrmet.cohort.folds import repeated as repeated_folds
@@ -52,6 +53,14 @@ from egfrmet.config.schema import load_schema, validate_config
 
 validate_config(config, load_schema("config"))
 derived.check_config(config)
+# One source per setting: where a profile or the command line sets threads or a GPU count
+# that config.resources also sets, theirs wins; say so.
+for line in derived.resource_overrides(
+    config,
+    workflow.resource_settings.overwrite_threads,
+    workflow.resource_settings.overwrite_resources,
+):
+    print(f"egfrmet: {line}", file=sys.stderr)
 # `bundle: path`: score the sheet with a locked model from a training run (its preprocessing
 # settings replace the config's; checked, checksums and all, before any job).
 BUNDLE = config["bundle"]
@@ -75,6 +84,21 @@ PATIENTS = list(SHEET.index)
 # With a bundle nothing trains: every patient is scored by it.
 TRAINING = [] if BUNDLE else list(training_rows(SHEET).index)
 PREDICTING = PATIENTS if BUNDLE else list(prediction_rows(SHEET).index)
+# ImageNet weights no training job could fetch: refused now, not after the preprocessing
+# (a run that names its own targets, e.g. crops only, may not train: the training says so).
+PLAN = (
+    workflow.dag_settings
+)  # None where Snakemake only lints (not DAG: Snakemake's own name)
+WHOLE_RUN = PLAN is not None and set(PLAN.targets) <= {"all"} and not PLAN.until
+if (
+    TRAINING
+    and WHOLE_RUN
+    and config["model"]["weights"] == "imagenet"
+    and not workflow.remote_exec
+):
+    from egfrmet.training.weights import check_available
+
+    check_available(config["model"])
 # {patient: cohort} of the labelled patients the shipped model is validated on.
 EXTERNAL = external_cohorts(SHEET, every_row=bool(BUNDLE))
 # Further image columns (inputs.sequences): each one crop channel after the T1c.

@@ -23,10 +23,11 @@ rule explain:
     params:
         model=MODEL_SETTINGS,
         layer=config["explain"]["layer"],
+        target=config["explain"]["target"],
     shell:
         "python -m egfrmet explain --fold {wildcards.fold} --model {input.model:q}"
         " --model-settings {params.model:q} --crops {input.crops:q}"
-        " --layer {params.layer:q} --threads {threads}"
+        " --layer {params.layer:q} --classes {params.target} --threads {threads}"
         " --out-dir {output.maps:q} 2> {log:q}"
 
 

@@ -98,7 +98,10 @@ rule summary:
     params:
         level=config["evaluate"]["ci_level"],
         bundle=BUNDLE,
+        predict_with=config["train"]["predict_with"],
+        metric=config["evaluate"]["metric"],
     shell:
         "python -m egfrmet summary --cross-validation {input.cross_validation:q}"
-        " --external {input.external:q} --bundle {params.bundle:q} --level {params.level}"
+        " --external {input.external:q} --bundle {params.bundle:q} --deployed {input.deployed:q}"
+        " --predict-with {params.predict_with} --metric {params.metric} --level {params.level}"
         " --out {output.table:q} --out-markdown {output.markdown:q} 2> {log:q}"

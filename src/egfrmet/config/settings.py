@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from egfrmet import methods
 from egfrmet.config.schema import load_schema, validate_config
 from egfrmet.errors import InputError
 
@@ -56,7 +57,7 @@ def check_config(config):
     """What the schema cannot say: settings that contradict each other."""
     check_inputs(config)
     train = config["train"]
-    if train["predict_with"] in ("fusion", "auto"):
+    if methods.deployed(train["predict_with"]):
         if not config["fusion"]["components"]:
             raise InputError(
                 f"train.predict_with {train['predict_with']}: give fusion.components (e.g. [last, radiomics])"
@@ -288,7 +289,7 @@ def with_bundle(config, locked):
 def bundle_settings(config):
     """What the bundle rule writes into a bundle's manifest besides the fitted models."""
     predict_with = config["train"]["predict_with"]
-    selection = predict_with if predict_with not in ("fusion", "auto") else "last"  # the fold models' selection
+    selection = "last" if methods.deployed(predict_with) else predict_with  # the fold models' selection
     return {
         "locked": locked_settings(config),
         "network": {
@@ -301,3 +302,31 @@ def bundle_settings(config):
         "predict_with": predict_with,
         "figures_of": list(dict.fromkeys([predict_with, selection])),  # auto's own row: its honest figure
     }
+
+
+# The rules whose threads (and, for training, `gpu`) come from each config.resources section.
+RESOURCE_RULES = {
+    "bias": ["bias", "bias_sequence"],
+    "normalise": ["normalise"],
+    "train": ["train", "train_inner", "train_final"],
+    "predict": ["predict", "ensemble", "explain"],
+}
+
+
+def resource_overrides(config, threads, resources):
+    """One line per rule where a profile or the command line (set-threads `threads`,
+    set-resources `resources`) replaces what config.resources says: theirs wins, and the run
+    says so instead of leaving two sources to disagree silently."""
+    lines = []
+    for section, rules in RESOURCE_RULES.items():
+        ours = config["resources"][section]
+        for rule in rules:
+            theirs = {"threads": threads.get(rule)} | {"gpu": dict(resources.get(rule, {})).get("gpu")}
+            for key, value in theirs.items():
+                value = getattr(value, "value", value)  # Snakemake may wrap it in a Resource
+                if value is not None and key in ours and str(value) != str(ours[key]):
+                    lines.append(
+                        f"{rule}: {key} {value} from a profile or the command line replaces "
+                        f"resources.{section}.{key} {ours[key]} of the config"
+                    )
+    return lines

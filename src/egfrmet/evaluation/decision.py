@@ -66,16 +66,20 @@ def curve_rows(method, labels, benefit, at):
     )
 
 
-def decision_figure(table, path, title="Decision curves (out-of-fold patients)"):
-    """Net benefit against threshold probability, one line per method, beside the references;
-    the y axis from a little below 0 to a little above the prevalence (the most any method
-    can reach), so the curves' differences stay visible."""
+def decision_figure(table, path, shown=None, title="Decision curves (out-of-fold patients)"):
+    """Net benefit against threshold probability beside the references, one line per method
+    of `shown` ({method: label}; default every method), each its own colour, optimistic ones
+    (their label says so) dashed; the y axis from a little below 0 to a little above the
+    prevalence (the most any method can reach), so the curves' differences stay visible."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    methods = [m for m in table.method.unique() if m not in REFERENCES]
-    for i, method in enumerate(methods):
+    drawn = [m for m in table.method.unique() if m not in REFERENCES]
+    shown = shown if shown is not None else {m: m for m in drawn}
+    colours = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors  # 18 distinct
+    for i, (method, label) in enumerate((m, shown[m]) for m in drawn if m in shown):
         part = table[table.method == method]
-        ax.plot(part.threshold, part.net_benefit, color=f"C{i}", lw=1.3, label=method)
+        style = "--" if "optimistic" in label else "-"
+        ax.plot(part.threshold, part.net_benefit, color=colours[i % len(colours)], ls=style, lw=1.3, label=label)
     styles = {"treat all": ("grey", "--"), "treat none": ("black", ":")}
     for method, (colour, style) in styles.items():
         part = table[table.method == method]

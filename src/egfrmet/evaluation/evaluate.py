@@ -188,14 +188,37 @@ def write_tables(out_dir, scores, tables, markdown, rows, comparison, *, level):
     write_text(comparison_markdown(comparison, level=level), os.path.join(out_dir, "comparison.md"))
 
 
-def write_decision_curve(out_dir, pooled, settings):
-    """Net benefit of every method's one score per patient (settings' metric), csv and figure."""
+def write_decision_curve(out_dir, pooled, settings, predict_with):
+    """Net benefit of every method's one score per patient (settings' metric): the csv holds
+    every method, the figure the few a reader decides with (drawn_methods)."""
     one_score = {name: score_of(part, settings["metric"]) for name, part in pooled.items()}
     decisions = decision_table(
         {name: (part.label, part.score) for name, part in one_score.items()}, thresholds(settings["decision_curve"])
     )
     write_csv(decisions, os.path.join(out_dir, "decision_curve.csv"))
-    decision_figure(decisions, os.path.join(out_dir, "decision_curve.png"))
+    aucs = {name: auc(part.label, part.score) for name, part in one_score.items()}
+    decision_figure(decisions, os.path.join(out_dir, "decision_curve.png"), shown=drawn_methods(aucs, predict_with))
+
+
+def drawn_methods(aucs, predict_with):
+    """{method: its label} of the methods a decision figure draws: the one that ships, the
+    leak-free network selection, baseline and stack of best pooled AUC (picked by looking at
+    these patients: the labels say so), and auto; optimistic ones say that too."""
+
+    def best(kind):
+        names = [n for n in aucs if methods.of(n).kind == kind and methods.of(n).leak_free]
+        return max(names, key=aucs.get) if names else None
+
+    roles = {predict_with: "shipped"}
+    for kind, role in ((methods.NETWORK, "best leak-free network"), (methods.BASELINE, "best baseline")):
+        roles.setdefault(best(kind), role)
+    for name in methods.named(methods.STACK) + methods.named(methods.CHOICE):
+        if name in aucs:
+            roles.setdefault(name, methods.of(name).kind)
+    roles.pop(None, None)
+    return {
+        name: f"{name} ({role}{'' if methods.of(name).leak_free else ', optimistic'})" for name, role in roles.items()
+    }
 
 
 @command(
@@ -239,7 +262,7 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
     )
     rows = summary_rows(per_repeat, settings, held_out)
     write_tables(out_dir, scores, tables, markdown, rows, comparison, level=settings["ci_level"])
-    write_decision_curve(out_dir, pooled, settings)
+    write_decision_curve(out_dir, pooled, settings, predict_with)
     metric = settings["metric"]
     calibrated = {name: scores[name].rename(columns={"patient": metric}) for name in per_repeat}
     calibration_figure(calibrated, metric, settings["calibration_bins"], os.path.join(out_dir, "calibration.png"))

@@ -15,6 +15,7 @@ import os
 
 import pandas as pd
 
+from egfrmet import methods
 from egfrmet.arguments import SETTINGS, command, required
 from egfrmet.evaluation.decision import decision_figure, decision_table, thresholds
 from egfrmet.evaluation.figures import calibration_figure
@@ -31,7 +32,7 @@ def methods_of(predictions, manifest):
     name = manifest["method"]["name"]
     out = {name: "probability"}
     if manifest["network"] and manifest["method"]["kind"] != "network" and "network" in predictions:
-        out[f"network ({manifest['network']['selection']})"] = "network"
+        out[methods.network_alone(manifest["network"]["selection"])] = "network"
     return out
 
 
@@ -77,7 +78,7 @@ def cohort_figures(predictions, manifest, settings, folder):
             {name: (t.label, t.patient) for name, t in tables.items()}, thresholds(settings["decision_curve"])
         )
         write_csv(curves, os.path.join(out, "decision_curve.csv"))
-        decision_figure(curves, os.path.join(out, "decision_curve.png"), f"Decision curves ({where})")
+        decision_figure(curves, os.path.join(out, "decision_curve.png"), title=f"Decision curves ({where})")
 
 
 @command(

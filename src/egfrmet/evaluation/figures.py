@@ -4,13 +4,15 @@ slices with their probabilities (Fig. 2), the reliability diagram and the traini
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from egfrmet import methods
 from egfrmet.io.figures import pyplot, save
 from egfrmet.io.files import read_crops
 from egfrmet.metrics import auc, brier, reliability
 
 
 def roc_figure(scores, aggregate, paths, selection):
-    """Fig. 2: each fold's ROC curve and the mean curve with a +-1 SD band."""
+    """Fig. 2: each fold's ROC curve and the mean curve with a +-1 SD band; the title says
+    whose scores: a network selection's `aggregate` of slices, or a method's patient score."""
     plt = pyplot()
     grid = np.linspace(0, 1, 101)
     curves, aucs = [], []
@@ -30,12 +32,18 @@ def roc_figure(scores, aggregate, paths, selection):
     ax.set(
         xlabel="False positive rate",
         ylabel="True positive rate",
-        title=f"ROC, {aggregate} of slices, {len(aucs)} folds ({selection})",
+        title=f"ROC of {selection}: {score_words(selection, aggregate)}, {len(aucs)} folds",
     )
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     save(fig, paths, dpi=120)
     return {"grid": grid, "mean_tpr": mean, "sd_tpr": sd, "fold_aucs": aucs}
+
+
+def score_words(selection, aggregate):
+    if methods.of(selection).kind == methods.NETWORK:
+        return f"{aggregate} of its slice probabilities"
+    return "one probability per patient"
 
 
 def example_patients(scores, aggregate, per_class):

@@ -8,13 +8,18 @@ intervals of a stratified bootstrap over patients: positives and negatives are r
 separately, so every resample keeps the cohort's class counts (and an AUC).
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from egfrmet import methods
 from egfrmet.arguments import command, required
 from egfrmet.io.files import write_csv, write_text
 from egfrmet.metrics import brier, calibration_fit, percentile_interval, row_metrics, stratified_resamples
 
+MARKS = ["prespecified", "optimistic", "shipped", "result", "note"]  # what a row is (mark)
 COLUMNS = [
     "selection",
     "aggregate",
@@ -38,6 +43,7 @@ COLUMNS = [
     "subset",
     "validation",
     "cohort",
+    *MARKS,
 ]
 INTERNAL = "internal out-of-fold"  # each patient scored by models that never trained on it
 EXTERNAL = "external"  # a cohort scored by the locked, shipped model
@@ -78,6 +84,47 @@ def summarise(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def mark(table, *, metric, shipped, predict_with):
+    """Say what each row is. `prespecified`: the one figure each method was to be judged by
+    before any result was seen (a network selection's `metric` aggregate, every other method's
+    one row, every external row); the others are exploratory. `optimistic`: chosen by looking
+    at the patients it is reported on. `shipped`: the method new patients get. `result`: the
+    row to report, the leak-free figure of what ships (auto's own row when auto picked it)."""
+    table = table.copy()
+    network = table.selection.map(lambda name: methods.of_row(name).kind == methods.NETWORK)
+    external = table.validation == EXTERNAL
+    pooled = (table.subset == "all") & ~external
+    picked = predict_with != shipped  # auto (or fusion's choice) shipped it for its figures
+    table["prespecified"] = ~network | (table["aggregate"] == metric) | external
+    table["shipped"] = (table.selection == shipped) & table.prespecified & (pooled | external)
+    leaky = table.selection.map(lambda name: not methods.of_row(name).leak_free)
+    table["optimistic"] = ~external & (leaky | (table.shipped & picked))
+    result = predict_with if methods.of(predict_with).leak_free else shipped
+    table["result"] = (external & table.shipped) | (pooled & (table.selection == result) & table.prespecified)
+    table["note"] = [
+        row_note(row, metric=metric, predict_with=predict_with, picked=picked) for row in table.itertuples()
+    ]
+    return table
+
+
+def row_note(row, *, metric, predict_with, picked):
+    notes = []
+    if row.validation == EXTERNAL:
+        notes.append("the locked model on patients it never saw")
+    elif not methods.of_row(row.selection).leak_free:
+        notes.append("optimistic: " + methods.of_row(row.selection).why_optimistic)
+    elif row.shipped and picked:
+        notes.append(
+            f"optimistic as the shipped model's figure: {predict_with} picked it for it; "
+            f"{predict_with}'s row is the leak-free one"
+        )
+    if not row.prespecified:
+        notes.append(f"exploratory: evaluate.metric pre-specified the {metric} aggregate")
+    if row.result and row.validation != EXTERNAL:
+        notes.append("the result: the leak-free figure of what ships")
+    return "; ".join(notes)
+
+
 def summary_markdown(table, *, level):
     """summary.csv for people: the internal out-of-fold rows, then each external cohort's,
     each figure with its interval. The two kinds are never in one table."""
@@ -85,16 +132,27 @@ def summary_markdown(table, *, level):
     for (validation, cohort), rows in table.groupby(["validation", "cohort"], sort=False, dropna=False):
         title = "Internal out-of-fold" if validation == INTERNAL else f"External cohort {cohort} (locked model)"
         parts.append(f"### {title}\n\n" + rows_markdown(rows, level))
-    return "\n".join(parts) + repeats_markdown(table)
+    return "\n".join(parts) + LEGEND + repeats_markdown(table)
+
+
+LEGEND = """
+Row: **result** is the figure to report (the leak-free figure of the method new patients get);
+shipped, the method they get; optimistic, chosen by looking at these patients (summary.csv's
+note says how); pre-specified, each method's one figure fixed before any result was seen
+(a network selection's evaluate.metric aggregate); exploratory, the other aggregates, one of
+many looks at the same patients (docs/outputs.md, "What to report").
+"""
 
 
 def rows_markdown(table, level):
     subsets = set(table.subset) != {"all"}  # a column only when some rows are not pooled over all
-    header = ["Selection", "Aggregate"] + (["Patients"] if subsets else []) + ["Patients (positive)"]
+    marked = table.reindex(columns=MARKS).prespecified.notna().all()  # mark's columns
+    header = ["Selection", "Aggregate"] + (["Row"] if marked else []) + (["Patients"] if subsets else [])
+    header += ["Patients (positive)"]
     header += [f"AUC ({level:.0%} CI)", "Sensitivity", "Specificity", "Accuracy", "Brier", "Calibration a / b"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.itertuples():
-        cells = [row.selection, row.aggregate] + ([row.subset] if subsets else [])
+        cells = [row.selection, row.aggregate] + ([row_tags(row)] if marked else []) + ([row.subset] if subsets else [])
         cells.append(f"{row.n_patients} ({row.n_positive})")
         cells.append(f"{row.auc:.2f} ({row.auc_low:.2f}–{row.auc_high:.2f})")
         for name in ("sensitivity", "specificity", "accuracy"):
@@ -105,6 +163,15 @@ def rows_markdown(table, level):
         cells.append("" if pd.isna(a) or pd.isna(b) else f"{a:.2f} / {b:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def row_tags(row):
+    """The markdown's short word for what a row is (summary.csv's note says why)."""
+    tags = ["**result**"] if row.result else []
+    tags += ["shipped"] if row.shipped else []
+    tags += ["optimistic"] if row.optimistic else []
+    tags += ["pre-specified" if row.prespecified else "exploratory"]
+    return ", ".join(tags)
 
 
 def repeats_markdown(table):
@@ -135,20 +202,33 @@ def combined(cross_validation, external, bundle_figures):
     (["--cross-validation"], {"nargs": "?", "default": "", "help": "evaluate's cross_validation.csv"}),
     (["--external"], {"nargs": "?", "default": "", "help": "egfrmet external's rows (.csv)"}),
     (["--bundle"], {"nargs": "?", "default": "", "help": "a bundle from another run: its training run's rows"}),
+    (["--deployed"], {"nargs": "?", "default": "", "help": "deploy's method (.json), when auto or fusion ships"}),
+    required("--predict-with", "train.predict_with"),
+    required("--metric", "evaluate.metric: the network's pre-specified slice aggregate"),
     required("--level", "the intervals' level (evaluate.ci_level)", type=float),
     required("--out", "summary to write (.csv)"),
     required("--out-markdown", "summary to write (.md)"),
 )
-def run(*, cross_validation, external, bundle, level, out, out_markdown):
+def run(*, cross_validation, external, bundle, deployed, predict_with, metric, level, out, out_markdown):
     """The `egfrmet summary` subcommand."""
     from egfrmet.inference.bundle import read_manifest
 
-    figures = pd.DataFrame(read_manifest(bundle)["figures"]) if bundle else None
+    figures = None
+    if bundle:  # the training run's choices, not this run's config
+        manifest = read_manifest(bundle)
+        figures = pd.DataFrame(manifest["figures"]).drop(columns=MARKS, errors="ignore")
+        chosen, network = manifest["method"], manifest["network"] or {}
+        shipped = chosen["name"]
+        predict_with = chosen.get("predict_with", shipped)  # 0.6.0's bundles do not say
+        metric = chosen.get("metric", network.get("aggregate", metric))
+    else:
+        shipped = json.loads(Path(deployed).read_text(encoding="utf-8"))["method"] if deployed else predict_with
     table = combined(
         pd.read_csv(cross_validation, keep_default_na=False, na_values=[""]) if cross_validation else None,
         pd.read_csv(external, keep_default_na=False, na_values=[""]) if external else None,
         figures,
     )
     table["cohort"] = table["cohort"].fillna("")
+    table = mark(table, metric=metric, shipped=shipped, predict_with=predict_with)
     write_csv(table, out)
     write_text(summary_markdown(table, level=level), out_markdown)

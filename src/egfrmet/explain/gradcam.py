@@ -2,8 +2,10 @@
 
 Captum's LayerGradCam (PyTorch's own attribution library, pure Python) rather than the
 `grad-cam` package, which would add OpenCV for what is here one interpolation. The map is
-the ReLU of the channel-weighted activations of `explain.layer` (gradients of the EGFR+
-logit averaged over space give the weights), upsampled bilinearly to the crop.
+the ReLU of the channel-weighted activations of `explain.layer` (gradients of the explained
+class's logit averaged over space give the weights), upsampled bilinearly to the crop. The
+class (`explain.target`) is the one the model predicts for each slice, by default: a map of
+EGFR+ evidence on a slice the model calls wild-type is mostly zero, and says nothing.
 """
 
 import glob
@@ -32,30 +34,45 @@ def find_layer(model, name):
     raise ValueError(f"explain.layer: the model has no module named {name!r}")
 
 
-def grad_cam(model, layer, x):
-    """(n, h, w) Grad-CAM maps of class 1 (EGFR+) for images x (n, channels, h, w), each scaled to
-    a maximum of 1 (an all-zero map stays zero)."""
+CLASSES = {0: "wild-type", 1: "EGFR+"}
+
+
+def grad_cam(model, layer, x, targets):
+    """(n, h, w) Grad-CAM maps for images x (n, channels, h, w), each of the class its entry of
+    `targets` names (0 wild-type, 1 EGFR+), each scaled to a maximum of 1 (an all-zero map
+    stays zero)."""
     from captum.attr import LayerAttribution, LayerGradCam
 
     model.eval()
-    attribution = LayerGradCam(model, layer).attribute(x, target=1, relu_attributions=True)
+    targets = [int(t) for t in targets]
+    attribution = LayerGradCam(model, layer).attribute(x, target=targets, relu_attributions=True)
     maps = LayerAttribution.interpolate(attribution, tuple(x.shape[-2:]), "bilinear")[:, 0].detach()
     peak = maps.flatten(1).amax(1).clamp_min(1e-12)
     return (maps / peak[:, None, None]).numpy()
 
 
-def explain_patient(model, crops, layer, lesion_channel=False):
-    """The crops, lesion and brain masks, Grad-CAM maps and slice probabilities of one patient.
-    `lesion_channel`: the model takes the lesion mask as its last channel."""
+def explain_patient(model, crops, layer, lesion_channel=False, target="predicted"):
+    """The crops, lesion and brain masks, Grad-CAM maps, the class each explains and the slice
+    probabilities of one patient. `lesion_channel`: the model takes the lesion mask as its
+    last channel; `target`: predicted (each slice's predicted class) or egfr (class 1)."""
     with np.load(crops) as data:
         slices, masks = data["slices"], data["masks"]
         brain = data["brain_masks"] if "brain_masks" in data else np.ones_like(masks)
     # every channel the model takes; `slices` shows the T1c
     x = torch.from_numpy(crop_channels(crops, lesion_channel)).float()
     with torch.no_grad():
-        probability = torch.softmax(model.eval()(x), 1)[:, 1].numpy()
-    cams = grad_cam(model, layer, x)
-    return {"slices": slices, "masks": masks, "brain_masks": brain, "cams": cams, "probability": probability}
+        logits = model.eval()(x)
+    probability = torch.softmax(logits, 1)[:, 1].numpy()
+    targets = logits.argmax(1).numpy() if target == "predicted" else np.ones(len(x), dtype=int)
+    cams = grad_cam(model, layer, x, targets)
+    return {
+        "slices": slices,
+        "masks": masks,
+        "brain_masks": brain,
+        "cams": cams,
+        "target": targets,
+        "probability": probability,
+    }
 
 
 def shares(cams, masks, brain):
@@ -77,11 +94,11 @@ def patient_figure(result, patient, title, path):
     plt = pyplot()
     n = len(result["slices"])
     fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.4), squeeze=False)
-    for ax, image, mask, cam, p in zip(
-        axes[0], result["slices"], result["masks"], result["cams"], result["probability"]
+    for ax, image, mask, cam, p, target in zip(
+        axes[0], result["slices"], result["masks"], result["cams"], result["probability"], result["target"]
     ):
         overlay(ax, image, mask, cam)
-        ax.set_title(f"P(EGFR+) {p:.2f}", fontsize=8)
+        ax.set_title(f"P(EGFR+) {p:.2f}\nmap: {CLASSES[int(target)]} evidence", fontsize=8)
     fig.suptitle(f"{patient}: {title}", fontsize=9)
     fig.tight_layout()
     save(fig, [path], dpi=90)
@@ -102,19 +119,22 @@ def overlay(ax, image, mask, cam):
     MODEL_SETTINGS,
     CROPS,
     required("--layer", "the model's module whose activations make the map (e.g. layer4)"),
+    required(
+        "--classes", "the class each map explains: each slice's predicted one, or EGFR+", choices=["predicted", "egfr"]
+    ),
     THREADS,
     required("--out-dir", "folder for {patient}.npz and {patient}.png (made)"),
 )
-def run(*, fold, model, model_settings, crops, layer, out_dir, threads=1):
+def run(*, fold, model, model_settings, crops, layer, classes, out_dir, threads=1):
     """The `egfrmet explain` subcommand: Grad-CAM maps (.npz) and picture (.png) of each
     patient whose crops are given, all by one fold's model (loaded once: one job per fold)."""
     set_up(threads)
     os.makedirs(out_dir, exist_ok=True)
     network = load_model(model, model_settings, torch.device("cpu"))
-    target = find_layer(network, layer)
+    module = find_layer(network, layer)
     title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
     for patient, path in crop_files(crops).items():
-        result = explain_patient(network, path, target, takes_lesion_mask(model_settings))
+        result = explain_patient(network, path, module, takes_lesion_mask(model_settings), classes)
         result |= shares(result["cams"], result["masks"], result["brain_masks"])
         with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
             np.savez_compressed(tmp, patient_id=patient, fold=fold, **result)
@@ -174,12 +194,20 @@ def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_t
     for row_axes, patient, result in zip(axes, patients, rows):
         for ax in row_axes:
             ax.axis("off")
-        for ax, image, mask, cam in zip(row_axes, result["slices"], result["masks"], result["cams"]):
+        for ax, image, mask, cam, target in zip(
+            row_axes, result["slices"], result["masks"], result["cams"], result["target"]
+        ):
             overlay(ax, image, mask, cam)
+            ax.set_title(f"{CLASSES[int(target)]} map", fontsize=7)
         label, score = int(table.loc[patient, "label"]), float(table.loc[patient, aggregate])
-        row_axes[0].set_title(f"{patient} EGFR{'+' if label else '−'}, {aggregate} {score:.2f}", fontsize=8, loc="left")
+        row_axes[0].set_title(
+            f"{patient} EGFR{'+' if label else '−'}, {aggregate} {score:.2f}\n{CLASSES[int(result['target'][0])]} map",
+            fontsize=8,
+            loc="left",
+        )
     fig.suptitle(
-        f"Grad-CAM of typical patients per class ({selection}'s scores; own fold's model).\nMedian over "
+        f"Grad-CAM of typical patients per class ({selection}'s scores; own fold's model; each map of the class "
+        f"the model predicts for its slice).\nMedian over "
         f"{len(table_of_shares)} patients: {median.cam_in_lesion:.0%} of the map in the lesion "
         f"({median.lesion_area:.0%} of the crop), {median.cam_in_brain:.0%} in the brain ({median.brain_area:.0%})",
         fontsize=8,

@@ -126,6 +126,8 @@ def write(*, out, method, weights, settings, folds, summary):
             "kind": kind(method),
             "description": methods.of(method["method"]).description,
             "holds": methods.of(method["method"]).bundle,
+            "predict_with": settings["predict_with"],  # what chose it (auto: by its figures)
+            "metric": settings["network"]["aggregate"],  # the network's pre-specified aggregate
         },
         "needs": uses | {"sequences": settings["locked"]["inputs"]["sequences"]},
         "clinical": clinical_inputs(method, settings["locked"]["clinical"]) if uses["clinical"] else {},

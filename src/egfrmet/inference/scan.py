@@ -55,6 +55,7 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
         brain_mask=brain_mask,
         mask_labels=preprocess_settings["mask_labels"],
         grid_tolerance=tolerance,
+        settings=config["check"],
         out=str(folder / "check.json"),
         sequence=sequence,
         resample=resample,

@@ -80,7 +80,12 @@ def use_cuda(device):
         raise InputError(f"preprocess.brain_mask.device is {device!r}: cpu, cuda or auto")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("preprocess.brain_mask.device is cuda but no CUDA device is visible")
-    return device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        from egfrmet import cards
+
+        cards.cuda_device()  # a card of this job's own, made current for deepbet
+        return True
+    return False
 
 
 def compute(image, *, method, threads=1, **options):

@@ -12,7 +12,17 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from egfrmet.arguments import MASK_LABELS, PATIENT, RESAMPLE, SEQUENCE, SERIES_UID, command, optional, required
+from egfrmet.arguments import (
+    MASK_LABELS,
+    PATIENT,
+    RESAMPLE,
+    SEQUENCE,
+    SERIES_UID,
+    SETTINGS,
+    command,
+    optional,
+    required,
+)
 from egfrmet.errors import InputError
 from egfrmet.io.images import (
     atomic_output,
@@ -27,6 +37,7 @@ from egfrmet.io.images import (
     read_image,
     series_uid_problem,
 )
+from egfrmet.preprocessing import masks
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +87,10 @@ def compare_grids(patient, headers, paths, grid_tolerance, sequences=(), resampl
                 raise InputError(problem, patient=patient, column=column, path=paths[column])
 
 
-def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="", sequences=(), resample=False):
-    """Everything `check_headers` checks, plus finite voxels (image and sequences) and a
-    non-empty lesion."""
+def check_patient(patient, paths, *, mask_labels, grid_tolerance, voxels, series_uid="", sequences=(), resample=False):
+    """Everything `check_headers` checks, plus finite voxels with contrast (image and
+    sequences) and a non-empty lesion inside the head and a given brain mask. `voxels`: the
+    config's `check` section (contrast_percentiles, max_lesion_outside)."""
     images = {}
     for column, path in paths.items():
         if not path:
@@ -98,6 +110,9 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="",
         if not np.isfinite(values).all():
             bad = int((~np.isfinite(values)).sum())
             raise InputError(f"{bad} voxels are NaN or infinite", patient=patient, column=column, path=paths[column])
+        problem = contrast_problem(values, voxels["contrast_percentiles"])
+        if problem:
+            raise InputError(problem, patient=patient, column=column, path=paths[column])
     lesion = lesion_array(images["mask"], mask_labels)
     if not lesion.any():
         present = np.unique(sitk.GetArrayViewFromImage(images["mask"])).tolist()
@@ -110,6 +125,17 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="",
         )
     if "brain_mask" in images and not (sitk.GetArrayViewFromImage(images["brain_mask"]) > 0).any():
         raise InputError("brain mask is empty", patient=patient, column="brain_mask", path=paths["brain_mask"])
+    outside = lesion_outside(images, lesion)
+    for name, share in outside.items():
+        if share > voxels["max_lesion_outside"]:
+            raise InputError(
+                f"{share:.0%} of the lesion ({round(share * lesion.sum())} of {int(lesion.sum())} voxels) lies "
+                f"outside the {name} (check.max_lesion_outside: {voxels['max_lesion_outside']:.0%}): a mask of "
+                "another patient or scan, or with its axes flipped?",
+                patient=patient,
+                column="mask",
+                path=paths["mask"],
+            )
     slices = np.flatnonzero(lesion.any(axis=(1, 2)))
     return {
         "patient_id": patient,
@@ -117,11 +143,43 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="",
         "spacing": list(images["image"].GetSpacing()),
         "lesion_voxels": int(lesion.sum()),
         "lesion_slices": [int(slices[0]), int(slices[-1])],
+        "lesion_outside": outside,
     }
 
 
+def lesion_outside(images, lesion):
+    """The share of the lesion's voxels outside the head, and outside a given brain mask."""
+    regions = {"head": head_mask(images["image"])}
+    if "brain_mask" in images:
+        regions["brain mask"] = sitk.GetArrayViewFromImage(images["brain_mask"]) > 0
+    return {name: float((lesion & ~region).sum() / lesion.sum()) for name, region in regions.items()}
+
+
+def contrast_problem(values, percentiles):
+    """Why `values` hold no image (an export gone wrong): the voxels between the two
+    percentiles, most of the scan, all have one value."""
+    low, high = np.percentile(values, percentiles)
+    if low < high:
+        return None
+    share = percentiles[1] - percentiles[0]
+    return (
+        f"no contrast: the middle {share:g} % of the voxels all equal {low:g} (check.contrast_percentiles "
+        f"{percentiles[0]:g} and {percentiles[1]:g}); a blank or failed export?"
+    )
+
+
+def head_mask(image):
+    """The head (z, y, x booleans on `image`'s grid), found on the image shrunk by 2 per axis:
+    coarse, but enough to tell a lesion mask that lies in the air."""
+    factors = [2 if n >= 16 else 1 for n in image.GetSize()]
+    head = masks.head_mask(sitk.Shrink(image, factors))
+    index = np.indices(tuple(reversed(image.GetSize())), sparse=True)
+    z, y, x = (np.minimum(i // f, n - 1) for i, f, n in zip(index, reversed(factors), head.shape))
+    return head[z, y, x]
+
+
 @command(
-    "check a patient's files (3-D, one grid, finite, non-empty lesion) before any work",
+    "check a patient's files (3-D, one grid, finite, with contrast, a lesion in the head) before any work",
     PATIENT,
     required("--image", "post-contrast T1 (file or DICOM folder)"),
     SERIES_UID,
@@ -129,11 +187,25 @@ def check_patient(patient, paths, *, mask_labels, grid_tolerance, series_uid="",
     optional("--brain-mask", "brain mask, if the sheet gives one"),
     MASK_LABELS,
     required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
+    SETTINGS,
     SEQUENCE,
     RESAMPLE,
     required("--out", "summary to write (.json)"),
 )
-def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_tolerance, out, sequence=(), resample=False):
+def run(
+    patient,
+    *,
+    image,
+    series_uid,
+    mask,
+    brain_mask,
+    mask_labels,
+    grid_tolerance,
+    settings,
+    out,
+    sequence=(),
+    resample=False,
+):
     """The `egfrmet check` subcommand. `sequence`: (column, path) of each further sequence."""
     sequence = [tuple(pair) for pair in sequence]
     paths = {"image": image, "mask": mask, "brain_mask": brain_mask} | dict(sequence)
@@ -142,6 +214,7 @@ def run(patient, *, image, series_uid, mask, brain_mask, mask_labels, grid_toler
         paths,
         mask_labels=mask_labels,
         grid_tolerance=grid_tolerance,
+        voxels=settings,
         series_uid=series_uid,
         sequences=[column for column, _ in sequence],
         resample=resample,

@@ -50,8 +50,11 @@ def sample_slice(plane, spacing, centre, side_mm, size, pad, interpolator):
     image.SetSpacing(spacing)
     step = side_mm / size
     sigma = [max(0.0, (step / s - 1) / 2) * s for s in spacing]
-    if interpolator == sitk.sitkLinear and max(sigma) > 0:
+    if interpolator == sitk.sitkLinear and min(sigma) > 0:
         image = sitk.SmoothingRecursiveGaussian(image, sigma)
+    elif interpolator == sitk.sitkLinear and max(sigma) > 0:  # coarser along one axis only
+        for axis in (axis for axis, s in enumerate(sigma) if s > 0):
+            image = sitk.RecursiveGaussian(image, sigma[axis], False, sitk.RecursiveGaussianImageFilter.ZeroOrder, axis)
     origin = [c * s - side_mm / 2 + step / 2 for c, s in zip(centre, spacing)]
     out = sitk.Resample(image, (size, size), sitk.Transform(), interpolator, origin, (step, step), (1, 0, 0, 1), pad)
     return sitk.GetArrayFromImage(out)

@@ -7,6 +7,8 @@ import os
 
 import torch
 
+from egfrmet import cards
+
 
 def set_up(threads, hub=False):
     """What every stage that runs a network does first: `threads` CPU threads, and the Hugging
@@ -18,9 +20,12 @@ def set_up(threads, hub=False):
 
 
 def pick_device(name):
+    """cpu, or on `cuda` a card of its own (egfrmet.training.cards); `cuda:N` as named."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    if name != "cuda":
+        return torch.device(name)
+    return cards.cuda_device()
 
 
 def to_device(x, device, channels_last):
@@ -38,7 +43,7 @@ def use_bf16(settings, device):
 def device_name(device):
     """The GPU's name, or the CPU's model name (from /proc/cpuinfo where there is one)."""
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+        return f"{device} {torch.cuda.get_device_name(device)}"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]

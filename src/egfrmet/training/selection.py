@@ -18,6 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from egfrmet import methods
 from egfrmet.arguments import command, required
 from egfrmet.io.files import atomic_output
 
@@ -55,7 +56,7 @@ def outer_model_selection(select, predict_with):
     are the inner ones) the first outer selection of `select`."""
     if predict_with in OUTER:
         return predict_with
-    if predict_with in ("fusion", "auto") and "last" in select:
+    if methods.deployed(predict_with) and "last" in select:
         return "last"
     return next(name for name in select if name in OUTER)
 

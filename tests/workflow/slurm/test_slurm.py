@@ -44,7 +44,7 @@ TEST_NODE = {
     "group-components": [f"preprocess={BATCH}"],
     "cores": 1,
 }
-NODE_RESOURCES = {"slurm_partition": "debug", "cpus_per_gpu": 1}
+NODE_RESOURCES = {"slurm_partition": "debug"}
 
 
 @functools.cache
@@ -52,8 +52,7 @@ def profile():
     """workflow/profiles/slurm with only TEST_NODE's settings changed, in a folder of its own."""
     settings = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8"))
     settings |= TEST_NODE
-    settings["set-threads"] = dict.fromkeys(settings["set-threads"], 1)
-    for resources in settings["set-resources"].values():  # every rule's memory; partitions and GPUs' CPUs where set
+    for resources in settings["set-resources"].values():  # every rule's memory; partitions where set
         resources |= {key: value for key, value in NODE_RESOURCES.items() if key in resources} | {"mem_mb": 1000}
     folder = Path(tempfile.mkdtemp(prefix="egfrmet-slurm-profile-"))
     (folder / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
@@ -118,6 +117,7 @@ def test_every_job_runs_on_slurm_and_training_gets_a_gpu(tmp_path, config):
     settings = yaml.safe_load((tmp_path / overlay).read_text(encoding="utf-8"))
     settings["baselines"] = {"methods": ["volume", "intensity"]}
     settings["fusion"] = {"components": ["volume", "intensity"], "clinical_variables": False, "c_values": [1.0]}
+    settings["resources"] = {"train": {"threads": 1, "gpu": 1}}  # the config asks for the card, not the profile
     (tmp_path / overlay).write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     before = {job[0] for job in slurm_jobs()}
     run_on_slurm(tmp_path, overlay)

@@ -10,10 +10,7 @@ BUNDLE_SETTINGS = derived.as_json(derived.bundle_settings(config))
 def bundle_inputs(wildcards=None):
     """The network's models that score new patients (the network is weighed by every method
     the run may ship: the fold models when `last` is a candidate), and deploy's fit."""
-    network = (
-        config["train"]["predict_with"] not in ("fusion", "auto")
-        or FUSION_SETTINGS["network"]
-    )
+    network = not DEPLOYED or FUSION_SETTINGS["network"]
     return {
         "models": prediction_models() if network else [],
         "deployed": [paths.DEPLOYED] if DEPLOYED else [],

@@ -12,7 +12,15 @@ def check_files_at_parse_time():
         return  # the main process checked already
     try:
         from egfrmet.preprocessing.check import check_headers
-    except ImportError:  # SimpleITK not in Snakemake's own env: the check rule does it
+    except (
+        ImportError
+    ) as error:  # a controller without SimpleITK: the check jobs still do it
+        print(
+            f"egfrmet: WARNING: no file checks before the first job ({error}); every "
+            "patient's files are checked by its `check` job instead. Install the controller "
+            "with `pip install -e .` or envs/cluster.yaml, which hold SimpleITK.",
+            file=sys.stderr,
+        )
         return
     for patient, row in ROWS.items():
         columns = [*PATH_COLUMNS, *SEQUENCES]

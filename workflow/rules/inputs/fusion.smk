@@ -4,7 +4,7 @@
 
 # predict_with fusion or auto: egfrmet deploy fits them on every cross-validation patient, and
 # predict reads the new patients' features and clinical values too.
-DEPLOYED = config["train"]["predict_with"] in ("fusion", "auto")
+DEPLOYED = methods.deployed(config["train"]["predict_with"])
 
 
 # The fused model (egfrmet.baselines.fusion): its settings and a fold's inputs.

@@ -54,10 +54,12 @@ def prediction_extras(wildcards=None):
 
 
 def summary_inputs(wildcards=None):
-    """The cross-validation's rows (a training run) and the external cohorts' rows."""
+    """The cross-validation's rows (a training run) and the external cohorts' rows; what
+    ships, where deploy chose it."""
     return {
         "cross_validation": (
             ["results/evaluation/cross_validation.csv"] if TRAINING else []
         ),
         "external": ["results/evaluation/external.csv"] if EXTERNAL_COHORTS else [],
+        "deployed": [paths.DEPLOYED] if DEPLOYED and TRAINING else [],
     }
