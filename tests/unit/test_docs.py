@@ -5,7 +5,6 @@ Snakemake's, and every `results/...` path is one the rules write. (The SLURM job
 checked against a dry run in tests/workflow/test_docs_jobs.py.)"""
 
 import argparse
-import copy
 import fnmatch
 import functools
 import re
@@ -19,8 +18,7 @@ import yaml
 
 from conftest import REPO
 from egfrmet import cli, paths
-from egfrmet.config.schema import load_schema, validate_config
-from egfrmet.config.settings import check_config, merged
+from egfrmet.config.settings import checked, merged, read_config
 
 DOCS = [REPO / "README.md", REPO / "config" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -88,13 +86,11 @@ def test_every_relative_link_and_anchor_resolves(doc):
 
 @functools.cache
 def defaults():
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    return read_config([REPO / "config" / "config.yaml"])
 
 
 def check_overlay(overlay):
-    config = merged(copy.deepcopy(defaults()), overlay)
-    validate_config(config, load_schema("config"))
-    check_config(config)
+    checked(merged(defaults(), overlay))  # merged copies what it changes: the cache stays
 
 
 def config_values(command):

@@ -49,10 +49,9 @@ from egfrmet.config.sheet import (
     read_sheet,
     training_rows,
 )
-from egfrmet.config.schema import load_schema, validate_config
+from egfrmet.config.schema import load_schema
 
-validate_config(config, load_schema("config"))
-derived.check_config(config)
+derived.checked(config)  # the schema, then the checks across sections
 # One source per setting: where a profile or the command line sets threads or a GPU count
 # that config.resources also sets, theirs wins; say so.
 for line in derived.resource_overrides(

@@ -33,6 +33,11 @@ def read_config(paths):
         if not Path(path).is_file():
             raise InputError("config file not found", path=path)
         config = merged(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    return checked(config)
+
+
+def checked(config):
+    """`config`, once it passes the schema and the checks across sections."""
     validate_config(config, load_schema("config"))
     check_config(config)
     return config

@@ -11,6 +11,7 @@ from torch import nn
 
 from egfrmet.errors import InputError
 from egfrmet.training.runtime import to_device
+from egfrmet.training.weights import model_name
 
 
 def takes_lesion_mask(model_settings):
@@ -85,7 +86,7 @@ def create_body(arch, weights, pretrained_tag, in_chans=1):
     if weights == "none":
         return timm.create_model(arch, pretrained=False, **options)
     if weights == "imagenet":
-        name = f"{arch}.{pretrained_tag}" if pretrained_tag else arch
+        name = model_name(arch, pretrained_tag)
         try:
             return timm.create_model(name, pretrained=True, **options)
         except Exception as error:  # the hub client raises many types for "unreachable"

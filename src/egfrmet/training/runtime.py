@@ -20,7 +20,7 @@ def set_up(threads, hub=False):
 
 
 def pick_device(name):
-    """cpu, or on `cuda` a card of its own (egfrmet.training.cards); `cuda:N` as named."""
+    """cpu, or on `cuda` a card of its own (egfrmet.cards); `cuda:N` as named."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name != "cuda":

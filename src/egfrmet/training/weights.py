@@ -73,15 +73,21 @@ def check_available(model_settings, *, reachable=hub_reachable, cache_dir=None):
     if why is None and not reachable():
         why = "the Hugging Face hub does not answer from this machine"
     if why:
-        tag = model_settings["pretrained_tag"] or '""'
         raise InputError(
             f"model.weights imagenet: the ImageNet weights {name!r} are not in this machine's cache and {why}. "
-            f"On a machine that reaches the hub, run\n  egfrmet weights --arch {model_settings['arch']} "
-            f"--tag {tag} --out {name}.safetensors\n(or with "
-            "--torchvision-checkpoint FILE, from a torchvision .pth), copy the file here and set "
-            f"`model.weights: /path/to/{name}.safetensors`; or `model.weights: none` to train from scratch "
-            "(docs/running.md, 'Weights on a machine without internet')."
+            + offline_advice(model_settings["arch"], model_settings["pretrained_tag"])
         )
+
+
+def offline_advice(arch, tag):
+    """How to give a machine without the hub the weights: the one recipe every message gives."""
+    name, shown_tag = model_name(arch, tag), tag or '""'
+    return (
+        f"On a machine that reaches the hub, run\n  egfrmet weights --arch {arch} --tag {shown_tag} "
+        f"--out {name}.safetensors\n(or with --torchvision-checkpoint FILE, from a torchvision .pth), copy the "
+        f"file here and set `model.weights: /path/to/{name}.safetensors`; or `model.weights: none` to train "
+        "from scratch (docs/running.md, 'Weights on a machine without internet')."
+    )
 
 
 def state_dict(arch, tag, torchvision_checkpoint=""):
