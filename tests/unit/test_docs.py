@@ -1,14 +1,14 @@
 """The documentation is executed: every relative link and anchor resolves, every config
 snippet and `--config` value passes the schema and the config's own checks, every
 `egfrmet` command uses a subcommand and flags its parser knows, every `snakemake` flag is
-Snakemake's, and every `results/...` path is one the rules write. (The SLURM job table is
-checked against a dry run in tests/workflow/test_docs_jobs.py.)"""
+Snakemake's, and every `results/...` path is one the rules write. (Each `snakemake` command
+is dry-run on the tiny cohort in tests/workflow/test_docs_commands.py, and the SLURM job
+table checked against a dry run in tests/workflow/test_docs_jobs.py.)"""
 
 import argparse
 import fnmatch
 import functools
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,45 +17,11 @@ import pytest
 import yaml
 
 from conftest import REPO
+from doctext import DOCS, FENCE, blocks, is_snakemake, name, printed_yaml, shell_commands, words
 from egfrmet import cli, paths
 from egfrmet.config.settings import checked, merged, read_config
 
-DOCS = [REPO / "README.md", REPO / "config" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-
-
-def name(path):
-    return str(path.relative_to(REPO))
-
-
-def blocks(path):
-    """(language, text) of each fenced block of a markdown file."""
-    return FENCE.findall(path.read_text(encoding="utf-8"))
-
-
-COMMAND = re.compile(r"`((?:\.venv/bin/|python -m )?(?:snakemake|egfrmet) [^`\n]+|--config [^`\n]+)`")
-
-
-def shell_commands(path):
-    """Each command line of the file's unlabelled and shell blocks (continuations joined,
-    comments and prompts dropped), and each command in the prose's inline code."""
-    commands = COMMAND.findall(FENCE.sub("", path.read_text(encoding="utf-8")))
-    for language, text in blocks(path):
-        if language not in ("", "sh", "bash", "shell", "console"):
-            continue
-        for line in text.replace("\\\n", " ").splitlines():
-            line = line.strip().removeprefix("$ ")
-            if line and not line.startswith("#"):
-                commands.append(line)
-    return commands
-
-
-def words(command):
-    """The command's words up to a comment (shlex keeps quoted values together)."""
-    lexer = shlex.shlex(command, posix=True, punctuation_chars=False)
-    lexer.whitespace_split, lexer.commenters = True, "#"
-    return list(lexer)
 
 
 def slug(heading):
@@ -105,12 +71,6 @@ def config_values(command):
     return found
 
 
-def printed_yaml(command):
-    """The YAML a `printf '...' > x.yaml` line writes (the README's overlay)."""
-    match = re.match(r"printf '(.*)' >>? \S+\.ya?ml", command)
-    return yaml.safe_load(match.group(1).replace("\\n", "\n")) if match else None
-
-
 @pytest.mark.parametrize("doc", DOCS, ids=name)
 def test_every_config_snippet_and_config_value_passes_the_schema(doc):
     overlays = [
@@ -121,7 +81,7 @@ def test_every_config_snippet_and_config_value_passes_the_schema(doc):
         if values:
             overlays.append((command, values))
         if printed_yaml(command):
-            overlays.append((command, printed_yaml(command)))
+            overlays.append((command, printed_yaml(command)[1]))
     problems = []
     for where, overlay in overlays:
         if not isinstance(overlay, dict) or not overlay.keys() <= defaults().keys():
@@ -179,7 +139,7 @@ def test_every_snakemake_flag_is_snakemakes(doc):
     problems = []
     for command in shell_commands(doc):
         listed = words(command)
-        if not any(w == "snakemake" or w.endswith("/snakemake") for w in listed):
+        if not any(is_snakemake(w) for w in listed):
             continue
         flags = {w.split("=")[0] for w in listed if w.startswith("--")}
         problems += [f"{command}: snakemake has no flag {flag}" for flag in sorted(flags - snakemake_flags())]
