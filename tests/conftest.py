@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,33 +77,6 @@ def image_from_array(array, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), dir
     if direction is not None:
         image.SetDirection(direction)
     return image
-
-
-def write_dicom_series(image, folder, series_uid):
-    """One file per slice with the tags a scanner would write (SimpleITK's recipe)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    direction = image.GetDirection()
-    now = time.strftime("%Y%m%d")
-    for k in range(image.GetDepth()):
-        plane = image[:, :, k]
-        tags = {
-            "0008|0060": "MR",
-            "0008|0020": now,
-            "0020|000d": series_uid + ".0",
-            "0020|000e": series_uid,
-            "0020|0037": "\\".join(
-                str(v) for v in (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])
-            ),
-            "0020|0032": "\\".join(str(v) for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
-            "0020|0013": str(k + 1),
-            "0018|0050": str(image.GetSpacing()[2]),
-        }
-        for tag, value in tags.items():
-            plane.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"{series_uid}_{k:03d}.dcm"))
-        writer.Execute(plane)
 
 
 def run_snakemake(workdir, *args, check=True, timeout=900):

@@ -56,6 +56,16 @@ SEQUENCE = (
         "help": "a further sequence (its sheet column and file); repeat for each, in inputs.sequences' order",
     },
 )
+SEQUENCE_SERIES = (
+    ["--sequence-series"],
+    {
+        "nargs": 2,
+        "action": "append",
+        "default": [],
+        "metavar": ("COLUMN", "UID"),
+        "help": "the DICOM series to read of a sequence given as a folder of several series; repeat for each",
+    },
+)
 SEQUENCE_FILES = (
     ["--sequence-files"],
     {"nargs": "*", "default": [], "help": "the normalised image of each sequence --settings names, in its order"},

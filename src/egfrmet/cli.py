@@ -18,6 +18,7 @@ COMMANDS = {
     "synth-sheet": "egfrmet.demo.synth:write_sheet",
     "synth": "egfrmet.demo.synth:run",
     "check": "egfrmet.preprocessing.check:run",
+    "dicom-mask": "egfrmet.preprocessing.dicom_mask:run",
     "bias-sequence": "egfrmet.preprocessing.sequences:run_bias",
     "normalise-sequence": "egfrmet.preprocessing.sequences:run_normalise",
     "bias": "egfrmet.preprocessing.bias:run",

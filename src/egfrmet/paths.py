@@ -4,6 +4,8 @@ template each, so that the writer and its readers never disagree."""
 import re
 from pathlib import Path
 
+# A sheet's RTSTRUCT or SEG mask placed on the T1c's grid (column: mask or brain_mask).
+DICOM_MASK = "results/masks/{column}/{patient}.nii.gz"
 # Each patient's files that stages after preprocessing read.
 CROPS = "results/crops/{patient}.npz"
 FEATURES = "results/features/{patient}.csv"

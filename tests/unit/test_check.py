@@ -204,6 +204,6 @@ def test_files_the_fast_path_cannot_judge_have_no_key(tmp_path, array, suffix):
 
 def test_series_uid_with_an_image_file_stops_at_parse_time(files):
     with pytest.raises(InputError) as error:
-        check_headers("P001", files, grid_tolerance=TOLERANCE, series_uid="1.2.3")
+        check_headers("P001", files, grid_tolerance=TOLERANCE, series_uids={"image": "1.2.3"})
     message = str(error.value)
     assert "patient P001" in message and "column series_uid" in message and files["image"] in message

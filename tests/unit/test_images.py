@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import image_from_array, write_dicom_series
+from conftest import image_from_array
+from egfrmet.demo.dicom import write_mr_series
 from egfrmet.errors import InputError
 from egfrmet.io.images import read_image
 
@@ -26,7 +27,7 @@ def test_file_formats_read_back_the_same_volume(tmp_path, suffix):
 
 def test_dicom_series_folder_reads_as_one_volume(tmp_path):
     image = volume()
-    write_dicom_series(image, tmp_path / "series", "1.2.826.0.1.3680043.2.1125.1")
+    write_mr_series(image, tmp_path / "series", series_uid="1.2.826.0.1.3680043.2.1125.1")
     back = read_image(tmp_path / "series")
     assert back.GetSize() == image.GetSize()
     assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
@@ -35,8 +36,8 @@ def test_dicom_series_folder_reads_as_one_volume(tmp_path):
 
 
 def test_dicom_folder_with_two_series_lists_them(tmp_path):
-    write_dicom_series(volume(), tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.1")
-    write_dicom_series(volume(), tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.2")
+    write_mr_series(volume(), tmp_path / "mixed", series_uid="1.2.826.0.1.3680043.2.1125.1")
+    write_mr_series(volume(), tmp_path / "mixed", series_uid="1.2.826.0.1.3680043.2.1125.2")
     with pytest.raises(InputError, match=r"holds 2 DICOM series \(1\.2\.826.*\.1, 1\.2\.826.*\.2\)") as error:
         read_image(tmp_path / "mixed")
     assert str(tmp_path / "mixed") in str(error.value)
@@ -54,8 +55,8 @@ def test_folder_without_dicom_and_paths_with_spaces_and_accents(tmp_path):
 
 def test_series_uid_picks_one_series_of_a_mixed_folder(tmp_path):
     first, second = volume(), sitk.Cast(volume() * 2, sitk.sitkInt16)
-    write_dicom_series(first, tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.1")
-    write_dicom_series(second, tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.2")
+    write_mr_series(first, tmp_path / "mixed", series_uid="1.2.826.0.1.3680043.2.1125.1")
+    write_mr_series(second, tmp_path / "mixed", series_uid="1.2.826.0.1.3680043.2.1125.2")
     back = read_image(tmp_path / "mixed", "1.2.826.0.1.3680043.2.1125.2")
     assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(second))
     with pytest.raises(InputError, match=r"no DICOM series 1\.2\.3 \(found 1\.2\.826.*\.1, 1\.2\.826.*\.2\)"):

@@ -37,6 +37,18 @@ def test_series_uid_is_read_as_text(tmp_path):
     assert sheet.loc["A01", "series_uid"] == "1.2.840.1" and sheet.loc["A01", "image"] == str(tmp_path / "dicom")
 
 
+def test_each_declared_sequence_may_name_its_series(tmp_path):
+    text = "patient_id\timage\tmask\tt2\tt2_series_uid\nA01\td\tm\td\t1.2.3\nA02\td\tm\tt2.nii.gz\t\n"
+    sheet = read_sheet(write(tmp_path, text), SCHEMA, sequences=["t2"])
+    assert list(sheet["t2_series_uid"]) == ["1.2.3", ""] and list(sheet["series_uid"]) == ["", ""]
+    without = read_sheet(write(tmp_path, "patient_id\timage\tmask\tt2\nA01\td\tm\td\n"), SCHEMA, sequences=["t2"])
+    assert list(without["t2_series_uid"]) == [""]
+    with pytest.raises(InputError, match="patient A01, column t2_series_uid.*'T2 axial' is not a DICOM series UID"):
+        read_sheet(write(tmp_path, text.replace("1.2.3", "T2 axial")), SCHEMA, sequences=["t2"])
+    with pytest.raises(InputError, match="unknown column.*t2_series_uid"):
+        read_sheet(write(tmp_path, text), SCHEMA)  # t2 not declared: neither is its series
+
+
 def test_unlabelled_cv_rows_are_predicted_not_trained(tmp_path):
     sheet = read_sheet(write(tmp_path, HEADER + "A01\ta\tb\t\tcv\t\t\n"), SCHEMA)
     assert training_rows(sheet).empty and list(prediction_rows(sheet).index) == ["A01"]

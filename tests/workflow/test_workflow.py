@@ -22,10 +22,10 @@ from conftest import (
     image_from_array,
     run_snakemake,
     tiny_cohort,
-    write_dicom_series,
 )
 from egfrmet.config.settings import inference_settings, locked_settings, merged, read_config
 from egfrmet.demo import synth
+from egfrmet.demo.dicom import write_mr_series
 
 
 def written_cohort(workdir, cfg, n=2):
@@ -408,7 +408,7 @@ def test_a_named_dicom_series_is_read_by_the_check_and_passed_to_n4(tmp_path):
     uids = ["1.2.826.0.1.3680043.2.1125.1", "1.2.826.0.1.3680043.2.1125.2"]
     values = np.random.default_rng(0).integers(50, 150, (6, 10, 12)).astype(np.int16)
     for k, uid in enumerate(uids):
-        write_dicom_series(image_from_array(values * (k + 1), (1.0, 1.0, 3.0)), tmp_path / "dicom", uid)
+        write_mr_series(image_from_array(values * (k + 1), (1.0, 1.0, 3.0)), tmp_path / "dicom", series_uid=uid)
     mask = np.zeros(values.shape, np.uint8)
     mask[3, 4:6, 4:6] = 1
     sitk.WriteImage(image_from_array(mask, (1.0, 1.0, 3.0)), str(tmp_path / "mask.nii.gz"))

@@ -43,7 +43,9 @@ rule bias_sequence:
     threads: config["resources"]["bias"]["threads"]
     params:
         settings=settings("preprocess", "n4"),
-        resample=RESAMPLE_OPTION,
+        # --resample and the series to read (one param: a new one would change the command's
+        # text, which re-runs every sequence's N4 of an existing run)
+        resample=SEQUENCE_OPTIONS,
         tolerance=config["preprocess"]["grid_tolerance"],
     shell:
         "python -m egfrmet bias-sequence --patient {wildcards.patient} --sequence {wildcards.sequence}"

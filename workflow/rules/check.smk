@@ -17,7 +17,7 @@ rule check:
     conda:
         "../../envs/imaging.yaml"
     params:
-        series=SERIES_OPTION,
+        series=CHECK_SERIES_OPTION,
         brain_mask=brain_mask_option,
         mask_labels=MASK_LABELS,
         tolerance=config["preprocess"]["grid_tolerance"],
@@ -30,4 +30,29 @@ rule check:
         " --mask-labels {params.mask_labels} --grid-tolerance {params.tolerance}"
         " --settings {params.settings:q}"
         " {params.sequences} {params.resample}"
+        " --out {output:q} 2> {log:q}"
+
+
+# A mask kept as an RTSTRUCT or DICOM-SEG file, placed on the grid of the T1c series it
+# references (refused, naming the series, when it references another).
+rule dicom_mask:
+    input:
+        image=patient_image,
+        mask=dicom_mask_file,
+    output:
+        paths.DICOM_MASK,
+    log:
+        "logs/dicom_mask/{column}/{patient}.log",
+    benchmark:
+        "logs/benchmarks/dicom_mask/{column}/{patient}.tsv"
+    wildcard_constraints:
+        column="mask|brain_mask",
+    conda:
+        "../../envs/imaging.yaml"
+    params:
+        series=SERIES_OPTION,
+        roi=dicom_roi,
+    shell:
+        "python -m egfrmet dicom-mask --patient {wildcards.patient} --column {wildcards.column}"
+        " --image {input.image:q} {params.series} --mask {input.mask:q} --roi {params.roi:q}"
         " --out {output:q} 2> {log:q}"

@@ -47,9 +47,11 @@ from egfrmet.config.sheet import (
     external_cohorts,
     prediction_rows,
     read_sheet,
+    series_column,
     training_rows,
 )
 from egfrmet.config.schema import load_schema
+from egfrmet.io.dicom import mask_kind
 
 derived.checked(config)  # the schema, then the checks across sections
 # One source per setting: where a profile or the command line sets threads or a GPU count

@@ -2,6 +2,7 @@
 errors that name the patient, the column and the file."""
 
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -11,6 +12,15 @@ import pandas as pd
 from egfrmet.errors import InputError
 
 PATH_COLUMNS = ("image", "mask", "brain_mask")
+SERIES_UID = r"^[0-9.]*$"  # a DICOM UID's characters (the schema's series_uid pattern)
+
+
+def series_column(column):
+    """The sheet column naming the DICOM series of an image column (the T1c's: series_uid;
+    a further sequence's, e.g. t2: t2_series_uid)."""
+    return "series_uid" if column == "image" else f"{column}_series_uid"
+
+
 DEFAULT_COHORT = "test"  # the cohort of labelled split-test rows that name none
 
 
@@ -20,8 +30,9 @@ def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
     Columns: image, series_uid, mask, brain_mask ('' when absent), label (0, 1 or <NA>), split
     ('cv' or 'test'), center ('' when absent), fold (pinned fold or <NA>); then each of
     `sequences` (the config's inputs.sequences: further image columns, paths resolved) and
-    each column of `clinical` (the config's clinical: {column: kind}), as text ('' when
-    empty). Any other column is refused, unless `strict` is false (it is then dropped).
+    the optional series column of each (series_column: '' when absent), and each column of
+    `clinical` (the config's clinical: {column: kind}), as text ('' when empty). Any other
+    column is refused, unless `strict` is false (it is then dropped).
     """
     path = Path(path)
     if not path.is_file():
@@ -31,7 +42,9 @@ def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
     raw.columns = [c.strip() for c in raw.columns]
     raw = raw.apply(lambda column: column.str.strip())
     declared = [*sequences, *clinical]
-    check_columns(raw if strict else raw[[c for c in raw.columns if c in schema["properties"]]], schema, path, declared)
+    series = [series_column(c) for c in sequences]
+    kept = raw if strict else raw[[c for c in raw.columns if c in schema["properties"]]]
+    check_columns(kept, schema, path, declared, optional=series)
     if raw.empty:
         raise InputError("sample sheet lists no patient", path=path)
     validator = jsonschema.Draft202012Validator(schema)  # built once: sheets can be long
@@ -51,9 +64,11 @@ def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
     sheet["split"] = [v or ("test" if cohort else "cv") for v, cohort in zip(column_or_empty(sheet, "split"), cohorts)]
     sheet["cohort"] = [c or (DEFAULT_COHORT if s == "test" else "") for c, s in zip(cohorts, sheet["split"])]
     sheet["center"] = column_or_empty(sheet, "center")
-    sheet["series_uid"] = column_or_empty(sheet, "series_uid")
+    for column in ["series_uid", *series]:
+        sheet[column] = column_or_empty(sheet, column)
     sheet["fold"] = pd.array([int(v) if v else None for v in column_or_empty(sheet, "fold")], dtype="Int64")
-    return sheet[["patient_id", *PATH_COLUMNS, "series_uid", "label", "split", "cohort", "center", "fold", *declared]]
+    columns = ["patient_id", *PATH_COLUMNS, "series_uid", "label", "split", "cohort", "center", "fold"]
+    return sheet[[*columns, *sequences, *series, *clinical]]
 
 
 def check_cohorts(sheet, cohorts, path):
@@ -71,14 +86,15 @@ def column_or_empty(frame, column):
     return list(frame[column]) if column in frame else [""] * len(frame)
 
 
-def check_columns(raw, schema, path, declared=()):
+def check_columns(raw, schema, path, declared=(), optional=()):
     """The sheet's own columns and the config's declared ones (further sequences, clinical
-    variables): every column known, every required and declared one present."""
-    known = set(schema["properties"]) | set(declared)
+    variables), and `optional` ones (the sequences' series columns): every column known,
+    every required and declared one present."""
+    known = set(schema["properties"]) | set(declared) | set(optional)
     unknown = [c for c in raw.columns if c not in known]
     if unknown:
         raise InputError(
-            f"unknown column(s) {', '.join(unknown)}; known: {', '.join([*schema['properties'], *declared])}. "
+            f"unknown column(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}. "
             f"Declare a further column in the config: a clinical variable with its kind, e.g. "
             f"`clinical: {{{unknown[0]}: categorical}}` (numeric, binary or categorical), or an image "
             f"column with `inputs: {{sequences: [{unknown[0]}]}}`",
@@ -96,6 +112,14 @@ def check_declared(row, sequences, clinical, path, number):
     a binary column at most two values (checked over the whole sheet, check_binary)."""
     patient = row.get("patient_id") or f"on line {number}"
     for column in sequences:
+        uid = row.get(series_column(column), "")
+        if not re.fullmatch(SERIES_UID, uid):
+            raise InputError(
+                f"line {number}: {uid!r} is not a DICOM series UID (digits and dots)",
+                patient=patient,
+                column=series_column(column),
+                path=path,
+            )
         if not row[column]:
             raise InputError(
                 f"line {number}: empty cell in the sequence column {column} (a listed sequence needs one per patient)",

@@ -6,8 +6,8 @@ gets its radiomics features and clinical values (`--clinical name=value`). With 
 network model files score it instead, with the config's settings.
 
     egfrmet scan --image t1.nii.gz --mask lesion.nii.gz --out scan.csv \
-        [--brain-mask brain.nii.gz] [--configfile config/config.yaml mine.yaml] [--bundle DIR | --models ...] \
-        [--clinical age=64 sex=F smoking=]
+        [--series-uid UID] [--brain-mask brain.nii.gz] [--configfile config/config.yaml mine.yaml] \
+        [--bundle DIR | --models ...] [--clinical age=64 sex=F smoking=]
 """
 
 import logging
@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from egfrmet.arguments import SEQUENCE, THREADS, command, optional, required
+from egfrmet.arguments import SEQUENCE, SEQUENCE_SERIES, SERIES_UID, THREADS, command, optional, required
 from egfrmet.baselines import clinical, features
 from egfrmet.baselines import methods as baselines
 from egfrmet.config.settings import (
@@ -33,24 +33,34 @@ from egfrmet.inference import bundle as bundles
 from egfrmet.inference.predict import description, score, score_with_bundle
 from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.paths import BUNDLE
-from egfrmet.preprocessing import bias, check, crop, normalise, sequences
+from egfrmet.preprocessing import bias, check, crop, dicom_mask, normalise, sequences
 from egfrmet.training.runtime import set_up
 
 log = logging.getLogger(__name__)
 
 
-def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, sequence=()):
+def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, sequence=(), series_uids=None):
     """The workflow's preprocessing of one patient into `folder`: crops/<patient>.npz, qc.png.
-    `sequence`: (name, path) of each further sequence, in inputs.sequences' order. Returns
+    `sequence`: (name, path) of each further sequence, in inputs.sequences' order;
+    `series_uids`: {image column: DICOM series} for folders of several series. Returns
     the crops file and the normalised images (`image`, `lesion`, `sequences`)."""
     preprocess_settings = config["preprocess"]
     folder = Path(folder)
     (folder / "crops").mkdir(parents=True, exist_ok=True)
     tolerance, resample = preprocess_settings["grid_tolerance"], config["inputs"]["resample"]
+    series_uids = series_uids or {}
+    uid = series_uids.get("image", "")
+    mask, brain_mask = (
+        dicom_mask.as_mask_file(
+            patient, column, path, image=image, series_uid=uid, roi=config["dicom"][f"{column}_roi"], folder=folder
+        )
+        for column, path in (("mask", mask), ("brain_mask", brain_mask))
+    )
     check.run(
         patient,
         image=image,
-        series_uid="",
+        series_uid=uid,
+        sequence_series=[(name, series_uids[name]) for name, _ in sequence if series_uids.get(name)],
         mask=mask,
         brain_mask=brain_mask,
         mask_labels=preprocess_settings["mask_labels"],
@@ -61,13 +71,15 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
         resample=resample,
     )
     corrected = str(folder / "bias.nii.gz")
-    bias.run(patient, image=image, series_uid="", out=corrected, settings=preprocess_settings["n4"], threads=threads)
+    bias.run(patient, image=image, series_uid=uid, out=corrected, settings=preprocess_settings["n4"], threads=threads)
     for name, path in sequence:
         sequences.run_bias(
             patient,
             sequence=name,
             image=path,
+            series_uid=series_uids.get(name, ""),
             reference=image,
+            reference_series_uid=uid,
             resample=resample,
             grid_tolerance=tolerance,
             settings=preprocess_settings["n4"],
@@ -160,8 +172,9 @@ def bundle_config(config, folder):
 @command(
     "score one new scan and lesion mask with a model bundle (or model files): the workflow's preprocessing",
     required("--image", "post-contrast T1 (NIfTI, or a DICOM folder)"),
-    required("--mask", "lesion mask on the image's grid"),
-    optional("--brain-mask", "brain mask (default: computed as preprocess.brain_mask says)"),
+    SERIES_UID,
+    required("--mask", "lesion mask on the image's grid, or an RTSTRUCT or SEG drawn on its series (dicom.mask_roi)"),
+    optional("--brain-mask", "brain mask (default: computed as preprocess.brain_mask says), or an RTSTRUCT or SEG"),
     (["--patient"], {"default": "scan", "help": "a name for messages and the output (default: scan)"}),
     (
         ["--configfile"],
@@ -182,6 +195,7 @@ def bundle_config(config, folder):
         },
     ),
     SEQUENCE,
+    SEQUENCE_SERIES,
     (
         ["--clinical"],
         {
@@ -196,10 +210,25 @@ def bundle_config(config, folder):
     optional("--qc", "QC picture of the crops to write (.png)"),
 )
 def run(
-    *, image, mask, brain_mask, patient, configfile, threads, out, qc, bundle="", models=(), sequence=(), clinical=()
+    *,
+    image,
+    mask,
+    brain_mask,
+    patient,
+    configfile,
+    threads,
+    out,
+    qc,
+    bundle="",
+    models=(),
+    sequence=(),
+    clinical=(),
+    series_uid="",
+    sequence_series=(),
 ):
     """The `egfrmet scan` subcommand. `sequence`: (name, path) of each of inputs.sequences;
-    `clinical`: name=value of each clinical variable the bundle reads."""
+    `clinical`: name=value of each clinical variable the bundle reads; `series_uid` and
+    `sequence_series`: the DICOM series of the image and of sequences read from folders."""
     set_up(threads)
     config = read_config(configfile)
     manifest = method = None
@@ -234,6 +263,7 @@ def run(
             folder=folder,
             threads=threads,
             sequence=sequence,
+            series_uids={"image": series_uid} | dict(map(tuple, sequence_series)),
         )
         if manifest:
             table_features, table_clinical = bundle_inputs(

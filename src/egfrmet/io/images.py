@@ -12,8 +12,8 @@ from egfrmet.errors import InputError
 from egfrmet.io.files import atomic_output
 
 
-def dicom_series_files(folder, series_uid=None):
-    """File names of the one DICOM series in `folder` (or of `series_uid`)."""
+def dicom_series(folder, series_uid=None):
+    """(series UID, file names) of the one DICOM series in `folder` (or of `series_uid`)."""
     reader = sitk.ImageSeriesReader
     series = reader.GetGDCMSeriesIDs(str(folder))
     if not series:
@@ -27,7 +27,12 @@ def dicom_series_files(folder, series_uid=None):
     uid = series_uid or series[0]
     if uid not in series:
         raise InputError(f"no DICOM series {uid} (found {', '.join(series)})", path=folder)
-    return reader.GetGDCMSeriesFileNames(str(folder), uid)
+    return uid, reader.GetGDCMSeriesFileNames(str(folder), uid)
+
+
+def dicom_series_files(folder, series_uid=None):
+    """File names of the one DICOM series in `folder` (or of `series_uid`)."""
+    return dicom_series(folder, series_uid)[1]
 
 
 def series_uid_problem(path, series_uid):

@@ -17,13 +17,16 @@ from egfrmet.arguments import (
     PATIENT,
     RESAMPLE,
     SEQUENCE,
+    SEQUENCE_SERIES,
     SERIES_UID,
     SETTINGS,
     command,
     optional,
     required,
 )
+from egfrmet.config.sheet import series_column
 from egfrmet.errors import InputError
+from egfrmet.io.dicom import mask_kind
 from egfrmet.io.images import (
     atomic_output,
     check_3d,
@@ -37,25 +40,34 @@ from egfrmet.io.images import (
     read_image,
     series_uid_problem,
 )
-from egfrmet.preprocessing import masks
+from egfrmet.preprocessing import dicom_mask, masks
 
 log = logging.getLogger(__name__)
 
 
-def check_headers(patient, paths, *, grid_tolerance, series_uid="", sequences=(), resample=False):
+def check_headers(patient, paths, *, grid_tolerance, series_uids=None, sequences=(), resample=False, rois=None):
     """Existence, 3-D-ness and a shared grid, from headers. `paths`: column -> path or '';
-    `sequences`: which columns are further sequences (on the image's grid, or with
-    `resample` anywhere their field of view meets the image's)."""
+    `series_uids`: {image column: the DICOM series to read from its folder}; `sequences`:
+    which columns are further sequences (on the image's grid, or with `resample` anywhere
+    their field of view meets the image's); `rois`: {mask column: its ROI choice} for masks
+    kept as RTSTRUCT or SEG (egfrmet.preprocessing.dicom_mask)."""
+    series_uids = series_uids or {}
     files = {}
     for column, path in paths.items():
         if not path:
             continue
         if not Path(path).exists():
             raise InputError("no such file or folder", patient=patient, column=column, path=path)
-        problem = series_uid_problem(path, series_uid) if column == "image" else None
+        problem = series_uid_problem(path, series_uids.get(column, ""))
         if problem:
-            raise InputError(problem, patient=patient, column="series_uid", path=path)
-        if not Path(path).is_dir():  # a DICOM series is read in full by the check rule
+            raise InputError(problem, patient=patient, column=series_column(column), path=path)
+        if column in dicom_mask.MASK_COLUMNS and mask_kind(path):
+            try:
+                uid = series_uids.get("image", "")
+                dicom_mask.check_header(path, image=paths["image"], series_uid=uid, roi=(rois or {}).get(column, ""))
+            except InputError as error:
+                raise error.about(patient=patient, column=column) from None
+        elif not Path(path).is_dir():  # a DICOM series is read in full by the check rule
             files[column] = path
     keys = {nifti_grid_key(path) for path in files.values()}
     if None not in keys and len(keys) == 1:
@@ -87,16 +99,19 @@ def compare_grids(patient, headers, paths, grid_tolerance, sequences=(), resampl
                 raise InputError(problem, patient=patient, column=column, path=paths[column])
 
 
-def check_patient(patient, paths, *, mask_labels, grid_tolerance, voxels, series_uid="", sequences=(), resample=False):
+def check_patient(
+    patient, paths, *, mask_labels, grid_tolerance, voxels, series_uids=None, sequences=(), resample=False
+):
     """Everything `check_headers` checks, plus finite voxels with contrast (image and
     sequences) and a non-empty lesion inside the head and a given brain mask. `voxels`: the
     config's `check` section (contrast_percentiles, max_lesion_outside)."""
+    series_uids = series_uids or {}
     images = {}
     for column, path in paths.items():
         if not path:
             continue
         try:
-            images[column] = read_image(path, series_uid if column == "image" else "")
+            images[column] = read_image(path, series_uids.get(column, ""))
             check_3d(geometry(images[column]), path)
         except InputError as error:
             raise error.about(patient=patient, column=column) from None
@@ -189,6 +204,7 @@ def head_mask(image):
     required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
     SETTINGS,
     SEQUENCE,
+    SEQUENCE_SERIES,
     RESAMPLE,
     required("--out", "summary to write (.json)"),
 )
@@ -204,9 +220,11 @@ def run(
     settings,
     out,
     sequence=(),
+    sequence_series=(),
     resample=False,
 ):
-    """The `egfrmet check` subcommand. `sequence`: (column, path) of each further sequence."""
+    """The `egfrmet check` subcommand. `sequence`: (column, path) of each further sequence;
+    `sequence_series`: (column, series UID) of those read from a folder of several series."""
     sequence = [tuple(pair) for pair in sequence]
     paths = {"image": image, "mask": mask, "brain_mask": brain_mask} | dict(sequence)
     summary = check_patient(
@@ -215,7 +233,7 @@ def run(
         mask_labels=mask_labels,
         grid_tolerance=grid_tolerance,
         voxels=settings,
-        series_uid=series_uid,
+        series_uids={"image": series_uid} | dict(map(tuple, sequence_series)),
         sequences=[column for column, _ in sequence],
         resample=resample,
     )

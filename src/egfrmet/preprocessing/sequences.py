@@ -8,7 +8,7 @@ import logging
 
 import SimpleITK as sitk
 
-from egfrmet.arguments import PATIENT, RESAMPLE, SETTINGS, THREADS, command, required
+from egfrmet.arguments import PATIENT, RESAMPLE, SETTINGS, THREADS, command, optional, required
 from egfrmet.errors import InputError
 from egfrmet.io.images import geometry, grid_mismatch, grid_problem, read_image, reorient, write_image
 from egfrmet.preprocessing import bias
@@ -30,17 +30,36 @@ def onto_grid(image, reference):
     "a further sequence onto the image's grid (resampled by header geometry if allowed), N4-corrected",
     PATIENT,
     required("--sequence", "its sheet column (for messages)"),
-    required("--image", "the sequence's file"),
+    required("--image", "the sequence's file or DICOM folder"),
+    optional("--series-uid", "the sequence's DICOM series, when its folder holds several"),
     required("--reference", "the post-contrast T1, whose grid it takes"),
+    optional("--reference-series-uid", "the post-contrast T1's DICOM series, when its folder holds several"),
     RESAMPLE,
     required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
     SETTINGS,
     THREADS,
     required("--out", "corrected sequence to write"),
 )
-def run_bias(patient, *, sequence, image, reference, resample, grid_tolerance, settings, threads, out):
+def run_bias(
+    patient,
+    *,
+    sequence,
+    image,
+    reference,
+    resample,
+    grid_tolerance,
+    settings,
+    threads,
+    out,
+    series_uid="",
+    reference_series_uid="",
+):
     """The `egfrmet bias-sequence` subcommand: one sequence on the T1c's grid, N4-corrected."""
-    moving, t1c = read_image(image), read_image(reference)
+    try:
+        moving = read_image(image, series_uid)
+    except InputError as error:
+        raise error.about(patient=patient, column=sequence) from None
+    t1c = read_image(reference, reference_series_uid)
     problem = grid_problem(geometry(t1c), geometry(moving), resample=resample, tolerance=grid_tolerance)
     if problem:
         raise InputError(problem, patient=patient, column=sequence, path=image)

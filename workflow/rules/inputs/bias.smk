@@ -2,9 +2,5 @@
 # out of files with rules).
 
 
-def patient_image(wildcards):
-    return ROWS[wildcards.patient]["image"]
-
-
 def patient_sequence(wildcards):
     return ROWS[wildcards.patient][wildcards.sequence]

@@ -29,13 +29,45 @@ def check_files_at_parse_time():
             patient,
             paths,
             grid_tolerance=config["preprocess"]["grid_tolerance"],
-            series_uid=row["series_uid"],
+            series_uids={c: row[series_column(c)] for c in ["image", *SEQUENCES]},
             sequences=SEQUENCES,
             resample=config["inputs"]["resample"],
+            rois=MASK_ROIS,
         )
 
 
+# The ROI each mask column takes from an RTSTRUCT or SEG file.
+MASK_ROIS = {
+    column: config["dicom"][f"{column}_roi"] for column in ("mask", "brain_mask")
+}
 check_files_at_parse_time()
+# Masks kept as RTSTRUCT or SEG files, {(patient, column)}: the dicom_mask rule places each
+# on its T1c's grid, and every later rule reads that file instead.
+DICOM_MASKS = {
+    (patient, column)
+    for patient, row in ROWS.items()
+    for column in MASK_ROIS
+    if row[column] and mask_kind(row[column])
+}
+
+
+def mask_file(patient, column):
+    """The mask a patient's rules read: the sheet's file, or the dicom_mask rule's."""
+    if (patient, column) in DICOM_MASKS:
+        return paths.DICOM_MASK.format(column=column, patient=patient)
+    return ROWS[patient][column]
+
+
+def patient_image(wildcards):
+    return ROWS[wildcards.patient]["image"]
+
+
+def dicom_mask_file(wildcards):
+    return ROWS[wildcards.patient][wildcards.column]
+
+
+def dicom_roi(wildcards):
+    return MASK_ROIS[wildcards.column]
 
 
 # Options the preprocessing rules share (check, N4, normalise, crop, features: all below).
@@ -55,22 +87,52 @@ def sequence_files(folder):
 
 
 def series_option(wildcards):
-    """`--series-uid UID` for a patient whose DICOM folder holds several series."""
-    uid = ROWS[wildcards.patient]["series_uid"]  # digits and dots: the schema's pattern
+    """`--series-uid UID` for a patient whose T1c folder holds several series."""
+    uid = ROWS[wildcards.patient]["series_uid"]  # digits and dots: the sheet's checks
     return f"--series-uid {uid}" if uid else ""
+
+
+def check_series_option(wildcards):
+    """The T1c's `--series-uid`, and `--sequence-series NAME UID` for each further
+    sequence read from a folder of several series."""
+    row = ROWS[wildcards.patient]
+    named = [(name, row[series_column(name)]) for name in SEQUENCES]
+    sequences = [f"--sequence-series {name} {uid}" for name, uid in named if uid]
+    return " ".join([series_option(wildcards), *sequences]).strip()
+
+
+def sequence_options(wildcards):
+    """bias-sequence's `--resample`, `--series-uid` (the sequence's) and
+    `--reference-series-uid` (the T1c's)."""
+    row = ROWS[wildcards.patient]
+    uids = {
+        "series-uid": row[series_column(wildcards.sequence)],
+        "reference-series-uid": row["series_uid"],
+    }
+    named = [f"--{flag} {uid}" for flag, uid in uids.items() if uid]
+    return " ".join([*named, RESAMPLE_OPTION]).strip()
 
 
 RESAMPLE_OPTION = "--resample" if config["inputs"]["resample"] else ""
 
 
 # Only sheets that name a series pay for a param function in every check and bias job.
-SERIES_OPTION = series_option if SHEET["series_uid"].any() else ""
+NAMES_SERIES = any(
+    SHEET[c].any() for c in ["series_uid", *map(series_column, SEQUENCES)]
+)
+SERIES_OPTION = series_option if NAMES_SERIES else ""
+CHECK_SERIES_OPTION = check_series_option if NAMES_SERIES else ""
+SEQUENCE_OPTIONS = sequence_options if NAMES_SERIES else RESAMPLE_OPTION
 
 
 def brain_mask_option(wildcards):
     """`--brain-mask PATH` (quoted) for a patient with a brain mask, else nothing."""
     path = ROWS[wildcards.patient]["brain_mask"]
-    return f"--brain-mask {shlex.quote(path)}" if path else ""
+    return (
+        f"--brain-mask {shlex.quote(mask_file(wildcards.patient, 'brain_mask'))}"
+        if path
+        else ""
+    )
 
 
 def patient_files(wildcards):

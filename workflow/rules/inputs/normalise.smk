@@ -13,9 +13,11 @@ def brain_mask_settings(wildcards):
 
 def patient_masks(wildcards):
     """The sheet's lesion mask, and its brain mask when it gives one (else the workflow
-    computes it), as named inputs for unpack()."""
-    row = ROWS[wildcards.patient]
+    computes it), as named inputs for unpack(); an RTSTRUCT's or SEG's placed on the T1c.
+    """
+    patient = wildcards.patient
+    brain = ROWS[patient]["brain_mask"]
     return {
-        "mask": row["mask"],
-        "brain_mask": [row["brain_mask"]] if row["brain_mask"] else [],
+        "mask": mask_file(patient, "mask"),
+        "brain_mask": [mask_file(patient, "brain_mask")] if brain else [],
     }
