@@ -3,6 +3,7 @@ and a DICOM export of several series with an RTSTRUCT, or with a DICOM-SEG) is c
 alike, each image column reading the series the sheet names."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -122,3 +123,32 @@ def test_scan_reads_a_dicom_export_and_its_rtstruct_as_the_nifti_files(three_way
         egfrmet_cli(workdir, "scan", *files, *bundle, *config, "--out", f"{name}.csv")
     scores = [pd.read_csv(workdir / f"{name}.csv").probability[0] for name in ("nifti", "export")]
     assert scores[1] == pytest.approx(scores[0], abs=1e-4)
+
+
+def test_a_moved_t2_is_registered_onto_the_t1c_and_its_alignment_drawn(three_ways, tmp_path):
+    """inputs.register: rigid; patient M's T2 is N's turned by 6 degrees and shifted by 5 mm."""
+    source, *_ = three_ways
+    for name in ("t1c", "t2", "lesion", "brain"):
+        shutil.copy(source / f"{name}.nii.gz", tmp_path / f"{name}.nii.gz")
+    t2 = sitk.ReadImage(str(tmp_path / "t2.nii.gz"))
+    turn = sitk.Euler3DTransform()
+    turn.SetCenter(t2.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in t2.GetSize()]))
+    turn.SetRotation(*np.deg2rad([6.0, -3.0, 2.0]))
+    turn.SetTranslation((5.0, -2.5, 1.7))
+    sitk.WriteImage(sitk.Resample(t2, t2, turn.GetInverse(), sitk.sitkLinear, 0.0), str(tmp_path / "moved.nii.gz"))
+    files = {"image": "t1c.nii.gz", "mask": "lesion.nii.gz", "brain_mask": "brain.nii.gz", "label": ""}
+    write_sheet(
+        tmp_path, [{"patient_id": "N", "t2": "t2.nii.gz"} | files, {"patient_id": "M", "t2": "moved.nii.gz"} | files]
+    )
+    crops = [f"results/crops/{p}.npz" for p in "NM"]
+    options = ["--config", "samples=samples.tsv", "inputs={sequences: [t2], resample: false, register: rigid}"]
+    run_snakemake(tmp_path, "--cores", "2", *crops, "results/qc/alignment/t2/M.png", *options)
+    ours, theirs = (np.load(tmp_path / "results" / "crops" / f"{p}.npz")["sequences"].ravel() for p in "MN")
+    assert np.corrcoef(ours, theirs)[0, 1] > 0.9
+    log = (tmp_path / "logs" / "bias" / "t2" / "M.log").read_text(encoding="utf-8")
+    assert "registered onto the T1c" in log
+    # by header alone, the same T2 stays turned
+    header = ["--config", "samples=samples.tsv", "inputs={sequences: [t2], resample: false, register: none}"]
+    run_snakemake(tmp_path, "--cores", "2", *crops, *header)
+    ours, theirs = (np.load(tmp_path / "results" / "crops" / f"{p}.npz")["sequences"].ravel() for p in "MN")
+    assert np.corrcoef(ours, theirs)[0, 1] < 0.8

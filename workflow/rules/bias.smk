@@ -30,7 +30,7 @@ rule bias:
 rule bias_sequence:
     input:
         image=patient_sequence,
-        reference=patient_image,
+        reference=sequence_reference,
         check="results/checks/{patient}.json",
     output:
         "results/bias/{sequence}/{patient}.nii.gz",
@@ -52,3 +52,20 @@ rule bias_sequence:
         " --image {input.image:q} --reference {input.reference:q} {params.resample}"
         " --grid-tolerance {params.tolerance} --settings {params.settings:q} --threads {threads}"
         " --out {output:q} 2> {log:q}"
+
+
+# With inputs.register: rigid, the T1c's edges over each registered sequence.
+rule alignment_qc:
+    input:
+        image="results/bias/{patient}.nii.gz",
+        moved="results/bias/{sequence}/{patient}.nii.gz",
+        check="results/checks/{patient}.json",
+    output:
+        "results/qc/alignment/{sequence}/{patient}.png",
+    log:
+        "logs/alignment_qc/{sequence}/{patient}.log",
+    conda:
+        "../../envs/imaging.yaml"
+    shell:
+        "python -m egfrmet alignment-qc --patient {wildcards.patient} --sequence {wildcards.sequence}"
+        " --image {input.image:q} --moved {input.moved:q} --check {input.check:q} --out {output:q} 2> {log:q}"

@@ -106,6 +106,9 @@ def check_inputs(config):
     both = set(clinical) & set(sequences)
     if both:
         raise InputError(f"{', '.join(sorted(both))}: both a clinical variable and an inputs.sequences column")
+    registration = config["preprocess"]["registration"]
+    if len(registration["shrink"]) != len(registration["smoothing_mm"]):
+        raise InputError("preprocess.registration: shrink and smoothing_mm need one value per pyramid level each")
     if "clinical" in config["baselines"]["methods"] and not clinical:
         raise InputError("baselines.methods has clinical but the config declares no clinical variable (clinical: {})")
     check_fusion(config)
@@ -249,13 +252,29 @@ LOCKED_SECTIONS = ("inputs", "clinical", "preprocess", "features")
 RUNTIME_KEYS = {("preprocess", "brain_mask", "device")}  # where it runs, not what it computes
 
 
+def registration_settings(config):
+    """The rigid registration's settings where inputs.register is rigid, else None."""
+    return config["preprocess"]["registration"] if config["inputs"]["register"] == "rigid" else None
+
+
+def resamples(config):
+    """Whether further sequences may lie off the T1c's grid (resampled or registered onto it)."""
+    return config["inputs"]["resample"] or registration_settings(config) is not None
+
+
 def locked_settings(config):
-    """The preprocessing, sequence, clinical and feature-extraction settings of `config`."""
+    """The preprocessing, sequence, clinical and feature-extraction settings of `config`
+    (without registration's where nothing is registered: runs and bundles from before it
+    existed keep their settings)."""
     preprocess = copy.deepcopy(config["preprocess"])
+    inputs = dict(config["inputs"])
     for _, section, key in RUNTIME_KEYS:
         preprocess[section].pop(key, None)
+    if registration_settings(config) is None:
+        inputs.pop("register")
+        preprocess.pop("registration")
     return {
-        "inputs": config["inputs"],
+        "inputs": inputs,
         "clinical": config["clinical"],
         "preprocess": preprocess,
         "features": feature_settings(config),
@@ -280,9 +299,9 @@ def with_bundle(config, locked):
     `config` said otherwise (dotted key, config's value, bundle's value)."""
     changed = differences(locked_settings(config), locked)
     out = copy.deepcopy(config)
-    out["inputs"], out["clinical"] = locked["inputs"], locked["clinical"]
+    out["inputs"], out["clinical"] = {"register": "none"} | locked["inputs"], locked["clinical"]
     runtime = {key: config["preprocess"][section][key] for _, section, key in RUNTIME_KEYS}
-    out["preprocess"] = copy.deepcopy(locked["preprocess"])
+    out["preprocess"] = {"registration": config["preprocess"]["registration"]} | copy.deepcopy(locked["preprocess"])
     for _, section, key in RUNTIME_KEYS:
         out["preprocess"][section][key] = runtime[key]
     features = locked["features"]

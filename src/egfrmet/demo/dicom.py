@@ -40,9 +40,24 @@ def base(sop_class, sop_uid, patient_id, study, frame, series_uid, modality, num
     return ds
 
 
-def write_mr_series(image, folder, *, series_uid, patient_id="P1", uids=None, number=1, description="T1 post-contrast"):
+# What a scanner writes of a 3-D post-contrast T1 (tags= replaces any for another series).
+T1C_TAGS = {
+    "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"],
+    "ContrastBolusAgent": "gadolinium",
+    "ScanningSequence": "GR",
+    "SequenceVariant": "SP",
+    "MRAcquisitionType": "3D",
+    "RepetitionTime": 8.2,
+    "EchoTime": 3.2,
+}
+
+
+def write_mr_series(
+    image, folder, *, series_uid, patient_id="P1", uids=None, number=1, description="T1 post-contrast", tags=None
+):
     """Write `image` (SimpleITK, 3-D) as an MR series in `folder` (beside any other series
-    there; `uids`: its study's, new_uids()); its datasets, in slice order."""
+    there; `uids`: its study's, new_uids(); `tags`: T1C_TAGS changed, e.g. a FLAIR's);
+    its datasets, in slice order."""
     folder.mkdir(parents=True, exist_ok=True)
     uids = uids or new_uids()
     values = np.rint(sitk.GetArrayFromImage(image)).astype(np.int16)
@@ -60,9 +75,9 @@ def write_mr_series(image, folder, *, series_uid, patient_id="P1", uids=None, nu
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         ds.PixelData = plane.tobytes()
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.ContrastBolusAgent = "gadolinium"
-        ds.ScanningSequence, ds.SequenceVariant, ds.MRAcquisitionType = "GR", "SP", "3D"
+        for keyword, value in (T1C_TAGS | (tags or {})).items():
+            if value is not None:
+                setattr(ds, keyword, value)
         ds.save_as(folder / f"{series_uid}_{k:03d}.dcm", enforce_file_format=True)
         datasets.append(ds)
     return datasets

@@ -26,6 +26,8 @@ from egfrmet.config.settings import (
     inference_settings,
     model_settings,
     read_config,
+    registration_settings,
+    resamples,
     with_bundle,
 )
 from egfrmet.errors import InputError
@@ -47,7 +49,8 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
     preprocess_settings = config["preprocess"]
     folder = Path(folder)
     (folder / "crops").mkdir(parents=True, exist_ok=True)
-    tolerance, resample = preprocess_settings["grid_tolerance"], config["inputs"]["resample"]
+    tolerance, resample = preprocess_settings["grid_tolerance"], resamples(config)
+    register = registration_settings(config)
     series_uids = series_uids or {}
     uid = series_uids.get("image", "")
     mask, brain_mask = (
@@ -78,8 +81,9 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
             sequence=name,
             image=path,
             series_uid=series_uids.get(name, ""),
-            reference=image,
-            reference_series_uid=uid,
+            reference=corrected if register else image,  # as the workflow's bias_sequence
+            reference_series_uid="" if register else uid,
+            register=register,
             resample=resample,
             grid_tolerance=tolerance,
             settings=preprocess_settings["n4"],

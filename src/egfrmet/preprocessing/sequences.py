@@ -9,21 +9,24 @@ import logging
 import SimpleITK as sitk
 
 from egfrmet.arguments import PATIENT, RESAMPLE, SETTINGS, THREADS, command, optional, required
+from egfrmet.arguments import settings as settings_json
 from egfrmet.errors import InputError
 from egfrmet.io.images import geometry, grid_mismatch, grid_problem, read_image, reorient, write_image
-from egfrmet.preprocessing import bias
+from egfrmet.preprocessing import bias, registration
 from egfrmet.preprocessing.masks import head_mask
 
 log = logging.getLogger(__name__)
 
 
-def onto_grid(image, reference):
-    """`image` resampled (linear) onto the grid of `reference` by physical position; voxels
-    outside its field of view take its minimum."""
-    if grid_mismatch(geometry(reference), geometry(image), 1e-6) is None:
+def onto_grid(image, reference, transform=None):
+    """`image` resampled (linear) onto the grid of `reference` by physical position (through
+    `transform`, from the reference's points to the image's, when given); voxels outside its
+    field of view take its minimum."""
+    if transform is None and grid_mismatch(geometry(reference), geometry(image), 1e-6) is None:
         return image
     floor = float(sitk.GetArrayViewFromImage(image).min())
-    return sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, floor)
+    transform = transform or sitk.Transform()
+    return sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, transform, sitk.sitkLinear, floor)
 
 
 @command(
@@ -37,6 +40,15 @@ def onto_grid(image, reference):
     RESAMPLE,
     required("--grid-tolerance", "allowed grid difference, relative to a voxel", type=float),
     SETTINGS,
+    (
+        ["--register"],
+        {
+            "type": settings_json,
+            "default": None,
+            "help": "rigid registration onto the (corrected) reference "
+            "first, with these settings (preprocess.registration, as JSON)",
+        },
+    ),
     THREADS,
     required("--out", "corrected sequence to write"),
 )
@@ -53,16 +65,27 @@ def run_bias(
     out,
     series_uid="",
     reference_series_uid="",
+    register=None,
 ):
-    """The `egfrmet bias-sequence` subcommand: one sequence on the T1c's grid, N4-corrected."""
+    """The `egfrmet bias-sequence` subcommand: one sequence on the T1c's grid, N4-corrected
+    (with `register`, N4-corrected on its own grid, then registered onto `reference`, the
+    corrected T1c: bias fields would pull the registration off by a few mm)."""
     try:
         moving = read_image(image, series_uid)
     except InputError as error:
         raise error.about(patient=patient, column=sequence) from None
     t1c = read_image(reference, reference_series_uid)
-    problem = grid_problem(geometry(t1c), geometry(moving), resample=resample, tolerance=grid_tolerance)
+    problem = grid_problem(
+        geometry(t1c), geometry(moving), resample=resample or bool(register), tolerance=grid_tolerance
+    )
     if problem:
         raise InputError(problem, patient=patient, column=sequence, path=image)
+    if register:
+        corrected, _ = bias.correct(moving, head_mask(moving), threads=threads, **settings)
+        transform = registration.rigid(t1c, corrected, **register)
+        log.info("patient %s: %s registered onto the T1c: %s", patient, sequence, registration.describe(transform))
+        write_image(onto_grid(corrected, t1c, transform), out)
+        return
     on_grid = onto_grid(moving, t1c)
     corrected, _ = bias.correct(on_grid, head_mask(on_grid), threads=threads, **settings)
     resampled = "resampled onto the T1c's grid by header geometry" if on_grid is not moving else "on the T1c's grid"

@@ -31,7 +31,7 @@ def check_files_at_parse_time():
             grid_tolerance=config["preprocess"]["grid_tolerance"],
             series_uids={c: row[series_column(c)] for c in ["image", *SEQUENCES]},
             sequences=SEQUENCES,
-            resample=config["inputs"]["resample"],
+            resample=derived.resamples(config),
             rois=MASK_ROIS,
         )
 
@@ -105,15 +105,21 @@ def sequence_options(wildcards):
     """bias-sequence's `--resample`, `--series-uid` (the sequence's) and
     `--reference-series-uid` (the T1c's)."""
     row = ROWS[wildcards.patient]
+    reference = "" if REGISTRATION else row["series_uid"]
     uids = {
         "series-uid": row[series_column(wildcards.sequence)],
-        "reference-series-uid": row["series_uid"],
+        "reference-series-uid": reference,
     }
     named = [f"--{flag} {uid}" for flag, uid in uids.items() if uid]
-    return " ".join([*named, RESAMPLE_OPTION]).strip()
+    return " ".join([*named, RESAMPLE_OPTION, REGISTER_OPTION]).strip()
 
 
-RESAMPLE_OPTION = "--resample" if config["inputs"]["resample"] else ""
+RESAMPLE_OPTION = "--resample" if derived.resamples(config) else ""
+REGISTRATION = derived.registration_settings(config)
+# bias-sequence registers onto the corrected T1c (a file: no series to name)
+REGISTER_OPTION = (
+    f"--register {shlex.quote(derived.as_json(REGISTRATION))}" if REGISTRATION else ""
+)
 
 
 # Only sheets that name a series pay for a param function in every check and bias job.
@@ -122,7 +128,9 @@ NAMES_SERIES = any(
 )
 SERIES_OPTION = series_option if NAMES_SERIES else ""
 CHECK_SERIES_OPTION = check_series_option if NAMES_SERIES else ""
-SEQUENCE_OPTIONS = sequence_options if NAMES_SERIES else RESAMPLE_OPTION
+SEQUENCE_OPTIONS = (
+    sequence_options if NAMES_SERIES else f"{RESAMPLE_OPTION} {REGISTER_OPTION}".strip()
+)
 
 
 def brain_mask_option(wildcards):

@@ -3,8 +3,16 @@
 
 
 def preprocessed(patients):
-    return expand(paths.CROPS, patient=patients) + expand(
-        "results/qc/{patient}.png", patient=patients
+    """Each patient's crops and QC picture, and with registration each sequence's alignment picture."""
+    aligned = expand(
+        "results/qc/alignment/{sequence}/{patient}.png",
+        patient=patients,
+        sequence=SEQUENCES if REGISTRATION else [],
+    )
+    return (
+        expand(paths.CROPS, patient=patients)
+        + expand("results/qc/{patient}.png", patient=patients)
+        + aligned
     )
 
 
