@@ -64,6 +64,8 @@ rule alignment_qc:
         "results/qc/alignment/{sequence}/{patient}.png",
     log:
         "logs/alignment_qc/{sequence}/{patient}.log",
+    benchmark:
+        "logs/benchmarks/alignment_qc/{sequence}/{patient}.tsv"
     conda:
         "../../envs/imaging.yaml"
     shell:
