@@ -265,7 +265,9 @@ def test_unreachable_hub_fails_with_how_to_pass_a_local_file():
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert "could not load ImageNet weights 'resnet10t'" in result.stdout
-    assert "model.weights: /path/to/resnet10t.pth" in result.stdout
+    # the one recipe every message gives (weights.offline_advice): egfrmet weights, then the file
+    assert "egfrmet weights --arch resnet10t" in result.stdout
+    assert "model.weights: /path/to/resnet10t.safetensors" in result.stdout
 
 
 def test_frozen_body_trains_only_batchnorm_and_the_head():

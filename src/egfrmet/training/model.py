@@ -11,7 +11,7 @@ from torch import nn
 
 from egfrmet.errors import InputError
 from egfrmet.training.runtime import to_device
-from egfrmet.training.weights import model_name
+from egfrmet.training.weights import model_name, offline_advice
 
 
 def takes_lesion_mask(model_settings):
@@ -92,9 +92,7 @@ def create_body(arch, weights, pretrained_tag, in_chans=1):
         except Exception as error:  # the hub client raises many types for "unreachable"
             raise InputError(
                 f"model.weights imagenet: could not load ImageNet weights {name!r} from the Hugging Face hub "
-                f"({type(error).__name__}: {error}). Where the hub is reachable, save them once with\n"
-                f"  python -c \"import timm, torch; torch.save(timm.create_model('{name}', pretrained=True)"
-                f".state_dict(), '{arch}.pth')\"\nthen set `model.weights: /path/to/{arch}.pth`."
+                f"({type(error).__name__}: {error}). " + offline_advice(arch, pretrained_tag)
             ) from None
     if not os.path.isfile(weights):
         raise InputError(f"model.weights: no such file {weights!r} (use imagenet, none or a state-dict path)")
