@@ -21,7 +21,7 @@ rule features:
     conda:
         "../../envs/radiomics.yaml"
     params:
-        settings=FEATURE_SETTINGS,
+        settings=with_absent(FEATURE_SETTINGS),
     shell:
         "python -m egfrmet features --patient {wildcards.patient}"
         " --image {input.image:q} --lesion {input.lesion:q} --crops {input.crops:q}"

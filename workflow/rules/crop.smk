@@ -25,7 +25,7 @@ rule crop:
     conda:
         "../../envs/imaging.yaml"
     params:
-        settings=CROP_SETTINGS,
+        settings=with_absent(CROP_SETTINGS),
     shell:
         "python -m egfrmet crop --patient {wildcards.patient}"
         " --image {input.image:q} --lesion {input.lesion:q} --brain {input.brain:q}"

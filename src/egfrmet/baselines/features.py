@@ -68,11 +68,15 @@ def extract(image, lesions, crops, settings, sequences=()):
     }
     region = settings["radiomics"]["region"]
     voxels = whole if region == "lesion" else lesion_region(lesions, crops, region)
-    row |= radiomics_features(image, voxels, settings["radiomics"])
+    own = radiomics_features(image, voxels, settings["radiomics"])
+    row |= own
     texture = settings["radiomics"] | {
         "feature_classes": [c for c in settings["radiomics"]["feature_classes"] if c != "shape"]
     }
     for name, other in sequences:
+        if other is None:  # a sequence the patient lacks: its features missing, imputed when fitted
+            row |= {f"{name}_{key}": np.nan for key in own if "_shape_" not in key}
+            continue
         row |= {f"{name}_{key}": value for key, value in radiomics_features(other, voxels, texture).items()}
     return row
 
@@ -81,7 +85,7 @@ def patient_features(patient, *, image, lesion, crops, settings, sequences=()):
     """One patient's row of features from the normalise and crop stages' files (`sequences`:
     (name, normalised image path) of each further sequence)."""
     image = read_image(image)
-    others = [(name, read_image(path)) for name, path in sequences]
+    others = [(name, read_image(path) if path else None) for name, path in sequences]
     lesions = sitk.GetArrayFromImage(read_image(lesion))
     with np.load(crops) as data:
         crops = {key: data[key] for key in ("lesions_taken", "lesion", "slice_index")}

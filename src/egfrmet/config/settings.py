@@ -177,7 +177,8 @@ def fusion_settings(config):
 
 def sheet_columns(config):
     """What read_sheet needs from the config: the declared clinical variables and sequences."""
-    return {"clinical": config["clinical"], "sequences": config["inputs"]["sequences"]}
+    sequences = config["inputs"]["sequences"]
+    return {"clinical": config["clinical"], "sequences": sequences, "allow_missing": allows_missing(config)}
 
 
 def model_settings(config):
@@ -187,8 +188,10 @@ def model_settings(config):
     params and re-run nothing)."""
     model = dict(config["model"])
     lesion = model.pop("lesion_channel", False)
-    channels = 1 + len(config["inputs"]["sequences"]) + int(lesion)
-    return model | ({"channels": channels} if channels > 1 else {}) | ({"lesion_channel": True} if lesion else {})
+    presence = len(config["inputs"]["sequences"]) if allows_missing(config) else 0
+    channels = 1 + len(config["inputs"]["sequences"]) + int(lesion) + presence
+    model |= {"channels": channels} if channels > 1 else {}
+    return model | ({"lesion_channel": True} if lesion else {}) | ({"presence_channels": presence} if presence else {})
 
 
 def brain_mask_settings(config):
@@ -209,7 +212,8 @@ def further_sequences(config):
     """{"sequences": inputs.sequences} for the stages that read them, or nothing for the T1c
     alone (so that a run from before sequences existed keeps its params)."""
     sequences = config["inputs"]["sequences"]
-    return {"sequences": sequences} if sequences else {}
+    allowed = {"missing_allowed": True} if allows_missing(config) else {}
+    return {"sequences": sequences} | allowed if sequences else {}
 
 
 def feature_settings(config):
@@ -257,6 +261,11 @@ def registration_settings(config):
     return config["preprocess"]["registration"] if config["inputs"]["register"] == "rigid" else None
 
 
+def allows_missing(config):
+    """Whether a patient may lack a further sequence (inputs.missing: allow)."""
+    return config["inputs"]["missing"] == "allow" and bool(config["inputs"]["sequences"])
+
+
 def resamples(config):
     """Whether further sequences may lie off the T1c's grid (resampled or registered onto it)."""
     return config["inputs"]["resample"] or registration_settings(config) is not None
@@ -273,6 +282,8 @@ def locked_settings(config):
     if registration_settings(config) is None:
         inputs.pop("register")
         preprocess.pop("registration")
+    if not allows_missing(config):
+        inputs.pop("missing")
     return {
         "inputs": inputs,
         "clinical": config["clinical"],
@@ -299,7 +310,8 @@ def with_bundle(config, locked):
     `config` said otherwise (dotted key, config's value, bundle's value)."""
     changed = differences(locked_settings(config), locked)
     out = copy.deepcopy(config)
-    out["inputs"], out["clinical"] = {"register": "none"} | locked["inputs"], locked["clinical"]
+    before = {"register": "none", "missing": "refuse"}  # bundles from before either existed
+    out["inputs"], out["clinical"] = before | locked["inputs"], locked["clinical"]
     runtime = {key: config["preprocess"][section][key] for _, section, key in RUNTIME_KEYS}
     out["preprocess"] = {"registration": config["preprocess"]["registration"]} | copy.deepcopy(locked["preprocess"])
     for _, section, key in RUNTIME_KEYS:

@@ -24,7 +24,7 @@ def series_column(column):
 DEFAULT_COHORT = "test"  # the cohort of labelled split-test rows that name none
 
 
-def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
+def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True, allow_missing=False):
     """The sheet as a DataFrame indexed by patient_id, paths resolved against its folder.
 
     Columns: image, series_uid, mask, brain_mask ('' when absent), label (0, 1 or <NA>), split
@@ -32,7 +32,8 @@ def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
     `sequences` (the config's inputs.sequences: further image columns, paths resolved) and
     the optional series column of each (series_column: '' when absent), and each column of
     `clinical` (the config's clinical: {column: kind}), as text ('' when empty). Any other
-    column is refused, unless `strict` is false (it is then dropped).
+    column is refused, unless `strict` is false (it is then dropped). An empty sequence cell
+    is refused unless `allow_missing` (inputs.missing: allow).
     """
     path = Path(path)
     if not path.is_file():
@@ -50,7 +51,7 @@ def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True):
     validator = jsonschema.Draft202012Validator(schema)  # built once: sheets can be long
     for number, row in enumerate(raw.to_dict("records"), start=2):
         check_row({k: v for k, v in row.items() if k in schema["properties"]}, validator, path, number)
-        check_declared(row, sequences, clinical, path, number)
+        check_declared(row, sequences, clinical, path, number, allow_missing)
     check_unique(raw, path)
     check_binary(raw, clinical, path)
 
@@ -107,7 +108,7 @@ def check_columns(raw, schema, path, declared=(), optional=()):
         raise InputError(f"missing required column(s) {', '.join(missing)}{hint}", path=path)
 
 
-def check_declared(row, sequences, clinical, path, number):
+def check_declared(row, sequences, clinical, path, number, allow_missing=False):
     """A listed sequence needs a file for every patient; a numeric clinical cell a number;
     a binary column at most two values (checked over the whole sheet, check_binary)."""
     patient = row.get("patient_id") or f"on line {number}"
@@ -120,9 +121,10 @@ def check_declared(row, sequences, clinical, path, number):
                 column=series_column(column),
                 path=path,
             )
-        if not row[column]:
+        if not row[column] and not allow_missing:
             raise InputError(
-                f"line {number}: empty cell in the sequence column {column} (a listed sequence needs one per patient)",
+                f"line {number}: empty cell in the sequence column {column} (a listed sequence needs one per "
+                "patient, unless inputs.missing: allow)",
                 patient=patient,
                 column=column,
                 path=path,

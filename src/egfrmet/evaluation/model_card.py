@@ -34,6 +34,13 @@ def cohort_lines(folds, clinical, settings):
         + "".join(f", {name}" for name in settings["sequences"])
         + " (each N4-corrected and z-scored over the brain; crops of the lesion's middle slices).",
     ]
+    if "lacking" in settings:  # inputs.missing: allow
+        counts = ", ".join(f"{name} {n} of {len(first)}" for name, n in settings["lacking"].items())
+        lines.append(
+            f"- Patients lacking a sequence (inputs.missing: allow): {counts}. The network saw a missing "
+            "sequence as its mean (0) with a channel saying it was missing; radiomics imputed its features "
+            "inside each training fit."
+        )
     if settings["synthetic"]:
         lines.append(
             "- **The cohort is generated** (synth.enabled): figures show the workflow, not a clinical finding."

@@ -20,6 +20,7 @@ from egfrmet.arguments import SEQUENCE, SEQUENCE_SERIES, SERIES_UID, THREADS, co
 from egfrmet.baselines import clinical, features
 from egfrmet.baselines import methods as baselines
 from egfrmet.config.settings import (
+    allows_missing,
     brain_mask_settings,
     crop_settings,
     feature_settings,
@@ -115,13 +116,25 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
         lesion=normalised["_lesion"] + ".nii.gz",
         brain=normalised["_brain"] + ".nii.gz",
         summary=normalised[".json"],
-        settings=crop_settings(config),
+        settings=crop_settings(config) | absent(config, sequence),
         out=str(folder / "crops" / f"{patient}.npz"),
         qc=str(folder / "qc.png"),
         sequence_files=[path for _, path in normalised_sequences],
     )
-    images = {"image": normalised[""] + ".nii.gz", "lesion": normalised["_lesion"] + ".nii.gz"}
+    images = {
+        "image": normalised[""] + ".nii.gz",
+        "lesion": normalised["_lesion"] + ".nii.gz",
+        "absent": absent(config, sequence),
+    }
     return folder / "crops" / f"{patient}.npz", images | {"sequences": [path for _, path in normalised_sequences]}
+
+
+def absent(config, sequence):
+    """{"absent": names} of the configured sequences the scan was not given, as the workflow's
+    with_absent adds them; {} when it has them all."""
+    given = {name for name, _ in sequence}
+    names = [name for name in config["inputs"]["sequences"] if name not in given]
+    return {"absent": names} if names else {}
 
 
 def clinical_values(pairs, kinds):
@@ -151,7 +164,7 @@ def bundle_inputs(patient, config, folder, crops, images, clinical_pairs, needs)
             image=images["image"],
             lesion=images["lesion"],
             crops=str(crops),
-            settings=feature_settings(config),
+            settings=feature_settings(config) | images["absent"],
             out=str(folder / "features.csv"),
             sequence_files=images["sequences"],
         )
@@ -250,11 +263,14 @@ def run(
         raise InputError("model file not found", path=missing[0])
     sequence = [tuple(pair) for pair in sequence]
     wanted = config["inputs"]["sequences"]
-    if [name for name, _ in sequence] != wanted:
+    given = [name for name, _ in sequence]
+    lacking = allows_missing(config) and given == [name for name in wanted if name in given]
+    if given != wanted and not lacking:
         given = [name for name, _ in sequence]
         raise InputError(
             f"the models take the sequences {wanted} (inputs.sequences) after the image: give "
-            f"{' '.join(f'--sequence {name} PATH' for name in wanted) or 'no --sequence'} (given: {given})"
+            f"{' '.join(f'--sequence {name} PATH' for name in wanted) or 'no --sequence'} (given: {given}; "
+            "with inputs.missing: allow, a sequence may be left out)"
         )
     values = clinical_values(clinical, config["clinical"]) if manifest and manifest["needs"]["clinical"] else {}
     with tempfile.TemporaryDirectory(prefix="egfrmet-scan-") as folder:

@@ -41,9 +41,13 @@ def write_text(text, path):
 
 def paired_sequences(settings, files):
     """(name, file) of each further sequence a stage's settings name (settings.further_sequences),
-    with the files its command got in that order; None when the counts differ."""
-    names = settings.get("sequences", [])
-    return list(zip(names, files)) if len(names) == len(files) else None
+    with the files its command got in that order, and file None for each the patient lacks
+    (settings["absent"]); None when the counts differ."""
+    names, absent = settings.get("sequences", []), set(settings.get("absent", []))
+    if not absent <= set(names) or len(names) - len(absent) != len(files):
+        return None
+    given = iter(files)
+    return [(name, None if name in absent else next(given)) for name in names]
 
 
 def crop_files(paths):
@@ -66,11 +70,17 @@ def read_crops(crops, patient, lesion_channel=False):
 
 
 def crop_channels(path, lesion_channel=False):
-    """The channels (n, channels, size, size) of one crops file (.npz); see read_crops."""
+    """The channels (n, channels, size, size) of one crops file (.npz); see read_crops. Crops
+    of a run that allows missing sequences say which the patient has (`sequence_present`):
+    a 0-or-1 channel each, last (settings.model_settings counts them)."""
     with np.load(path) as crops:
         channels = [crops["slices"][:, None]]
         if "sequences" in crops:
             channels.append(crops["sequences"])
         if lesion_channel:
             channels.append(crops["masks"][:, None].astype(channels[0].dtype))
+        if "sequence_present" in crops:  # inputs.missing: allow; one 0-or-1 channel per sequence
+            present = crops["sequence_present"].astype(channels[0].dtype)
+            n, _, height, width = channels[0].shape
+            channels.append(np.broadcast_to(present[None, :, None, None], (n, len(present), height, width)))
     return np.concatenate(channels, axis=1)

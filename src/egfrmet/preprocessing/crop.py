@@ -139,6 +139,19 @@ def source_slices(image, source, slices):
     return np.array([int(round(source_index(k)[axis])) for k in slices]), axis
 
 
+# Keys of the crop settings about further sequences, not about cropping.
+SEQUENCE_KEYS = ("sequences", "missing_allowed", "absent")
+
+
+def with_missing(result, present):
+    """The crops' `sequences` (slices, sequence, size, size) with a zero channel (the z-scored
+    mean) where the patient lacks a sequence (`present`: one flag per sequence)."""
+    slices = result["slices"]
+    full = np.zeros((len(slices), len(present), *slices.shape[1:]), dtype=slices.dtype)
+    full[:, np.flatnonzero(present)] = result["sequences"] if "sequences" in result else 0
+    return full
+
+
 @command(
     "mid-tumour slices and neighbours, cropped and resampled, with a QC picture",
     PATIENT,
@@ -159,13 +172,15 @@ def run(patient, *, image, lesion, brain, summary, settings, out, qc, sequence_f
     sequence = paired_sequences(settings, sequence_files)
     if sequence is None:
         raise InputError(f"{len(sequence_files)} sequence files for {settings.get('sequences', [])}", patient=patient)
-    settings = {key: value for key, value in settings.items() if key != "sequences"}
+    presence = settings.get("missing_allowed", False)
+    settings = {key: value for key, value in settings.items() if key not in SEQUENCE_KEYS}
     image = read_image(image)
     lesions = sitk.GetArrayFromImage(read_image(lesion))
     brain = sitk.GetArrayFromImage(reorient(read_image(brain))) > 0  # normalise kept it on the source grid
     summary = json.loads(Path(summary).read_text(encoding="utf-8"))
-    others = [read_image(path) for _, path in sequence]
-    for (column, path), other in zip(sequence, others):
+    present = [(column, path) for column, path in sequence if path]
+    others = [read_image(path) for _, path in present]
+    for (column, path), other in zip(present, others):
         if other.GetSize() != image.GetSize():
             raise InputError(
                 f"normalised {column} is not on the image's grid", patient=patient, column=column, path=path
@@ -176,6 +191,9 @@ def run(patient, *, image, lesion, brain, summary, settings, out, qc, sequence_f
         raise error.about(patient=patient, column="mask", path=summary.get("mask")) from None
     if sequence:
         result["sequence_names"] = np.array([column for column, _ in sequence])
+        result["sequences"] = with_missing(result, [path is not None for _, path in sequence])
+    if presence:
+        result["sequence_present"] = np.array([path is not None for _, path in sequence])
     result["source_slice_index"], result["source_slice_axis"] = source_slices(
         image, summary["source_grid"], result["slice_index"]
     )

@@ -13,7 +13,11 @@ def plot_qc(result, patient, summary, path):
     plt = pyplot()
     taken = result["lesions_taken"]
     n = len(result["slices"]) // len(taken)
-    names = ["T1c", *[str(name) for name in result.get("sequence_names", [])]]
+    present = result.get("sequence_present", np.ones(len(result.get("sequence_names", [])), bool))
+    names = [
+        "T1c",
+        *[f"{name}{'' if here else ' (missing)'}" for name, here in zip(result.get("sequence_names", []), present)],
+    ]
     channels = [result["slices"]] + [result["sequences"][:, c] for c in range(len(names) - 1)]
     rows = len(taken) * len(names)
     height = 2.4 if len(names) == 1 else 2.7  # the T1c alone as before; room for each row's title

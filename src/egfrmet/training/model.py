@@ -52,8 +52,9 @@ class ImagenetInput(nn.Module):
     colour; with C > 1 sequences, each stays one channel, normalised with ImageNet's mean and
     SD over colours, for a body whose pretrained conv1 timm adapts to C channels."""
 
-    def __init__(self, channels=1):
+    def __init__(self, channels=1, passthrough=0):
         super().__init__()
+        self.passthrough = passthrough  # last channels that are flags (0 or 1), not pictures
         mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
         if channels > 1:
             mean, std = mean.mean().repeat(channels), std.mean().repeat(channels)
@@ -62,6 +63,14 @@ class ImagenetInput(nn.Module):
         self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x):
+        if self.passthrough:
+            flags = x[:, -self.passthrough :]
+            pictures = x.clone()
+            pictures[:, -self.passthrough :] = 0
+            return torch.cat([self.pictures(pictures)[:, : -self.passthrough], flags], 1)
+        return self.pictures(x)
+
+    def pictures(self, x):
         low = x.amin(dim=(2, 3), keepdim=True)
         high = x.amax(dim=(2, 3), keepdim=True)
         grey = (x - low) / (high - low).clamp_min(1e-6)
@@ -108,18 +117,29 @@ def input_mode(model_settings):
 
 
 def create_model(
-    *, arch, weights, pretrained_tag, head_hidden, dropout, input="zscore", channels=1, lesion_channel=False
+    *,
+    arch,
+    weights,
+    pretrained_tag,
+    head_hidden,
+    dropout,
+    input="zscore",
+    channels=1,
+    lesion_channel=False,
+    presence_channels=0,
 ):
     """Body and head. `input`: zscore feeds the z-scored slice to the body as it is; imagenet
     feeds it as fastai fed the paper's pictures (ImagenetInput); auto: imagenet when the body
     is pretrained. `channels`: the T1c, further sequences and, with `lesion_channel`, the
-    lesion mask last (settings.model_settings; the data readers add it, not the model)."""
+    lesion mask, then with `presence_channels` one 0-or-1 channel per further sequence saying
+    whether the patient has it (settings.model_settings; the data readers add them, not the
+    model; ImagenetInput passes the flags as they are)."""
     input = input_mode({"input": input, "weights": weights})
     in_chans = 3 if input == "imagenet" and channels == 1 else channels
     body = create_body(arch, weights, pretrained_tag, in_chans=in_chans)
     head = fastai_head(body.num_features, head_hidden, dropout)
     if input == "imagenet":
-        body = nn.Sequential(ImagenetInput(channels), body)
+        body = nn.Sequential(ImagenetInput(channels, passthrough=presence_channels), body)
     return nn.Sequential(body, head)
 
 

@@ -153,7 +153,7 @@ def train_fold(
     history, kept, state = resume(checkpoint, fingerprint, training_at) if checkpoint else ([], {}, training_at(0))
     model = state.model
     saved = time.monotonic()
-    images = x_train.shape[1] - int(takes_lesion_mask(model_settings))
+    images = x_train.shape[1] - int(takes_lesion_mask(model_settings)) - model_settings.get("presence_channels", 0)
 
     for epoch in range(len(history), total_epochs(settings)):
         if epoch == settings["epochs"]:

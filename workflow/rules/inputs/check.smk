@@ -76,11 +76,16 @@ MASK_LABELS = " ".join(str(v) for v in config["preprocess"]["mask_labels"])
 
 def sequence_files(folder):
     """An input function: one patient's further sequences under results/<folder>/<name>/,
-    in inputs.sequences' order (the order the commands pair them with the names)."""
+    in inputs.sequences' order (the order the commands pair them with the names), those
+    the patient has (inputs.missing: allow; with_absent tells the commands the others).
+    """
 
     def files(wildcards):
+        row = ROWS[wildcards.patient]
         return [
-            f"results/{folder}/{name}/{wildcards.patient}.nii.gz" for name in SEQUENCES
+            f"results/{folder}/{name}/{wildcards.patient}.nii.gz"
+            for name in SEQUENCES
+            if row[name]
         ]
 
     return files
@@ -146,11 +151,33 @@ def brain_mask_option(wildcards):
 def patient_files(wildcards):
     """Every file of the patient's sheet row the check reads, as named inputs."""
     row = ROWS[wildcards.patient]
-    sequences = {f"sequence_{name}": row[name] for name in SEQUENCES}
+    sequences = {f"sequence_{name}": row[name] for name in SEQUENCES if row[name]}
     return patient_masks(wildcards) | {"image": patient_image(wildcards)} | sequences
 
 
 def sheet_sequence_options(wildcards):
     """`--sequence NAME PATH` of the sheet's own files, for the check."""
     row = ROWS[wildcards.patient]
-    return " ".join(f"--sequence {name} {shlex.quote(row[name])}" for name in SEQUENCES)
+    return " ".join(
+        f"--sequence {name} {shlex.quote(row[name])}" for name in SEQUENCES if row[name]
+    )
+
+
+def with_absent(settings):
+    """A stage's settings param (JSON) for each patient: with "absent", the sequences the
+    patient lacks, where it lacks some (inputs.missing: allow); for a complete patient the
+    stage's own text, so that one patient's empty cell changes no other patient's param.
+    """
+    if not derived.allows_missing(config):
+        return settings
+
+    def param(wildcards):
+        row = ROWS[wildcards.patient]
+        absent = [name for name in SEQUENCES if not row[name]]
+        return (
+            derived.as_json(json.loads(settings) | {"absent": absent})
+            if absent
+            else settings
+        )
+
+    return param

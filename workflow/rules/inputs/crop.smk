@@ -4,11 +4,12 @@
 
 def preprocessed(patients):
     """Each patient's crops and QC picture, and with registration each sequence's alignment picture."""
-    aligned = expand(
-        "results/qc/alignment/{sequence}/{patient}.png",
-        patient=patients,
-        sequence=SEQUENCES if REGISTRATION else [],
-    )
+    aligned = [
+        f"results/qc/alignment/{sequence}/{patient}.png"
+        for patient in patients
+        for sequence in (SEQUENCES if REGISTRATION else [])
+        if ROWS[patient][sequence]
+    ]
     return (
         expand(paths.CROPS, patient=patients)
         + expand("results/qc/{patient}.png", patient=patients)

@@ -2,7 +2,19 @@
 # out of files with rules).
 
 
-MODEL_CARD_SETTINGS = derived.as_json(derived.model_card_settings(config))
+# with inputs.missing: allow, how many cross-validation patients lack each sequence
+MODEL_CARD_SETTINGS = derived.as_json(
+    derived.model_card_settings(config)
+    | (
+        {
+            "lacking": {
+                name: sum(not ROWS[p][name] for p in TRAINING) for name in SEQUENCES
+            }
+        }
+        if derived.allows_missing(config)
+        else {}
+    )
+)
 
 
 def model_card_inputs(wildcards=None):
