@@ -145,11 +145,25 @@ def baseline_repeats(paths):
     }
 
 
-def summary_rows(per_repeat, settings, held_out=None):
+def complete_cases(crops):
+    """The patients whose crops hold every further sequence, where some patient's lack one
+    (inputs.missing: allow, `sequence_present`); else None."""
+    present = {}
+    for patient, path in crop_files(crops).items():
+        with np.load(path) as data:
+            if "sequence_present" in data:
+                present[patient] = bool(data["sequence_present"].all())
+    if not present or all(present.values()):
+        return None
+    return [patient for patient, every in present.items() if every]
+
+
+def summary_rows(per_repeat, settings, held_out=None, complete=None):
     """summary.csv from {method: {repeat: patient scores}}: each method's rows over all
     patients (with repeats, each patient's scores averaged over them), each repeat's rows,
-    and with `held_out` ({fold: name}, e.g. the centre a leave-centre-out fold holds out)
-    each held-out part's rows."""
+    with `held_out` ({fold: name}, e.g. the centre a leave-centre-out fold holds out)
+    each held-out part's rows, and with `complete` (the patients with every sequence, where
+    some lack one) the rows of those patients alone."""
     options = {"threshold": settings["threshold"]} | bootstrap_settings(settings)
 
     def rows_of(name, part, subset="all"):
@@ -159,6 +173,10 @@ def summary_rows(per_repeat, settings, held_out=None):
     rows = [rows_of(name, part) for name, part in pooled.items()]
     for fold, label in (held_out or {}).items():
         rows += [rows_of(name, part[part.fold == int(fold)], label) for name, part in pooled.items()]
+    for name, part in pooled.items() if complete is not None else ():
+        cases = part[part.patient_id.isin(complete)]
+        if cases.label.nunique() == 2:  # else no AUC: the rows are left out
+            rows.append(rows_of(name, cases, "complete cases"))
     for name, repeats in per_repeat.items():
         if len(repeats) > 1:
             rows += [rows_of(name, part, f"repeat {r}") for r, part in repeats.items()]
@@ -260,7 +278,7 @@ def run(*, val_slices, histories, crops, settings, predict_with, out_dir, held_o
         )
         for name, table in tables.items()
     )
-    rows = summary_rows(per_repeat, settings, held_out)
+    rows = summary_rows(per_repeat, settings, held_out, complete_cases(crops))
     write_tables(out_dir, scores, tables, markdown, rows, comparison, level=settings["ci_level"])
     write_decision_curve(out_dir, pooled, settings, predict_with)
     metric = settings["metric"]

@@ -48,6 +48,9 @@ def test_allowed_a_patient_without_its_t2_is_trained_on_and_predicted(lacking):
     assert t2 and features[t2].isna().all(axis=None) and features.drop(columns=t2).notna().all(axis=None)
     predictions = pd.read_csv(results / "predictions" / "predictions.csv").set_index("patient_id")
     assert np.isfinite(predictions.loc[test, "probability"])
+    summary = pd.read_csv(results / "evaluation" / "summary.csv")
+    everyone, complete = (summary[summary.subset == subset] for subset in ("all", "complete cases"))
+    assert len(complete) and (complete.n_patients == everyone.n_patients.iloc[0] - 1).all()
     card = (results / "evaluation" / "model_card.md").read_text(encoding="utf-8")
     assert "Patients lacking a sequence (inputs.missing: allow): t2 1 of" in card
     manifest = json.loads((results / "bundle" / "manifest.json").read_text(encoding="utf-8"))
