@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from egfrmet.config.settings import read_config
-from egfrmet.preprocessing.registration import rigid
+from egfrmet.preprocessing.registration import displacement_mm, rigid
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -54,10 +54,6 @@ def with_ants(fixed, moving, folder):
     return transform.apply_to_point
 
 
-def mean_distance(a, b, points):
-    return float(np.mean([np.linalg.norm(np.subtract(a(tuple(p)), b(tuple(p)))) for p in points]))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, default=REAL)
@@ -78,12 +74,12 @@ def main():
                     found = method(fixed, image, Path(folder))
                     seconds = time.perf_counter() - start
                 unmoved = unmoved or found
-                file = mean_distance(found, truth.TransformPoint, points)
+                file = displacement_mm(found, truth, points)
 
                 def expected(point, truth=truth, unmoved=unmoved):  # the unmoved answer, then the move
                     return truth.TransformPoint(unmoved(point))
 
-                vs_unmoved = mean_distance(found, expected, points)
+                vs_unmoved = displacement_mm(found, expected, points)
                 print(
                     f"| {sequence} | {degrees}, {mm} | {name} | {file:.2f} | {vs_unmoved:.2f} | {seconds:.1f} |",
                     flush=True,

@@ -46,25 +46,18 @@ def optional(flag, help, **options):
 
 
 MODEL_SETTINGS = required("--model-settings", "the model config section, as JSON", type=settings)
-SEQUENCE = (
-    ["--sequence"],
-    {
-        "nargs": 2,
-        "action": "append",
-        "default": [],
-        "metavar": ("COLUMN", "PATH"),
-        "help": "a further sequence (its sheet column and file); repeat for each, in inputs.sequences' order",
-    },
+
+
+def column_pairs(flag, value, help):
+    """A repeatable option of two values: a sheet column and its `value` (as --flag COLUMN VALUE)."""
+    return ([flag], {"nargs": 2, "action": "append", "default": [], "metavar": ("COLUMN", value), "help": help})
+
+
+SEQUENCE = column_pairs(
+    "--sequence", "PATH", "a further sequence (its sheet column and file); repeat for each, in inputs.sequences' order"
 )
-SEQUENCE_SERIES = (
-    ["--sequence-series"],
-    {
-        "nargs": 2,
-        "action": "append",
-        "default": [],
-        "metavar": ("COLUMN", "UID"),
-        "help": "the DICOM series to read of a sequence given as a folder of several series; repeat for each",
-    },
+SEQUENCE_SERIES = column_pairs(
+    "--sequence-series", "UID", "the DICOM series to read of a sequence given as a folder of several series; repeat"
 )
 SEQUENCE_FILES = (
     ["--sequence-files"],

@@ -216,6 +216,14 @@ def further_sequences(config):
     return {"sequences": sequences} | allowed if sequences else {}
 
 
+def absent_sequences(config, given):
+    """{"absent": names} of the configured sequences not in `given` (the patient's, where it
+    lacks some: crop and features then write their channels and features as missing); {}
+    when it has them all, so that a complete patient's settings are the stage's own."""
+    names = [name for name in config["inputs"]["sequences"] if name not in given]
+    return {"absent": names} if names else {}
+
+
 def feature_settings(config):
     """What the features rule extracts: not the fitting settings, so that changing how the
     baselines fit re-extracts nothing."""

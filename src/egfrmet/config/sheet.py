@@ -12,7 +12,6 @@ import pandas as pd
 from egfrmet.errors import InputError
 
 PATH_COLUMNS = ("image", "mask", "brain_mask")
-SERIES_UID = r"^[0-9.]*$"  # a DICOM UID's characters (the schema's series_uid pattern)
 
 
 def series_column(column):
@@ -51,7 +50,7 @@ def read_sheet(path, schema, *, clinical=None, sequences=(), strict=True, allow_
     validator = jsonschema.Draft202012Validator(schema)  # built once: sheets can be long
     for number, row in enumerate(raw.to_dict("records"), start=2):
         check_row({k: v for k, v in row.items() if k in schema["properties"]}, validator, path, number)
-        check_declared(row, sequences, clinical, path, number, allow_missing)
+        check_declared(row, sequences, clinical, path, number, allow_missing, schema["properties"]["series_uid"])
     check_unique(raw, path)
     check_binary(raw, clinical, path)
 
@@ -108,13 +107,15 @@ def check_columns(raw, schema, path, declared=(), optional=()):
         raise InputError(f"missing required column(s) {', '.join(missing)}{hint}", path=path)
 
 
-def check_declared(row, sequences, clinical, path, number, allow_missing=False):
-    """A listed sequence needs a file for every patient; a numeric clinical cell a number;
-    a binary column at most two values (checked over the whole sheet, check_binary)."""
+def check_declared(row, sequences, clinical, path, number, allow_missing=False, series=None):
+    """A listed sequence needs a file for every patient (unless `allow_missing`) and its
+    series column a UID (`series`: the schema's series_uid property); a numeric clinical
+    cell a number; a binary column at most two values (checked over the whole sheet,
+    check_binary)."""
     patient = row.get("patient_id") or f"on line {number}"
     for column in sequences:
         uid = row.get(series_column(column), "")
-        if not re.fullmatch(SERIES_UID, uid):
+        if series and not re.fullmatch(series["pattern"], uid):
             raise InputError(
                 f"line {number}: {uid!r} is not a DICOM series UID (digits and dots)",
                 patient=patient,

@@ -173,10 +173,11 @@ def summary_rows(per_repeat, settings, held_out=None, complete=None):
     rows = [rows_of(name, part) for name, part in pooled.items()]
     for fold, label in (held_out or {}).items():
         rows += [rows_of(name, part[part.fold == int(fold)], label) for name, part in pooled.items()]
-    for name, part in pooled.items() if complete is not None else ():
-        cases = part[part.patient_id.isin(complete)]
-        if cases.label.nunique() == 2:  # else no AUC: the rows are left out
-            rows.append(rows_of(name, cases, "complete cases"))
+    if complete is not None:
+        for name, part in pooled.items():
+            cases = part[part.patient_id.isin(complete)]
+            if cases.label.nunique() == 2:  # else no AUC: the rows are left out
+                rows.append(rows_of(name, cases, "complete cases"))
     for name, repeats in per_repeat.items():
         if len(repeats) > 1:
             rows += [rows_of(name, part, f"repeat {r}") for r, part in repeats.items()]

@@ -20,6 +20,7 @@ from egfrmet.arguments import SEQUENCE, SEQUENCE_SERIES, SERIES_UID, THREADS, co
 from egfrmet.baselines import clinical, features
 from egfrmet.baselines import methods as baselines
 from egfrmet.config.settings import (
+    absent_sequences,
     allows_missing,
     brain_mask_settings,
     crop_settings,
@@ -54,6 +55,7 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
     register = registration_settings(config)
     series_uids = series_uids or {}
     uid = series_uids.get("image", "")
+    lacking = absent_sequences(config, [name for name, _ in sequence])
     mask, brain_mask = (
         dicom_mask.as_mask_file(
             patient, column, path, image=image, series_uid=uid, roi=config["dicom"][f"{column}_roi"], folder=folder
@@ -116,7 +118,7 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
         lesion=normalised["_lesion"] + ".nii.gz",
         brain=normalised["_brain"] + ".nii.gz",
         summary=normalised[".json"],
-        settings=crop_settings(config) | absent(config, sequence),
+        settings=crop_settings(config) | lacking,
         out=str(folder / "crops" / f"{patient}.npz"),
         qc=str(folder / "qc.png"),
         sequence_files=[path for _, path in normalised_sequences],
@@ -124,17 +126,9 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
     images = {
         "image": normalised[""] + ".nii.gz",
         "lesion": normalised["_lesion"] + ".nii.gz",
-        "absent": absent(config, sequence),
+        "absent": lacking,
     }
     return folder / "crops" / f"{patient}.npz", images | {"sequences": [path for _, path in normalised_sequences]}
-
-
-def absent(config, sequence):
-    """{"absent": names} of the configured sequences the scan was not given, as the workflow's
-    with_absent adds them; {} when it has them all."""
-    given = {name for name, _ in sequence}
-    names = [name for name in config["inputs"]["sequences"] if name not in given]
-    return {"absent": names} if names else {}
 
 
 def clinical_values(pairs, kinds):

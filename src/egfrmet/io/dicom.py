@@ -120,8 +120,8 @@ def points(values):
 
 def rasterise(dataset, number, reference, path):
     """The RTSTRUCT's structure `number` as booleans (z, y, x) on `reference`'s grid."""
-    (item,) = [c for c in dataset.get("ROIContourSequence", []) if int(c.ReferencedROINumber) == number] or [None]
-    contours = [c for c in (item.get("ContourSequence", []) if item else []) if c.get("ContourData")]
+    items = [c for c in dataset.get("ROIContourSequence", []) if int(c.ReferencedROINumber) == number]
+    contours = [c for item in items for c in item.get("ContourSequence", []) if c.get("ContourData")]
     planar = [c for c in contours if c.get("ContourGeometricType", "CLOSED_PLANAR") == "CLOSED_PLANAR"]
     if not planar:
         raise InputError(f"ROI {number} holds no closed contour: an empty structure", path=path)

@@ -30,11 +30,6 @@ def dicom_series(folder, series_uid=None):
     return uid, reader.GetGDCMSeriesFileNames(str(folder), uid)
 
 
-def dicom_series_files(folder, series_uid=None):
-    """File names of the one DICOM series in `folder` (or of `series_uid`)."""
-    return dicom_series(folder, series_uid)[1]
-
-
 def series_uid_problem(path, series_uid):
     """Why `series_uid` cannot apply to `path`, or None."""
     if series_uid and not Path(path).is_dir():
@@ -52,7 +47,7 @@ def read_image(path, series_uid=""):
         raise InputError(problem, path=path)
     try:
         if path.is_dir():
-            image = sitk.ReadImage(dicom_series_files(path, series_uid or None))
+            image = sitk.ReadImage(dicom_series(path, series_uid or None)[1])
         else:
             image = sitk.ReadImage(str(path))
     except RuntimeError as error:

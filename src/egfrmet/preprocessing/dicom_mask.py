@@ -8,28 +8,26 @@ import SimpleITK as sitk
 from egfrmet.arguments import PATIENT, SERIES_UID, command, optional, required
 from egfrmet.errors import InputError
 from egfrmet.io import dicom
-from egfrmet.io.images import dicom_series, write_image
+from egfrmet.io.images import dicom_series, first_line, write_image
 
 MASK_COLUMNS = ("mask", "brain_mask")
 
 
-def image_series(image, series_uid, mask):
-    """(series UID, files) of the T1c a DICOM mask is placed on: it must be a DICOM folder,
-    the only way to know which series the mask belongs to."""
+def require_series_folder(image, mask):
+    """A DICOM mask is placed on the T1c's DICOM series: the only way to know which series
+    the mask belongs to is that the image column names its folder."""
     if not Path(image).is_dir():
         raise InputError(
             "an RTSTRUCT or SEG mask is placed on the DICOM series it references, but the image column "
             f"names a file ({image}): give it that series' folder",
             path=mask,
         )
-    return dicom_series(image, series_uid or None)
 
 
 def check_header(path, *, image, series_uid, roi):
     """What can be checked of a DICOM mask before any job: its ROI choice, a DICOM T1c and,
     when the sheet names the T1c's series, the reference to it."""
-    if not Path(image).is_dir():
-        image_series(image, series_uid, path)  # raises
+    require_series_folder(image, path)
     dataset = dicom.read_object(path, pixels=False)
     dicom.choose_roi(dataset, roi, path)
     if series_uid:
@@ -38,11 +36,12 @@ def check_header(path, *, image, series_uid, roi):
 
 def mask_image(path, *, image, series_uid, roi):
     """The mask as a uint8 image on the T1c's grid."""
-    uid, files = image_series(image, series_uid, path)
+    require_series_folder(image, path)
+    uid, files = dicom_series(image, series_uid or None)
     try:
         reference = sitk.ReadImage(files)
     except RuntimeError as error:
-        raise InputError(f"unreadable DICOM series ({str(error).strip().splitlines()[-1]})", path=image) from None
+        raise InputError(f"unreadable DICOM series ({first_line(error)})", path=image) from None
     return dicom.read_mask(path, reference, files, uid, roi)
 
 

@@ -7,6 +7,7 @@ it with: the T1c's edges over the sequence, through the lesion."""
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -57,10 +58,12 @@ def describe(transform):
     return f"rotation {np.round(angles, 2).tolist()} deg, translation {np.round(euler.GetTranslation(), 2).tolist()} mm"
 
 
-def displacement_mm(transform, truth, points):
-    """Mean distance (mm) between where `transform` and `truth` send `points` (n, 3)."""
-    got = np.array([transform.TransformPoint(tuple(p)) for p in points])
-    wanted = np.array([truth.TransformPoint(tuple(p)) for p in points])
+def displacement_mm(found, truth, points):
+    """Mean distance (mm) between where two point maps send `points` (n, 3): transforms
+    (their TransformPoint is taken) or functions of a point."""
+    found, truth = (getattr(m, "TransformPoint", m) for m in (found, truth))
+    got = np.array([found(tuple(p)) for p in points])
+    wanted = np.array([truth(tuple(p)) for p in points])
     return float(np.linalg.norm(got - wanted, axis=1).mean())
 
 
@@ -84,7 +87,7 @@ def run_qc(patient, *, sequence, image, moved, check, out):
     and coronal and sagittal ones through the image's centre (as stored), the sequence in
     grey and the T1c's edges in red."""
     t1c, other = sitk.ReadImage(image), sitk.ReadImage(moved)
-    first, last = json.loads(open(check, encoding="utf-8").read())["lesion_slices"]
+    first, last = json.loads(Path(check).read_text(encoding="utf-8"))["lesion_slices"]
     z = (first + last) // 2
     outline = edges(t1c)
     values = sitk.GetArrayFromImage(other)

@@ -173,11 +173,7 @@ def with_absent(settings):
 
     def param(wildcards):
         row = ROWS[wildcards.patient]
-        absent = [name for name in SEQUENCES if not row[name]]
-        return (
-            derived.as_json(json.loads(settings) | {"absent": absent})
-            if absent
-            else settings
-        )
+        absent = derived.absent_sequences(config, [n for n in SEQUENCES if row[n]])
+        return derived.as_json(json.loads(settings) | absent) if absent else settings
 
     return param
