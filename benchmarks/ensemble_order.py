@@ -23,9 +23,11 @@ from egfrmet.config.settings import model_settings, read_config
 from egfrmet.evaluation.evaluate import AGGREGATES
 from egfrmet.evaluation.summary import summary_row
 from egfrmet.inference.scoring import ORDERS, patient_probabilities, slice_probabilities
+from egfrmet.io.files import crop_files
 from egfrmet.metrics import bootstrap_settings
-from egfrmet.training.data import load_slices
-from egfrmet.training.model import load_model
+from egfrmet.paths import network_crops
+from egfrmet.training.data import load_instances
+from egfrmet.training.networks import crop_extent, load_model
 from egfrmet.training.runtime import device_name, inference, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,13 +35,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 def fold_probabilities(results, config, fold, table, device):
     """The fold's validation patients: (slice probabilities (models, slices), owners, labels)."""
-    paths = sorted(glob.glob(os.path.join(results, "models", f"fold{fold}", "inner*", "model.pt")))
-    if not paths:
+    files = sorted(glob.glob(os.path.join(results, "models", f"fold{fold}", "inner*", "model.pt")))
+    if not files:
         raise SystemExit(f"no inner models of fold {fold} under {results}/models: run with inner_ensemble")
-    models = [load_model(path, model_settings(config), device) for path in paths]
+    model = model_settings(config)
+    models = [load_model(path, model, device) for path in files]
     validation = of_repeat(table, fold)
     validation = validation[validation.fold == fold]
-    x, y, owners, _ = load_slices(os.path.join(results, "crops"), validation)
+    folder = Path(network_crops(crop_extent(model))).parent.name  # the network family's crops
+    crops = crop_files(glob.glob(os.path.join(results, folder, "*.npz")))
+    x, y, owners, _ = load_instances(crops, validation, model)
     settings = config["train"]
     probs = slice_probabilities(
         models, x, device, batch_size=2 * settings["batch_size"], **inference(settings, device)

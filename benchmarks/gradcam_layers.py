@@ -22,7 +22,8 @@ from scipy.stats import spearmanr
 from egfrmet.config.settings import model_settings, read_config
 from egfrmet.explain.gradcam import explain_patient, find_layer, shares
 from egfrmet.io.files import crop_channels
-from egfrmet.training.model import load_model, takes_lesion_mask
+from egfrmet.training.model import takes_lesion_mask
+from egfrmet.training.networks import load_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
@@ -80,13 +81,11 @@ def main():
         for patient in part.patient_id:
             crops = os.path.join(args.results, "crops", f"{patient}.npz")
             x = torch.from_numpy(crop_channels(crops, takes_lesion_mask(settings))).float()
-            predicted = explain_patient(model, crops, find_layer(model, args.layers[0]), takes_lesion_mask(settings))
+            predicted = explain_patient(model, crops, find_layer(model, args.layers[0]), settings)
             reference = occlusion(model, x, predicted["target"], args.window)  # of each slice's predicted class
             for layer in args.layers:
                 for target in ("predicted", "egfr"):
-                    result = explain_patient(
-                        model, crops, find_layer(model, layer), takes_lesion_mask(settings), target
-                    )
+                    result = explain_patient(model, crops, find_layer(model, layer), settings, target)
                     rows.append(row(patient, fold, f"grad-cam {layer}", target, result["cams"], result, reference))
             rows.append(row(patient, fold, f"occlusion {args.window}px", "predicted", reference, predicted, reference))
     table = pd.DataFrame(rows)

@@ -26,6 +26,7 @@ COMMANDS = {
     "normalise": "egfrmet.preprocessing.normalise:run",
     "crop": "egfrmet.preprocessing.crop:run",
     "features": "egfrmet.baselines.features:run",
+    "deep-features": "egfrmet.training.deep_features:run",
     "baseline": "egfrmet.baselines.methods:run",
     "clinical": "egfrmet.baselines.clinical:write",
     "model-card": "egfrmet.evaluation.model_card:run",

@@ -72,6 +72,13 @@ REGISTRY = {
             "PyRadiomics features of the T1c alone, L2 logistic regression",
             LINEAR + ", the feature names",
         ),
+        Method(
+            "deep_features",
+            BASELINE,
+            True,
+            "a frozen pretrained body's mean features of the lesion slices, PCA, L2 logistic regression",
+            LINEAR + " and the principal components; the body's name and weights source (extracted again where used)",
+        ),
         Method("volume", BASELINE, True, "lesion volume alone", LINEAR),
         Method("intensity", BASELINE, True, "one intensity percentile of the lesion alone", LINEAR),
         Method(

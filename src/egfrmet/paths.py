@@ -8,13 +8,21 @@ from pathlib import Path
 DICOM_MASK = "results/masks/{column}/{patient}.nii.gz"
 # Each patient's files that stages after preprocessing read.
 CROPS = "results/crops/{patient}.npz"
+# every slice the lesion spans (settings.lesion_crop_settings), for the whole-lesion networks
+LESION_CROPS = "results/crops_lesion/{patient}.npz"
 FEATURES = "results/features/{patient}.csv"
+DEEP_FEATURES = "results/deep_features/{patient}.csv"  # the deep_features baseline's (egfrmet.training.deep_features)
 CLINICAL = "results/clinical/{patient}.json"
 
 FOLD_MODEL = "results/models/fold{fold}/model.pt"
 INNER_MODEL = "results/models/fold{fold}/inner{inner}/model.pt"
 DEPLOYED = "results/models/deployed.json"  # rule deploy's fitted method (predict_with fusion or auto)
 BUNDLE = "results/bundle"  # what new patients get, with its settings (egfrmet.inference.bundle)
+
+
+def network_crops(extent):
+    """The crops a network family reads (egfrmet.training.networks.crop_extent)."""
+    return LESION_CROPS if extent == "lesion" else CROPS
 
 
 def prediction_models(predict_with):

@@ -98,7 +98,13 @@ def test_a_stack_bundle_copied_elsewhere_gives_the_same_probabilities_as_its_fit
     manifest = json.loads((moved / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["method"]["kind"] == "stack" and manifest["method"]["components"] == ["intensity", "radiomics"]
     assert manifest["method"]["holds"] == methods.of("fusion").bundle
-    assert manifest["needs"] == {"network": False, "features": True, "clinical": False, "sequences": []}
+    assert manifest["needs"] == {
+        "network": False,
+        "features": True,
+        "deep_features": False,
+        "clinical": False,
+        "sequences": [],
+    }
     assert manifest["cohort"] == {"patients": 120, "positive": int(table.label.sum()), "centres": {"A": 120}}
     assert set(manifest["files"]) == {"method.json"} and manifest["network"] is None
 

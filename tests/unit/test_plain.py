@@ -82,8 +82,9 @@ def test_the_stack_with_clinical_variables_gives_scikit_learns_probabilities():
 
 
 def test_a_step_it_does_not_know_is_refused_when_written():
+    """A whitened PCA (ours are not) is refused, not written as the plain projection."""
     x = np.random.default_rng(0).normal(size=(20, 3))
-    model = make_pipeline(PCA(2), baselines.single_pipeline("intensity")).fit(x, np.arange(20) % 2)
+    model = make_pipeline(PCA(2, whiten=True), baselines.single_pipeline("intensity")).fit(x, np.arange(20) % 2)
     with pytest.raises(TypeError, match="PCA.*cannot be written as plain numbers"):
         plain.export(model, ["a", "b", "c"])
 

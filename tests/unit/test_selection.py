@@ -186,11 +186,12 @@ def test_one_outer_training_serves_every_selection(tmp_path, config):
     assert set(slices.patient_id) == set(table.patient_id[table.fold == 0])
     assert len(slices) == 3 * 5 * (table.fold == 0).sum()
     # model.pt is the inner_cv model: its validation probabilities are inner_cv's rows
-    from egfrmet.training.model import load_model, predict_probabilities
+    from egfrmet.training.model import predict_probabilities
+    from egfrmet.training.networks import load_model
     from egfrmet.training.runtime import inference
 
     device = torch.device("cpu")
-    x, _, _, _ = data.load_slices(crop_files((tmp_path / "crops").glob("*.npz")), table[table.fold == 0])
+    x, _, _, _ = data.load_instances(crop_files((tmp_path / "crops").glob("*.npz")), table[table.fold == 0], MODEL)
     model = load_model(out["model.pt"], MODEL, device)
     probs = predict_probabilities(
         model, x, device, batch_size=2 * settings["batch_size"], **inference(settings, device)
@@ -223,7 +224,8 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     nothing: its probabilities are the mean of the inner models' predictions, computed with
     the inference decision (device, precision) the job itself takes."""
     from egfrmet.inference import ensemble
-    from egfrmet.training.model import load_model, predict_probabilities
+    from egfrmet.training.model import predict_probabilities
+    from egfrmet.training.networks import load_model
     from egfrmet.training.runtime import inference
 
     table = folds_table()
@@ -246,7 +248,7 @@ def test_the_inner_ensemble_scores_the_outer_validation_patients_with_the_inner_
     validation = table[table.fold == 0]
     assert set(slices.patient_id) == set(validation.patient_id) and len(slices) == 5 * len(validation)
     assert (slices.selection == "inner_ensemble").all() and (slices.fold == 0).all()
-    x, _, _, _ = data.load_slices(crop_files((tmp_path / "crops").glob("*.npz")), validation)
+    x, _, _, _ = data.load_instances(crop_files((tmp_path / "crops").glob("*.npz")), validation, MODEL)
     device = torch.device("cpu")
     options = inference(settings, device)
     each = [

@@ -13,7 +13,8 @@ from conftest import tiny_model
 from egfrmet.errors import InputError
 from egfrmet.training import checkpoints, data, train
 from egfrmet.training import state as training_state
-from egfrmet.training.model import create_model, freeze_body, load_model, parameter_groups
+from egfrmet.training.model import create_model, freeze_body, parameter_groups
+from egfrmet.training.networks import load_model
 
 
 def logits_for(probs):

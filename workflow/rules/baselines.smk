@@ -29,6 +29,27 @@ rule features:
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 
+# A frozen pretrained body's mean features of the lesion's slices (the deep_features baseline):
+# once per patient, from its whole-lesion crops.
+rule deep_features:
+    input:
+        crops=paths.LESION_CROPS,
+    output:
+        paths.DEEP_FEATURES,
+    log:
+        "logs/deep_features/{patient}.log",
+    benchmark:
+        "logs/benchmarks/deep_features/{patient}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["resources"]["predict"]["threads"]
+    params:
+        settings=DEEP_FEATURE_SETTINGS,
+    shell:
+        "python -m egfrmet deep-features --patient {wildcards.patient} --crops {input.crops:q}"
+        " --settings {params.settings:q} --threads {threads} --out {output:q} 2> {log:q}"
+
+
 # A patient's clinical values from the sheet, one small file each: changing one patient's cell
 # re-fits the baselines of the folds that hold that patient and nothing else. A shell job, not
 # a run: block (which Snakemake runs by parsing the whole workflow again: 4-5 s a patient).
@@ -63,7 +84,7 @@ rule baseline:
     conda:
         "../../envs/torch.yaml"
     params:
-        settings=settings("baselines"),
+        settings=BASELINE_SETTINGS,
     shell:
         "python -m egfrmet baseline --fold {wildcards.fold} --folds {input.folds:q}"
         " --features {input.features:q} --clinical {input.clinical:q}"

@@ -36,6 +36,7 @@ shell.prefix(
 from egfrmet.errors import InputError
 import egfrmet.paths as paths
 import egfrmet.methods as methods
+import egfrmet.training.networks as networks
 from egfrmet.cohort.folds import by_centre as folds_by_centre
 from egfrmet.cohort.folds import of_repeat
 from egfrmet.cohort.folds import repeated as repeated_folds
@@ -91,15 +92,14 @@ PLAN = (
     workflow.dag_settings
 )  # None where Snakemake only lints (not DAG: Snakemake's own name)
 WHOLE_RUN = PLAN is not None and set(PLAN.targets) <= {"all"} and not PLAN.until
-if (
-    TRAINING
-    and WHOLE_RUN
-    and config["model"]["weights"] == "imagenet"
-    and not workflow.remote_exec
-):
+if TRAINING and WHOLE_RUN and not workflow.remote_exec:
     from egfrmet.training.weights import check_available
 
     check_available(config["model"])
+    if derived.reads_deep_features(config):
+        check_available(
+            derived.deep_feature_settings(config), section="baselines.deep_features"
+        )
 # {patient: cohort} of the labelled patients the shipped model is validated on.
 EXTERNAL = external_cohorts(SHEET, every_row=bool(BUNDLE))
 # Further image columns (inputs.sequences): each one crop channel after the T1c.
@@ -127,3 +127,13 @@ TRAIN_SETTINGS = derived.as_json(derived.train_settings(config))
 
 
 MODEL_SETTINGS = derived.as_json(derived.model_settings(config))
+
+
+# The crops the network reads (its family's, egfrmet.training.networks: the paper's centre
+# slices, or every lesion slice); with a bundle, the crops its network read.
+NETWORK_MODEL = (
+    (BUNDLE_MANIFEST["network"] or {}).get("model", {})
+    if BUNDLE
+    else derived.model_settings(config)
+)
+NETWORK_CROPS = paths.network_crops(networks.crop_extent(NETWORK_MODEL))

@@ -97,11 +97,12 @@ def is_network(deployed):
 def needs(deployed):
     """What scoring with `deployed` reads: the network, image features, clinical values."""
     if is_network(deployed):
-        return {"network": True, "features": False, "clinical": False}
+        return {"network": True, "features": False, "deep_features": False, "clinical": False}
     components = set(deployed["components"])
     return {
         "network": fusion.NETWORK in components,
-        "features": bool(components - {fusion.NETWORK, "clinical"}),
+        "features": bool(components - {fusion.NETWORK, "clinical", baselines.DEEP}),
+        "deep_features": baselines.DEEP in components,
         "clinical": "clinical" in components or (deployed["stack"] is not None and deployed["clinical_variables"]),
     }
 

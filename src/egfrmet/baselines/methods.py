@@ -10,6 +10,10 @@ patients (features from egfrmet.baselines.features) and score its validation pat
   the training patients; a one-feature logistic regression (no penalty) turns it into a
   probability, so the threshold metrics and the Brier score mean the same as the network's.
   Volume enters as its logarithm (same ranking, better-behaved fit);
+- deep_features: a frozen pretrained body's mean features of the lesion slices
+  (egfrmet.training.deep_features): standardised, reduced to `components` principal components
+  (fitted on the fold's training patients), then the same L2 logistic regression with C by
+  inner cross-validation (AUC);
 - clinical: the sheet's clinical variables (egfrmet.baselines.clinical: imputed, one-hot and
   standardised on the fold's training patients), L2 logistic regression with balanced class
   weights, C by inner stratified cross-validation (AUC) on the fold's training patients only.
@@ -19,6 +23,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+from sklearn.decomposition import PCA
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
@@ -37,12 +42,14 @@ log = logging.getLogger(__name__)
 SINGLE = {"volume": "volume_mm3", "intensity": "intensity"}
 NOT_RADIOMICS = {"patient_id", *SINGLE.values()}
 RADIOMICS = ("radiomics", "radiomics_t1c")  # every sequence's features, the T1c's alone
+DEEP = "deep_features"
+DEEP_PREFIX = "deep_features_"  # its columns (egfrmet.training.deep_features writes them)
 
 
 def radiomics_columns(features, t1c_only=False):
     """The radiomics features: every sequence's, or the T1c's alone (PyRadiomics names them
     original_..., a further sequence's carry its column first: t2_original_...)."""
-    columns = [c for c in features.columns if c not in NOT_RADIOMICS]
+    columns = [c for c in features.columns if c not in NOT_RADIOMICS and not c.startswith(DEEP_PREFIX)]
     return [c for c in columns if c.startswith("original_")] if t1c_only else columns
 
 
@@ -51,6 +58,15 @@ def radiomics_pipeline(settings, labels, seed):
     return make_pipeline(
         SimpleImputer(strategy="median"), VarianceThreshold(), StandardScaler(), l2_logistic_cv(settings, labels, seed)
     )
+
+
+def deep_pipeline(settings, labels, seed):
+    """The deep features' model: standardise, at most `components` principal components (as
+    many as the training patients allow; 0: none), L2 logistic regression with inner CV."""
+    steps = [VarianceThreshold(), StandardScaler()]
+    if settings["components"]:
+        steps.append(PCA(n_components=min(settings["components"], len(labels) - 1), random_state=seed))
+    return make_pipeline(*steps, l2_logistic_cv(settings, labels, seed))
 
 
 def clinical_pipeline(settings, kinds, labels, seed):
@@ -93,6 +109,8 @@ def fit(method, X, labels, settings, kinds=None):
     the clinical variables' kinds, for the clinical baseline (X then a DataFrame)."""
     if method in RADIOMICS:
         model = radiomics_pipeline(settings["radiomics"], labels, settings["seed"])
+    elif method == DEEP:
+        model = deep_pipeline(settings[DEEP], labels, settings["seed"])
     elif method == "clinical":
         model = clinical_pipeline(settings["clinical"], kinds, labels, settings["seed"])
     else:
@@ -103,7 +121,7 @@ def fit(method, X, labels, settings, kinds=None):
 def describe(method, model):
     """What the fit chose, for the log."""
     last = model[-1]
-    if method in (*RADIOMICS, "clinical"):
+    if method in (*RADIOMICS, DEEP, "clinical"):
         return f"C = {chosen_c(last):g}, {int((last.coef_ != 0).sum())} coefficients"
     return f"higher {SINGLE[method]} means EGFR+: {bool(last.coef_[0, 0] > 0)}"
 
@@ -114,6 +132,8 @@ def inputs(method, features, clinical):
         return clinical, True
     if method in RADIOMICS:
         return features[radiomics_columns(features, t1c_only=method == "radiomics_t1c")], False
+    if method == DEEP:
+        return features[[c for c in features.columns if c.startswith(DEEP_PREFIX)]], False
     columns = [SINGLE[method]]
     return features[columns], False
 
@@ -156,11 +176,16 @@ def fold_scores(features, table, fold, methods, settings, clinical=None, kinds=N
 
 
 def read_features(paths):
-    """The patients' features, indexed by patient_id (none given: an empty table)."""
+    """The patients' features, indexed by patient_id (none given: an empty table). A patient
+    may have several files (radiomics, deep features): their columns side by side."""
     if not paths:
         return pd.DataFrame(index=pd.Index([], name="patient_id"))
-    features = pd.concat([pd.read_csv(path, dtype={"patient_id": str}) for path in paths], ignore_index=True)
-    return features.set_index("patient_id")
+    tables = [pd.read_csv(path, dtype={"patient_id": str}).set_index("patient_id") for path in paths]
+    kinds = {}
+    for table in tables:  # rows of one kind of file stack; the kinds' columns go side by side
+        kinds.setdefault(all(c.startswith(DEEP_PREFIX) for c in table.columns), []).append(table)
+    parts = [pd.concat(group) for group in kinds.values()]
+    return parts[0].join(parts[1:], how="outer") if len(parts) > 1 else parts[0]
 
 
 @command(

@@ -4,7 +4,8 @@ the reader's machine and ties a file to one scikit-learn version.
 
 Only the steps our methods fit are known (egfrmet.baselines.methods, clinical, fusion):
 median or most-frequent imputation with missing indicators, a variance filter, a log1p,
-standardisation, one-hot levels, named column groups and a logistic regression. Anything
+standardisation, a principal-component projection, one-hot levels, named column groups and a
+logistic regression. Anything
 else is refused when written, so a new step cannot travel silently as something else.
 A written model is {"inputs": [column names], "steps": [...]}: apply() takes a table with
 those columns (patients as rows) and gives each row's positive-class probability.
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-KINDS = ("impute", "select", "log1p", "scale", "onehot", "columns", "logistic")
+KINDS = ("impute", "select", "log1p", "scale", "project", "onehot", "columns", "logistic")
 
 
 def export(pipeline, inputs):
@@ -33,6 +34,7 @@ def export_steps(estimator):
 def export_step(step):
     """One fitted step as a dict of lists and numbers (JSON's types)."""
     from sklearn.compose import ColumnTransformer
+    from sklearn.decomposition import PCA
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
@@ -49,6 +51,8 @@ def export_step(step):
         return {"kind": "log1p"}
     if isinstance(step, StandardScaler) and step.with_mean and step.with_std:
         return {"kind": "scale", "mean": step.mean_.tolist(), "scale": step.scale_.tolist()}
+    if isinstance(step, PCA) and not step.whiten:
+        return {"kind": "project", "mean": step.mean_.tolist(), "components": step.components_.tolist()}
     if isinstance(step, OneHotEncoder) and step.drop is None and step.handle_unknown == "ignore":
         return {"kind": "onehot", "categories": [[plain(v) for v in levels] for levels in step.categories_]}
     if isinstance(step, ColumnTransformer):
@@ -112,6 +116,10 @@ def scale(step, x):
     return x / np.asarray(step["scale"])
 
 
+def project(step, x):
+    return (np.asarray(x, dtype=float) - np.asarray(step["mean"])) @ np.asarray(step["components"]).T
+
+
 def onehot(step, x):
     x = np.asarray(x, dtype=object)
     columns = [
@@ -142,6 +150,7 @@ STEPS = {
     "select": select,
     "log1p": log1p,
     "scale": scale,
+    "project": project,
     "onehot": onehot,
     "columns": columns,
     "logistic": logistic,

@@ -140,8 +140,28 @@ def train_settings(config):
 
 
 def image_baselines(config):
-    """The baselines that read image features (egfrmet.baselines.features); clinical reads the sheet's values."""
-    return [method for method in config["baselines"]["methods"] if method != "clinical"]
+    """The baselines that read image features (egfrmet.baselines.features); clinical reads the
+    sheet's values, deep_features its own (egfrmet.training.deep_features)."""
+    return [method for method in config["baselines"]["methods"] if method not in ("clinical", "deep_features")]
+
+
+def baseline_settings(config):
+    """The baselines section as their fitting steps take it: without deep_features' part
+    unless it is a baseline (so that runs from before it existed keep their params)."""
+    section = dict(config["baselines"])
+    return section if reads_deep_features(config) else {k: v for k, v in section.items() if k != "deep_features"}
+
+
+def reads_deep_features(config):
+    """Whether a baseline reads the deep features (egfrmet.training.deep_features)."""
+    return "deep_features" in config["baselines"]["methods"]
+
+
+def deep_feature_settings(config):
+    """What the deep_features rule extracts with (the body): not the fitting settings, so that
+    changing how the baseline fits re-extracts nothing."""
+    section = config["baselines"]["deep_features"]
+    return {key: section[key] for key in ("arch", "weights", "pretrained_tag")}
 
 
 def reads_clinical(config):
@@ -168,7 +188,7 @@ def fusion_settings(config):
     is a candidate (its inner trainings run)."""
     return {
         "fusion": config["fusion"],
-        "baselines": config["baselines"],
+        "baselines": baseline_settings(config),
         "train": {"inner": {"k": config["train"]["inner"]["k"]}, "seed": config["train"]["seed"]},
         "aggregate": config["evaluate"]["metric"],
         "network": "last" in config["train"]["select"] and inner_trainings(config),
@@ -191,7 +211,21 @@ def model_settings(config):
     presence = len(config["inputs"]["sequences"]) if allows_missing(config) else 0
     channels = 1 + len(config["inputs"]["sequences"]) + int(lesion) + presence
     model |= {"channels": channels} if channels > 1 else {}
+    model |= family_settings(model)
     return model | ({"lesion_channel": True} if lesion else {}) | ({"presence_channels": presence} if presence else {})
+
+
+# Network families with a section of their own in model (egfrmet.training.networks).
+FAMILY_SECTIONS = ("stack", "attention")
+
+
+def family_settings(model):
+    """model.family and its own section ({"family": "stack", "stack": {"neighbours": 1}}),
+    popped from `model`; nothing for the paper's slices (so that runs from before families
+    existed keep their params and re-run nothing)."""
+    family = model.pop("family", "slices")
+    sections = {name: model.pop(name, {}) for name in FAMILY_SECTIONS}
+    return {} if family == "slices" else {"family": family} | {family: sections[family]}
 
 
 def brain_mask_settings(config):
@@ -206,6 +240,12 @@ def crop_settings(config):
     if crop["outside_brain"] == "keep":  # absent, as before the option existed: old crops stay
         crop = {key: value for key, value in crop.items() if key != "outside_brain"}
     return crop | further_sequences(config)
+
+
+def lesion_crop_settings(config):
+    """The whole-lesion crops' settings (every slice the lesion spans, with the context
+    slices each side): the crop settings with extent lesion (the centre slice method unused)."""
+    return crop_settings(config) | {"extent": "lesion"}
 
 
 def further_sequences(config):
@@ -292,12 +332,13 @@ def locked_settings(config):
         preprocess.pop("registration")
     if not allows_missing(config):
         inputs.pop("missing")
+    deep = {"deep_features": deep_feature_settings(config)} if reads_deep_features(config) else {}
     return {
         "inputs": inputs,
         "clinical": config["clinical"],
         "preprocess": preprocess,
         "features": feature_settings(config),
-    }
+    } | deep
 
 
 def differences(ours, theirs, prefix=""):
@@ -327,6 +368,9 @@ def with_bundle(config, locked):
     features = locked["features"]
     out["baselines"]["radiomics"] |= features["radiomics"]
     out["baselines"]["intensity_percentile"] = features["intensity_percentile"]
+    if "deep_features" in locked:  # the body its deep features came from, extracted again here
+        out["baselines"]["deep_features"] |= locked["deep_features"]
+        out["baselines"]["methods"] = list(dict.fromkeys([*out["baselines"]["methods"], "deep_features"]))
     return out, changed
 
 
@@ -353,7 +397,7 @@ RESOURCE_RULES = {
     "bias": ["bias", "bias_sequence"],
     "normalise": ["normalise"],
     "train": ["train", "train_inner", "train_final"],
-    "predict": ["predict", "ensemble", "explain"],
+    "predict": ["predict", "ensemble", "explain", "deep_features"],
 }
 
 

@@ -57,17 +57,23 @@ def example_patients(scores, aggregate, per_class):
     return chosen
 
 
-def slice_figure(slices, scores, aggregate, crops, patients, path):
-    """Fig. 1: a few patients' crops with each slice's score and the patient aggregate."""
+def slice_figure(slices, scores, aggregate, crops, patients, path, most=10):
+    """Fig. 1: a few patients' crops with each instance's score (a slice's, or a bag's on its
+    middle slice: `slice` is the crop slice it is drawn on) and the patient aggregate; at most
+    `most` instances a patient, evenly spaced."""
     plt = pyplot()
-    n_slices = int(slices.slice.max()) + 1
+    rows = {p: slices[slices.patient_id == p].sort_values("slice") for p in patients}
+    rows = {
+        p: part.iloc[np.unique(np.linspace(0, len(part) - 1, min(most, len(part))).round().astype(int))]
+        for p, part in rows.items()
+    }
+    n_slices = max(len(part) for part in rows.values())
     fig, axes = plt.subplots(len(patients), n_slices, figsize=(1.8 * n_slices, 2.0 * len(patients)), squeeze=False)
     for row_axes, patient in zip(axes, patients):
         images = read_crops(crops, patient)[:, 0]  # the T1c
-        probs = slices[slices.patient_id == patient].sort_values("slice").probability.to_numpy()
         score = scores.set_index("patient_id").loc[patient]
-        for ax, image, prob in zip(row_axes, images, probs):
-            ax.imshow(image, cmap="gray", vmin=np.percentile(images, 1), vmax=np.percentile(images, 99))
+        for ax, k, prob in zip(row_axes, rows[patient].slice, rows[patient].probability):
+            ax.imshow(images[k], cmap="gray", vmin=np.percentile(images, 1), vmax=np.percentile(images, 99))
             ax.set_title(f"{prob:.2f}", fontsize=9)
         for ax in row_axes:  # with several lesions, patients differ in slice count
             ax.axis("off")

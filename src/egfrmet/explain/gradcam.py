@@ -19,8 +19,9 @@ import torch
 from egfrmet.arguments import CROPS, MODEL_SETTINGS, THREADS, command, required
 from egfrmet.evaluation.figures import example_patients
 from egfrmet.io.figures import pyplot, save
-from egfrmet.io.files import atomic_output, crop_channels, crop_files
-from egfrmet.training.model import load_model, takes_lesion_mask
+from egfrmet.io.files import atomic_output, crop_channels, crop_files, crop_layout
+from egfrmet.training.model import takes_lesion_mask
+from egfrmet.training.networks import family, load_model
 from egfrmet.training.runtime import set_up
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,9 @@ CLASSES = {0: "wild-type", 1: "EGFR+"}
 
 
 def grad_cam(model, layer, x, targets):
-    """(n, h, w) Grad-CAM maps for images x (n, channels, h, w), each of the class its entry of
-    `targets` names (0 wild-type, 1 EGFR+), each scaled to a maximum of 1 (an all-zero map
-    stays zero)."""
+    """(n, h, w) Grad-CAM maps for instances x, each of the class its entry of `targets` names
+    (0 wild-type, 1 EGFR+), each scaled to a maximum of 1 (an all-zero map stays zero): one
+    per image of `layer`'s batch (a slice; every slice of a bag, of the bag's class)."""
     from captum.attr import LayerAttribution, LayerGradCam
 
     model.eval()
@@ -51,28 +52,25 @@ def grad_cam(model, layer, x, targets):
     return (maps / peak[:, None, None]).numpy()
 
 
-def explain_patient(model, crops, layer, lesion_channel=False, target="predicted"):
-    """The crops, lesion and brain masks, Grad-CAM maps, the class each explains and the slice
-    probabilities of one patient. `lesion_channel`: the model takes the lesion mask as its
-    last channel; `target`: predicted (each slice's predicted class) or egfr (class 1)."""
+def explain_patient(model, crops, layer, model_settings=None, target="predicted"):
+    """One patient's drawn crop slices (the T1c; its network family's: egfrmet.training.networks),
+    their lesion and brain masks, a Grad-CAM map each, the class each explains, P(EGFR+)
+    and, for a family that weighs slices, each slice's attention weight. `crops`: its crops
+    file; `model_settings`: the network's (settings.model_settings; default the paper's
+    slices); `target`: predicted (the class the model predicts) or egfr (class 1)."""
+    model_settings = model_settings or {}
+    network = family(model_settings)
+    layout = crop_layout(crops)
+    drawn = network.drawn(layout)
     with np.load(crops) as data:
-        slices, masks = data["slices"], data["masks"]
-        brain = data["brain_masks"] if "brain_masks" in data else np.ones_like(masks)
-    # every channel the model takes; `slices` shows the T1c
-    x = torch.from_numpy(crop_channels(crops, lesion_channel)).float()
-    with torch.no_grad():
-        logits = model.eval()(x)
-    probability = torch.softmax(logits, 1)[:, 1].numpy()
-    targets = logits.argmax(1).numpy() if target == "predicted" else np.ones(len(x), dtype=int)
-    cams = grad_cam(model, layer, x, targets)
-    return {
-        "slices": slices,
-        "masks": masks,
-        "brain_masks": brain,
-        "cams": cams,
-        "target": targets,
-        "probability": probability,
-    }
+        slices, masks = data["slices"][drawn], data["masks"][drawn]
+        brain = data["brain_masks"][drawn] if "brain_masks" in data else np.ones_like(masks)
+    # every channel the model takes, as its family's instances; `slices` shows the T1c
+    channels = crop_channels(crops, takes_lesion_mask(model_settings))
+    x = torch.from_numpy(network.join([network.instances(channels, layout, model_settings)])).float()
+    shown = network.explanation(model, x, target)
+    cams = grad_cam(model, layer, x, shown.pop("targets"))
+    return {"slices": slices, "masks": masks, "brain_masks": brain, "cams": cams} | shown
 
 
 def shares(cams, masks, brain):
@@ -90,15 +88,30 @@ def shares(cams, masks, brain):
     }
 
 
+def shown_slices(result, most=10):
+    """Which of a patient's explained slices a figure draws: all, or `most` of them (those of
+    most attention, else evenly spaced), in slice order."""
+    n = len(result["slices"])
+    if n <= most:
+        return np.arange(n)
+    if "attention" in result:
+        return np.sort(np.argsort(-np.asarray(result["attention"]), kind="stable")[:most])
+    return np.unique(np.linspace(0, n - 1, most).round().astype(int))
+
+
+def slice_title(result, i):
+    """A drawn slice's title: its P(EGFR+) and, for a family that weighs slices, its weight."""
+    weight = f", weight {result['attention'][i]:.2f}" if "attention" in result else ""
+    return f"P(EGFR+) {result['probability'][i]:.2f}{weight}\nmap: {CLASSES[int(result['target'][i])]} evidence"
+
+
 def patient_figure(result, patient, title, path):
     plt = pyplot()
-    n = len(result["slices"])
-    fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.4), squeeze=False)
-    for ax, image, mask, cam, p, target in zip(
-        axes[0], result["slices"], result["masks"], result["cams"], result["probability"], result["target"]
-    ):
-        overlay(ax, image, mask, cam)
-        ax.set_title(f"P(EGFR+) {p:.2f}\nmap: {CLASSES[int(target)]} evidence", fontsize=8)
+    shown = shown_slices(result)
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.0 * len(shown), 2.4), squeeze=False)
+    for ax, i in zip(axes[0], shown):
+        overlay(ax, result["slices"][i], result["masks"][i], result["cams"][i])
+        ax.set_title(slice_title(result, i), fontsize=8)
     fig.suptitle(f"{patient}: {title}", fontsize=9)
     fig.tight_layout()
     save(fig, [path], dpi=90)
@@ -134,7 +147,7 @@ def run(*, fold, model, model_settings, crops, layer, classes, out_dir, threads=
     module = find_layer(network, layer)
     title = f"Grad-CAM ({layer}) of fold {fold}'s model, which did not train on this patient; white: lesion"
     for patient, path in crop_files(crops).items():
-        result = explain_patient(network, path, module, takes_lesion_mask(model_settings), classes)
+        result = explain_patient(network, path, module, model_settings, classes)
         result |= shares(result["cams"], result["masks"], result["brain_masks"])
         with atomic_output(os.path.join(out_dir, f"{patient}.npz")) as tmp:
             np.savez_compressed(tmp, patient_id=patient, fold=fold, **result)
@@ -188,17 +201,16 @@ def run_figure(*, scores, selection, aggregate, explained, per_class, out, out_t
     table = table.set_index("patient_id")
     files = crop_files(explained)  # the maps are named by patient as the crops are
     plt = pyplot()
-    rows = [np.load(files[p]) for p in patients]
-    n = max(len(r["slices"]) for r in rows)
+    rows = [dict(np.load(files[p])) for p in patients]
+    n = max(len(shown_slices(r)) for r in rows)
     fig, axes = plt.subplots(len(rows), n, figsize=(2.0 * n, 2.1 * len(rows)), squeeze=False)
     for row_axes, patient, result in zip(axes, patients, rows):
         for ax in row_axes:
             ax.axis("off")
-        for ax, image, mask, cam, target in zip(
-            row_axes, result["slices"], result["masks"], result["cams"], result["target"]
-        ):
-            overlay(ax, image, mask, cam)
-            ax.set_title(f"{CLASSES[int(target)]} map", fontsize=7)
+        for ax, i in zip(row_axes, shown_slices(result)):
+            overlay(ax, result["slices"][i], result["masks"][i], result["cams"][i])
+            weight = f", weight {result['attention'][i]:.2f}" if "attention" in result else ""
+            ax.set_title(f"{CLASSES[int(result['target'][i])]} map{weight}", fontsize=7)
         label, score = int(table.loc[patient, "label"]), float(table.loc[patient, aggregate])
         row_axes[0].set_title(
             f"{patient} EGFR{'+' if label else '−'}, {aggregate} {score:.2f}\n{CLASSES[int(result['target'][0])]} map",

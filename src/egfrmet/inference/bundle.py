@@ -209,12 +209,12 @@ def network_models(folder, manifest, device):
     """The bundle's network models on `device`, by name."""
     from safetensors.torch import load_file
 
-    from egfrmet.training.model import create_model
+    from egfrmet.training.networks import build
 
     settings = manifest["network"]["model"]
     models = {}
     for name in manifest["network"]["models"]:
-        model = create_model(**{k: v for k, v in settings.items() if k != "trained_from"})
+        model = build({k: v for k, v in settings.items() if k != "trained_from"})
         model.load_state_dict(load_file(str(Path(folder) / name)))
         models[Path(name).stem] = model.to(device)
     return models

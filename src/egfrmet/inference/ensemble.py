@@ -12,8 +12,8 @@ from egfrmet.arguments import CROPS, MODEL_SETTINGS, SETTINGS, THREADS, command,
 from egfrmet.cohort.folds import of_repeat, read_folds, repeat_number
 from egfrmet.inference.scoring import slice_probabilities
 from egfrmet.io.files import atomic_output, crop_files
-from egfrmet.training.data import load_slices
-from egfrmet.training.model import load_model, takes_lesion_mask
+from egfrmet.training.data import load_instances
+from egfrmet.training.networks import load_model
 from egfrmet.training.runtime import inference, pick_device, set_up
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,7 @@ def run(*, fold, folds, crops, models, model_settings, settings, threads, out):
     set_up(threads)
     device = pick_device(settings["device"])
     table = of_repeat(read_folds(folds), fold)
-    lesion_channel = takes_lesion_mask(model_settings)
-    x, y, patients, positions = load_slices(crop_files(crops), table[table.fold == fold], lesion_channel)
+    x, y, patients, positions = load_instances(crop_files(crops), table[table.fold == fold], model_settings)
     inner_models = [load_model(path, model_settings, device) for path in models]
     # the ensemble's slice probabilities: evaluate aggregates them per patient, as scoring does
     probs = slice_probabilities(

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 def network_table(models, crops, patients, *, model_settings, aggregate, batch_size, inference):
     """Each model's aggregate and their mean (`probability`) for `patients`, from `models`
     ({name: network}) on `inference`'s device, precision and memory format."""
-    from egfrmet.training.model import takes_lesion_mask
     from egfrmet.training.runtime import inference as run_options
     from egfrmet.training.runtime import pick_device
 
@@ -38,7 +37,7 @@ def network_table(models, crops, patients, *, model_settings, aggregate, batch_s
         device=device,
         batch_size=batch_size,
         names=list(models),
-        lesion_channel=takes_lesion_mask(model_settings),
+        model_settings=model_settings,
         **run_options(inference, device),
     )
 
@@ -48,7 +47,7 @@ def score(models, crops, patients, *, model_settings, aggregate, threshold, batc
     model's aggregate, their mean (`probability`) and the class at `threshold` (`predicted`)."""
     import torch
 
-    from egfrmet.training.model import load_model
+    from egfrmet.training.networks import load_model
 
     loaded = {paths.model_name(path): load_model(path, model_settings, torch.device("cpu")) for path in models}
     table = network_table(

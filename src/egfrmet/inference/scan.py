@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from egfrmet import paths
 from egfrmet.arguments import SEQUENCE, SEQUENCE_SERIES, SERIES_UID, THREADS, command, optional, required
 from egfrmet.baselines import clinical, features
 from egfrmet.baselines import methods as baselines
@@ -24,8 +25,10 @@ from egfrmet.config.settings import (
     allows_missing,
     brain_mask_settings,
     crop_settings,
+    deep_feature_settings,
     feature_settings,
     inference_settings,
+    lesion_crop_settings,
     model_settings,
     read_config,
     registration_settings,
@@ -38,19 +41,24 @@ from egfrmet.inference.predict import description, score, score_with_bundle
 from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.paths import BUNDLE
 from egfrmet.preprocessing import bias, check, crop, dicom_mask, normalise, sequences
+from egfrmet.training import deep_features as deep
+from egfrmet.training.networks import crop_extent
 from egfrmet.training.runtime import set_up
 
 log = logging.getLogger(__name__)
 
 
-def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, sequence=(), series_uids=None):
-    """The workflow's preprocessing of one patient into `folder`: crops/<patient>.npz, qc.png.
+def preprocess(
+    patient, *, image, mask, brain_mask, config, folder, threads, sequence=(), series_uids=None, extents=("middle",)
+):
+    """The workflow's preprocessing of one patient into `folder`: crops/<patient>.npz, qc.png
+    and, with "lesion" among `extents`, the whole-lesion crops crops_lesion/<patient>.npz.
     `sequence`: (name, path) of each further sequence, in inputs.sequences' order;
     `series_uids`: {image column: DICOM series} for folders of several series. Returns
-    the crops file and the normalised images (`image`, `lesion`, `sequences`)."""
+    the crops files by extent ({"middle": path, ...}) and the normalised images (`image`,
+    `lesion`, `sequences`)."""
     preprocess_settings = config["preprocess"]
     folder = Path(folder)
-    (folder / "crops").mkdir(parents=True, exist_ok=True)
     tolerance, resample = preprocess_settings["grid_tolerance"], resamples(config)
     register = registration_settings(config)
     series_uids = series_uids or {}
@@ -112,23 +120,27 @@ def preprocess(patient, *, image, mask, brain_mask, config, folder, threads, seq
     for name, out in normalised_sequences:
         brain = normalised["_brain"] + ".nii.gz"
         sequences.run_normalise(patient, sequence=name, image=str(folder / f"bias_{name}.nii.gz"), brain=brain, out=out)
-    crop.run(
-        patient,
-        image=normalised[""] + ".nii.gz",
-        lesion=normalised["_lesion"] + ".nii.gz",
-        brain=normalised["_brain"] + ".nii.gz",
-        summary=normalised[".json"],
-        settings=crop_settings(config) | lacking,
-        out=str(folder / "crops" / f"{patient}.npz"),
-        qc=str(folder / "qc.png"),
-        sequence_files=[path for _, path in normalised_sequences],
-    )
+    crops = {}
+    for extent in dict.fromkeys(["middle", *extents]):  # the paper's crops always: features read them
+        crops[extent] = folder / Path(paths.network_crops(extent).format(patient=patient)).relative_to("results")
+        settings = crop_settings(config) if extent == "middle" else lesion_crop_settings(config)
+        crop.run(
+            patient,
+            image=normalised[""] + ".nii.gz",
+            lesion=normalised["_lesion"] + ".nii.gz",
+            brain=normalised["_brain"] + ".nii.gz",
+            summary=normalised[".json"],
+            settings=settings | lacking,
+            out=str(crops[extent]),
+            qc=str(folder / ("qc.png" if extent == "middle" else f"qc_{extent}.png")),
+            sequence_files=[path for _, path in normalised_sequences],
+        )
     images = {
         "image": normalised[""] + ".nii.gz",
         "lesion": normalised["_lesion"] + ".nii.gz",
         "absent": lacking,
     }
-    return folder / "crops" / f"{patient}.npz", images | {"sequences": [path for _, path in normalised_sequences]}
+    return crops, images | {"sequences": [path for _, path in normalised_sequences]}
 
 
 def clinical_values(pairs, kinds):
@@ -147,22 +159,28 @@ def clinical_values(pairs, kinds):
     return values
 
 
-def bundle_inputs(patient, config, folder, crops, images, clinical_pairs, needs):
-    """The scan's features (.csv) and clinical values (.json), as the workflow's features and
-    clinical rules write them, where the bundle's method reads them: as tables."""
+def bundle_inputs(patient, config, folder, crops, images, clinical_pairs, needs, threads=1):
+    """The scan's features (.csv: radiomics and the rest, deep features) and clinical values
+    (.json), as the workflow's rules write them, where the bundle's method reads them: as
+    tables. `crops`: the crops files by extent (preprocess')."""
     folder = Path(folder)
-    table, values = baselines.read_features([]), clinical.read([])[0]
+    values, written = clinical.read([])[0], []
     if needs["features"]:
         features.run(
             patient,
             image=images["image"],
             lesion=images["lesion"],
-            crops=str(crops),
+            crops=str(crops["middle"]),
             settings=feature_settings(config) | images["absent"],
             out=str(folder / "features.csv"),
             sequence_files=images["sequences"],
         )
-        table = baselines.read_features([str(folder / "features.csv")])
+        written.append(str(folder / "features.csv"))
+    if needs.get("deep_features"):  # bundles from before deep features lack the key
+        out = str(folder / "deep_features.csv")
+        deep.run(patient, crops=str(crops["lesion"]), settings=deep_feature_settings(config), out=out, threads=threads)
+        written.append(out)
+    table = baselines.read_features(written)
     if needs["clinical"]:
         clinical.write(patient, values=clinical_pairs, kinds=config["clinical"], out=str(folder / "clinical.json"))
         values = clinical.read([str(folder / "clinical.json")])[0]
@@ -267,6 +285,9 @@ def run(
             "with inputs.missing: allow, a sequence may be left out)"
         )
     values = clinical_values(clinical, config["clinical"]) if manifest and manifest["needs"]["clinical"] else {}
+    network = manifest["network"]["model"] if manifest and manifest["network"] else model_settings(config)
+    extent = crop_extent(network)  # the crops the network reads (its family's)
+    deep_needed = bool(manifest and manifest["needs"].get("deep_features"))
     with tempfile.TemporaryDirectory(prefix="egfrmet-scan-") as folder:
         crops, images = preprocess(
             patient,
@@ -278,16 +299,17 @@ def run(
             threads=threads,
             sequence=sequence,
             series_uids={"image": series_uid} | dict(map(tuple, sequence_series)),
+            extents=[extent] + (["lesion"] if deep_needed else []),
         )
         if manifest:
             table_features, table_clinical = bundle_inputs(
-                patient, config, folder, crops, images, values, manifest["needs"]
+                patient, config, folder, crops, images, values, manifest["needs"], threads
             )
             table = score_with_bundle(
                 bundle,
                 manifest,
                 method,
-                crops=crop_files([crops]),
+                crops=crop_files([crops[extent]]),
                 features=table_features,
                 clinical=table_clinical,
                 patients=[patient],
@@ -299,7 +321,7 @@ def run(
             threshold = config["predict"]["threshold"]
             table = score(
                 models,
-                crop_files([crops]),
+                crop_files([crops[extent]]),
                 [patient],
                 model_settings=model_settings(config),
                 aggregate=config["evaluate"]["metric"],

@@ -1,9 +1,10 @@
 """How an ensemble of models scores patients, one way for every path: the `inner_ensemble`
 out-of-fold rows (egfrmet.inference.ensemble), `egfrmet predict`, `egfrmet scan` and the final model.
 
-Each model gives every slice a positive-class probability; the ensemble's slice probability
-is the mean over models; a patient's probability is the aggregate of its slices (the
-`evaluate.metric`, median by default), as for any single model. So the figure the summary
+Each model gives every instance (a slice, for the paper's network family) a positive-class
+probability; the ensemble's instance probability is the mean over models; a patient's
+probability is the aggregate of its instances (the `evaluate.metric`, median by default; a
+bag is one instance), as for any single model. So the figure the summary
 reports for an ensemble is the figure of the predictor that predict and scan ship.
 
 The order (mean over models, then aggregate over slices) was chosen by measurement against
@@ -54,20 +55,19 @@ def patient_table(probs, owner, patients, aggregate, names):
 
 
 def ensemble_scores(
-    models, crops, patients, *, aggregate, device, batch_size, bf16, channels_last, names=None, lesion_channel=False
+    models, crops, patients, *, model_settings, aggregate, device, batch_size, bf16, channels_last, names=None
 ):
     """The ensemble's probability and each model's aggregate (columns `names`, default
     fold_0, fold_1, ...) for each patient id in `patients`, from their crops files (`crops`:
-    {patient_id: path}). `lesion_channel`: the models take the lesion mask as their last
-    channel (files.read_crops)."""
+    {patient_id: path}), read as the models' family takes them (`model_settings`)."""
     import torch
 
-    from egfrmet.io.files import read_crops
+    from egfrmet.training.data import read_instances
+    from egfrmet.training.networks import family
 
     names = names or [f"fold_{k}" for k in range(len(models))]
-    stacks = [torch.from_numpy(read_crops(crops, p, lesion_channel)) for p in patients]
+    stacks = [read_instances(crops, p, model_settings)[0] for p in patients]
     owner = [p for p, stack in zip(patients, stacks) for _ in range(len(stack))]
-    probs = slice_probabilities(
-        models, torch.cat(stacks), device, batch_size=batch_size, bf16=bf16, channels_last=channels_last
-    )
+    x = torch.from_numpy(family(model_settings).join(stacks))
+    probs = slice_probabilities(models, x, device, batch_size=batch_size, bf16=bf16, channels_last=channels_last)
     return patient_table(probs.numpy(), owner, patients, aggregate, names)

@@ -84,3 +84,15 @@ def crop_channels(path, lesion_channel=False):
             n, _, height, width = channels[0].shape
             channels.append(np.broadcast_to(present[None, :, None, None], (n, len(present), height, width)))
     return np.concatenate(channels, axis=1)
+
+
+def crop_layout(path):
+    """Each crop slice's lesion number (`lesion`) and lesion voxels in its source slice
+    (`lesion_area`), which the network families read (egfrmet.training.networks). A crops file
+    without them (one written by hand) counts as one lesion on every slice."""
+    with np.load(path) as crops:
+        n = len(crops["slices"])
+        return {
+            "lesion": crops["lesion"] if "lesion" in crops else np.ones(n, dtype=int),
+            "lesion_area": crops["lesion_area"] if "lesion_area" in crops else np.ones(n, dtype=int),
+        }

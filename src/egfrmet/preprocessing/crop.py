@@ -1,6 +1,7 @@
-"""Mid-tumour crops: the centre axial slice of a lesion and its neighbours, one square box
-around that lesion alone, each slice resampled to `size` x `size` (the paper's 5 x 96 x 96
-input). The largest lesion of the mask, or each lesion in turn (egfrmet.preprocessing.lesions)."""
+"""Crops around a lesion: the centre axial slice and its neighbours (the paper's 5 x 96 x 96
+input), or every slice the lesion spans and its neighbours (`extent: lesion`, the whole-lesion
+networks' input); one square box around that lesion alone, each slice resampled to `size` x
+`size`. The largest lesion of the mask, or each lesion in turn (egfrmet.preprocessing.lesions)."""
 
 import json
 import logging
@@ -60,10 +61,37 @@ def sample_slice(plane, spacing, centre, side_mm, size, pad, interpolator):
     return sitk.GetArrayFromImage(out)
 
 
+def crop_slices(lesion, *, extent, method, context):
+    """Axial indices to crop: the lesion's centre slice (`method`) with `context` neighbours
+    each side (extent middle), or every slice from its first to its last with `context` more
+    each side (extent lesion)."""
+    if extent == "middle":
+        centre = centre_slice(lesion, method)
+        return list(range(centre - context, centre + context + 1))
+    if extent == "lesion":
+        present = np.flatnonzero(lesion.any(axis=(1, 2)))
+        if len(present) == 0:
+            raise InputError("lesion mask is empty")
+        return list(range(present[0] - context, present[-1] + context + 1))
+    raise ValueError(f"unknown crop extent {extent!r} (middle or lesion)")
+
+
 def crop_volume(
-    image, lesion, *, context, method, margin_mm, min_box_mm, size, brain=None, sequences=(), outside_brain="keep"
+    image,
+    lesion,
+    *,
+    context,
+    method,
+    margin_mm,
+    min_box_mm,
+    size,
+    brain=None,
+    sequences=(),
+    outside_brain="keep",
+    extent="middle",
 ):
-    """Crops of an LPS image around one lesion (z, y, x bool array).
+    """Crops of an LPS image around one lesion (z, y, x bool array), at the slices of
+    crop_slices (`extent`: middle, the paper's, or lesion, every slice it spans).
 
     Returns the stacked slices, resampled lesion masks (and brain masks, when `brain` is
     given) and the geometry used. Slices beyond the volume (a lesion at its edge) are filled
@@ -77,8 +105,7 @@ def crop_volume(
     if outside_brain == "background":
         values = np.where(brain, values, pad).astype(values.dtype)
     spacing = image.GetSpacing()[:2]
-    centre_k = centre_slice(lesion, method)
-    slices = list(range(centre_k - context, centre_k + context + 1))
+    slices = crop_slices(lesion, extent=extent, method=method, context=context)
     centre, side = square_box(lesion, slices, spacing, margin_mm=margin_mm, min_box_mm=min_box_mm)
 
     def sample(volume, k, fill):
@@ -109,15 +136,15 @@ def crop_volume(
 
 def crop_lesions(image, lesions, brain, *, lesions_mode, min_lesion_mm3, sequences=(), **settings):
     """Crops of each chosen lesion (`lesions`: numbers by decreasing volume, egfrmet.preprocessing.lesions),
-    stacked lesion after lesion: 5 slices per lesion with the default context."""
+    stacked lesion after lesion (`lesion`: each slice's lesion number): 5 slices per lesion
+    with the default context and extent, each lesion's span and context with extent lesion."""
     volumes = volumes_mm3(lesions, image.GetSpacing())
     chosen = choose(volumes, lesions_mode=lesions_mode, min_lesion_mm3=min_lesion_mm3)
     parts = [crop_volume(image, lesions == k, brain=brain, sequences=sequences, **settings) for k in chosen]
     per_slice = ["slices", "sequences", "masks", "brain_masks", "slice_index", "in_volume", "lesion_area"]
     result = {key: np.concatenate([part[key] for part in parts]) for key in per_slice if key in parts[0]}
-    n = len(parts[0]["slices"])
     return result | {
-        "lesion": np.repeat(chosen, n),
+        "lesion": np.repeat(chosen, [len(part["slices"]) for part in parts]),
         "lesions_taken": np.array(chosen),
         "lesion_volume_mm3": volumes,
         "box_centre_index": np.stack([part["box_centre_index"] for part in parts]),

@@ -1,27 +1,37 @@
-"""What one training reads and how it draws from it: every crop slice of a set of patients
-as one sample, epochs of class-weighted batches, and the paper's augmentation and mixup."""
+"""What one training reads and how it draws from it: every instance of a set of patients as
+one sample (a crop slice for the paper's family: egfrmet.training.networks), epochs of
+class-weighted batches, and the paper's augmentation and mixup."""
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from egfrmet.io.files import read_crops
+from egfrmet.io.files import crop_layout, read_crops
+from egfrmet.training.model import takes_lesion_mask
+from egfrmet.training.networks import family
 
 
-def load_slices(crops, table, lesion_channel=False):
-    """Every crop slice of the patients in `table` as one sample: x (N, channels, H, W), y (N,).
-    `crops`: {patient_id: path} (files.crop_files); `lesion_channel`: the lesion mask as the
-    last channel (files.read_crops)."""
-    images, labels, patients, positions = [], [], [], []
+def read_instances(crops, patient, model_settings):
+    """A patient's instances as its network family defines them, and the crop slice each is
+    drawn on, from its file in `crops` ({patient_id: path}, files.crop_files)."""
+    channels, layout = read_crops(crops, patient, takes_lesion_mask(model_settings)), crop_layout(crops[patient])
+    network = family(model_settings)
+    return network.instances(channels, layout, model_settings), network.positions(layout)
+
+
+def load_instances(crops, table, model_settings):
+    """Every instance of the patients in `table` as one sample: x (N, ...), y (N,), and each
+    instance's patient and crop slice (the one it is drawn on). `crops`: {patient_id: path}
+    (files.crop_files); `model_settings`: settings.model_settings (its family, channels)."""
+    instances, labels, patients, positions = [], [], [], []
     for row in table.itertuples():
-        slices = read_crops(crops, row.patient_id, lesion_channel)
-        images.append(slices)
-        labels += [int(row.label)] * len(slices)
-        patients += [row.patient_id] * len(slices)
-        positions += list(range(len(slices)))
-    x = torch.from_numpy(np.concatenate(images))
+        own, at = read_instances(crops, row.patient_id, model_settings)
+        instances.append(own)
+        labels += [int(row.label)] * len(own)
+        patients += [row.patient_id] * len(own)
+        positions += [int(k) for k in at]
+    x = torch.from_numpy(family(model_settings).join(instances))
     return x, torch.tensor(labels), patients, positions
 
 
@@ -42,7 +52,14 @@ def epoch_batches(labels, batch_size, generator):
 def augment(x, generator, *, p, rotate_deg, zoom_max, contrast, images=None):
     """Random rotation, zoom and contrast per image, each applied with probability `p`.
     Contrast changes the first `images` channels only (None: all), so that a lesion-mask
-    channel after them moves with the image but stays a mask."""
+    channel after them moves with the image but stays a mask. Bags (5 axes): each slice
+    drawn for on its own."""
+    if x.dim() == 5:
+        bags = x.shape[:2]
+        flat = augment(
+            x.flatten(0, 1), generator, p=p, rotate_deg=rotate_deg, zoom_max=zoom_max, contrast=contrast, images=images
+        )
+        return flat.view(*bags, *flat.shape[1:])
     n = x.shape[0]
 
     def draw(low, high):

@@ -19,8 +19,7 @@ from egfrmet.arguments import CROPS, MODEL_SETTINGS, SETTINGS, THREADS, command,
 from egfrmet.cohort.folds import of_repeat, read_folds
 from egfrmet.errors import InputError
 from egfrmet.io.files import crop_files
-from egfrmet.training.data import load_slices
-from egfrmet.training.model import takes_lesion_mask
+from egfrmet.training.data import load_instances
 from egfrmet.training.train import annotate, prepare, terminal_progress, train_fold, write_outputs
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ def run(*, folds, crops, choices, model_settings, settings, threads, out_model, 
     name = f"final model ({epochs} epochs)"
     device, precision = prepare(name, model_settings, settings, threads)
     table = of_repeat(read_folds(folds), 0)  # the first repeat's folds start at 0
-    x, y, _, _ = load_slices(crop_files(crops), table, takes_lesion_mask(model_settings))
+    x, y, _, _ = load_instances(crop_files(crops), table, model_settings)
     log.info("final model: %d patients, %d slices (%d positive), %d epochs", len(table), len(y), int(y.sum()), epochs)
     history, kept = train_fold(
         x,

@@ -164,17 +164,10 @@ def parameter_groups(model, weight_decay):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def load_model(path, model_settings, device):
-    """A trained model: the architecture from config, the weights from its state dict."""
-    # the weights come from the file: decide the input as the training's settings did
-    model = create_model(**(model_settings | {"input": input_mode(model_settings), "weights": "none"}))
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(device)
-
-
 @torch.no_grad()
 def predict_probabilities(model, x, device, *, batch_size, bf16, channels_last):
-    """Positive-class probability per slice (eval mode, no augmentation). With
+    """Positive-class probability per instance of `x` (a slice, or a bag: its family's; eval
+    mode, no augmentation). With
     `channels_last` the weights take that layout too, as in training, so that a loaded model
     computes with the same kernels as the training's validation did."""
     model.eval()

@@ -29,8 +29,10 @@ def pick_device(name):
 
 
 def to_device(x, device, channels_last):
+    """`x` on `device`; a batch of 2-D instances (4 axes) in the channels-last layout when
+    asked (a batch of bags takes it inside its network)."""
     x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
 
 def use_bf16(settings, device):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import torch
 
 from egfrmet.config.settings import body_frozen
-from egfrmet.training.model import create_model, freeze_body, parameter_groups
+from egfrmet.training.model import freeze_body, parameter_groups
+from egfrmet.training.networks import build
 
 
 @dataclass
@@ -42,7 +43,7 @@ class TrainingState:
 
 def build_training(model_settings, settings, steps_per_epoch, device):
     """Model, AdamW, the one-cycle schedule (fastai's semantics) and a seeded generator."""
-    model = create_model(**model_settings).to(device)
+    model = build(model_settings).to(device)
     if settings["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     if body_frozen(model_settings, settings):

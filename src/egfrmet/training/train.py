@@ -25,9 +25,10 @@ from egfrmet.errors import InputError
 from egfrmet.io.files import atomic_output, crop_files
 from egfrmet.metrics import auc
 from egfrmet.training.checkpoints import remove_checkpoint, resume, save, save_checkpoint, training_fingerprint
-from egfrmet.training.data import augment, epoch_batches, load_slices, mixup
-from egfrmet.training.model import predict_probabilities, takes_lesion_mask
-from egfrmet.training.runtime import device_name, inference, pick_device, set_up, use_bf16
+from egfrmet.training.data import augment, epoch_batches, load_instances, mixup
+from egfrmet.training.model import predict_probabilities
+from egfrmet.training.networks import family
+from egfrmet.training.runtime import device_name, inference, pick_device, set_up, to_device, use_bf16
 from egfrmet.training.selection import INNER_BEST, OUTER, keeps, outer_model_selection
 from egfrmet.training.state import build_training, fine_tune_training, total_epochs
 
@@ -82,21 +83,22 @@ def set_deterministic(on):
     torch.backends.cudnn.benchmark = False
 
 
-def train_epoch(state, x_train, y_train, settings, device, bf16, progress=None, images=None):
-    """One epoch of `state` (a TrainingState): weighted sampling, augmentation, mixup,
-    soft-F1 loss, AdamW step. Losses. `images`: how many channels are pictures (data.augment)."""
+def train_epoch(state, x_train, y_train, settings, device, bf16, progress=None, *, images=None, batch_size, mixes=True):
+    """One epoch of `state` (a TrainingState): weighted sampling, augmentation, mixup (unless
+    not `mixes`: the family's), soft-F1 loss, AdamW step. Losses. `images`: how many channels
+    are pictures (data.augment); `batch_size`: instances per batch (the family's)."""
     model, optimizer, scheduler, generator = state.model, state.optimizer, state.scheduler, state.generator
     model.train()
     labels = y_train.to(device)
-    channels_last = settings["channels_last"]
-    batches = epoch_batches(y_train, settings["batch_size"], generator)
+    batches = epoch_batches(y_train, batch_size, generator)
     losses = []
     for batch in batches:
         batch = batch.to(device)
         x = augment(x_train[batch], generator, **settings["augment"], images=images)
         targets = F.one_hot(labels[batch], 2).float()
-        x, targets, _ = mixup(x, targets, generator, settings["mixup_alpha"])
-        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        if mixes:
+            x, targets, _ = mixup(x, targets, generator, settings["mixup_alpha"])
+        x = to_device(x, device, settings["channels_last"])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
         loss = soft_f1_loss(logits, targets, settings["f1_average"])
@@ -142,7 +144,9 @@ def train_fold(
     torch.manual_seed(settings["seed"])
     run_options = inference(settings, device)  # validation computes as prediction will
     bf16 = run_options["bf16"]
-    steps_per_epoch = max(1, len(y_train) // settings["batch_size"])
+    network = family(model_settings)
+    batch_size = network.batch_size(settings, model_settings)
+    steps_per_epoch = max(1, len(y_train) // batch_size)
     x_train = x_train.to(device)
     fingerprint = training_fingerprint(x_train, y_train, x_val, y_val, model_settings, settings, chosen_epoch)
 
@@ -153,18 +157,29 @@ def train_fold(
     history, kept, state = resume(checkpoint, fingerprint, training_at) if checkpoint else ([], {}, training_at(0))
     model = state.model
     saved = time.monotonic()
-    images = x_train.shape[1] - int(takes_lesion_mask(model_settings)) - model_settings.get("presence_channels", 0)
+    images = network.pictures(model_settings)
 
     for epoch in range(len(history), total_epochs(settings)):
         if epoch == settings["epochs"]:
             state = fine_tune_training(state, settings, steps_per_epoch)
         start = time.perf_counter()
         bar = progress(epoch) if progress else None
-        losses = train_epoch(state, x_train, y_train, settings, device, bf16, bar, images)
+        losses = train_epoch(
+            state,
+            x_train,
+            y_train,
+            settings,
+            device,
+            bf16,
+            bar,
+            images=images,
+            batch_size=batch_size,
+            mixes=network.mixes,
+        )
         row = {"epoch": epoch, "lr": state.scheduler.get_last_lr()[0], "train_loss": float(np.mean(losses))}
         probs = torch.empty(0)
         if len(y_val):  # a final model has no validation patients
-            probs = predict_probabilities(model, x_val, device, batch_size=2 * settings["batch_size"], **run_options)
+            probs = predict_probabilities(model, x_val, device, batch_size=2 * batch_size, **run_options)
             row |= validation_metrics(probs, y_val, settings["f1_average"])
         row["seconds"] = time.perf_counter() - start
         history.append(row)
@@ -275,11 +290,16 @@ def run(
         table = inner_folds(table, outer_fold=fold, k=settings["inner"]["k"], seed=settings["seed"])
     held_out = inner if inner >= 0 else fold
     train_table, val_table = table[table.fold != held_out], table[table.fold == held_out]
-    lesion_channel, crops = takes_lesion_mask(model_settings), crop_files(crops)
-    x_train, y_train, _, _ = load_slices(crops, train_table, lesion_channel)
-    x_val, y_val, val_patients, val_positions = load_slices(crops, val_table, lesion_channel)
+    crops = crop_files(crops)
+    x_train, y_train, _, _ = load_instances(crops, train_table, model_settings)
+    x_val, y_val, val_patients, val_positions = load_instances(crops, val_table, model_settings)
     log.info(
-        "%s: %d training slices (%d positive), %d validation slices", name, len(y_train), int(y_train.sum()), len(y_val)
+        "%s: %d training instances (%d positive), %d validation instances (network family %s)",
+        name,
+        len(y_train),
+        int(y_train.sum()),
+        len(y_val),
+        family(model_settings).name,
     )
 
     # an inner training keeps its own best epoch (for inner_ensemble) and its last (whose

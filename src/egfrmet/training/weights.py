@@ -61,9 +61,10 @@ def hub_reachable(timeout=5.0):
     return True
 
 
-def check_available(model_settings, *, reachable=hub_reachable, cache_dir=None):
-    """Refuse `model.weights: imagenet` where the weights are not cached and the hub is off or
-    out of reach: before any job, instead of in every training after all preprocessing."""
+def check_available(model_settings, *, reachable=hub_reachable, cache_dir=None, section="model"):
+    """Refuse `model.weights: imagenet` (or the config `section`'s) where the weights are not
+    cached and the hub is off or out of reach: before any job, instead of in every training
+    after all preprocessing."""
     if model_settings["weights"] != "imagenet":
         return
     name = model_name(model_settings["arch"], model_settings["pretrained_tag"])
@@ -74,19 +75,20 @@ def check_available(model_settings, *, reachable=hub_reachable, cache_dir=None):
         why = "the Hugging Face hub does not answer from this machine"
     if why:
         raise InputError(
-            f"model.weights imagenet: the ImageNet weights {name!r} are not in this machine's cache and {why}. "
-            + offline_advice(model_settings["arch"], model_settings["pretrained_tag"])
+            f"{section}.weights imagenet: the ImageNet weights {name!r} are not in this machine's cache and {why}. "
+            + offline_advice(model_settings["arch"], model_settings["pretrained_tag"], section)
         )
 
 
-def offline_advice(arch, tag):
+def offline_advice(arch, tag, section="model"):
     """How to give a machine without the hub the weights: the one recipe every message gives."""
     name, shown_tag = model_name(arch, tag), tag or '""'
     return (
         f"On a machine that reaches the hub, run\n  egfrmet weights --arch {arch} --tag {shown_tag} "
         f"--out {name}.safetensors\n(or with --torchvision-checkpoint FILE, from a torchvision .pth), copy the "
-        f"file here and set `model.weights: /path/to/{name}.safetensors`; or `model.weights: none` to train "
-        "from scratch (docs/running.md, 'Weights on a machine without internet')."
+        f"file here and set `{section}.weights: /path/to/{name}.safetensors`"
+        + ("; or `model.weights: none` to train from scratch" if section == "model" else "")
+        + " (docs/running.md, 'Weights on a machine without internet')."
     )
 
 

@@ -11,22 +11,28 @@ FUSION = config["fusion"]["components"]
 IMAGE_BASELINES = derived.image_baselines(config)
 
 
-def patients_inputs(patients, clinical=None, features=None):
-    """Features and clinical values of `patients`, those the configured methods read
-    (`clinical`, `features`: whether each is read; by default, clinical values when the
-    clinical baseline or the fusion's stack reads them, features when an image baseline does).
+def patients_inputs(patients, clinical=None, features=None, deep=None):
+    """Features (radiomics and the rest, deep features) and clinical values of `patients`,
+    those the configured methods read (`clinical`, `features`, `deep`: whether each is read;
+    by default, clinical values when the clinical baseline or the fusion's stack reads them,
+    features when an image baseline does, deep features when deep_features is a baseline).
     """
     if clinical is None:
         clinical = derived.reads_clinical(config)
     if features is None:
         features = bool(IMAGE_BASELINES)
+    if deep is None:
+        deep = derived.reads_deep_features(config)
     return {
-        "features": expand(paths.FEATURES, patient=patients if features else []),
+        "features": expand(paths.FEATURES, patient=patients if features else [])
+        + expand(paths.DEEP_FEATURES, patient=patients if deep else []),
         "clinical": expand(paths.CLINICAL, patient=patients if clinical else []),
     }
 
 
 FEATURE_SETTINGS = derived.as_json(derived.feature_settings(config))
+BASELINE_SETTINGS = derived.as_json(derived.baseline_settings(config))
+DEEP_FEATURE_SETTINGS = derived.as_json(derived.deep_feature_settings(config))
 
 
 def fold_inputs(wildcards):

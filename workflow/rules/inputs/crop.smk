@@ -13,8 +13,14 @@ def preprocessed(patients):
     return (
         expand(paths.CROPS, patient=patients)
         + expand("results/qc/{patient}.png", patient=patients)
+        + (
+            expand(NETWORK_CROPS, patient=patients)
+            if NETWORK_CROPS != paths.CROPS
+            else []
+        )
         + aligned
     )
 
 
 CROP_SETTINGS = derived.as_json(derived.crop_settings(config))
+LESION_CROP_SETTINGS = derived.as_json(derived.lesion_crop_settings(config))

@@ -15,4 +15,4 @@ def outer_validation_crops(wildcards):
     """Crops of one fold's validation patients, which the inner ensemble scores."""
     table = fold_table()
     patients = table.patient_id[table.fold == int(wildcards.fold)]
-    return expand(paths.CROPS, patient=patients)
+    return expand(NETWORK_CROPS, patient=patients)

@@ -27,7 +27,7 @@ EXPLAINED = explained_patients()
 def explained_crops(wildcards):
     """The crops of the patients fold `fold` validated (first repeat)."""
     patients = EXPLAINED[int(wildcards.fold)]
-    return expand(paths.CROPS, patient=patients)
+    return expand(NETWORK_CROPS, patient=patients)
 
 
 def explained_folds(wildcards):

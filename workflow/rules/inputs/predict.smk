@@ -27,7 +27,7 @@ def prediction_models(wildcards=None):
 
 
 def prediction_crops(wildcards=None):
-    return expand(paths.CROPS, patient=PREDICTING)
+    return expand(NETWORK_CROPS, patient=PREDICTING)
 
 
 def prediction_patients():
@@ -48,7 +48,10 @@ def prediction_extras(wildcards=None):
     if BUNDLE:
         needs = BUNDLE_MANIFEST["needs"]
         return patients_inputs(
-            PREDICTING, clinical=needs["clinical"], features=needs["features"]
+            PREDICTING,
+            clinical=needs["clinical"],
+            features=needs["features"],
+            deep=needs.get("deep_features", False),  # bundles from before deep features
         )
     return patients_inputs(PREDICTING if DEPLOYED else [])
 

@@ -16,14 +16,14 @@ ENSEMBLE = "inner_ensemble" in config["train"]["select"]
 
 
 def training_crops(wildcards=None):
-    return expand(paths.CROPS, patient=TRAINING)
+    return expand(NETWORK_CROPS, patient=TRAINING)
 
 
 def outer_training_crops(wildcards):
     """Crops of the patients an inner training may read: the fold's training patients."""
     table = of_repeat(fold_table(), int(wildcards.fold))
     patients = table.patient_id[table.fold != int(wildcards.fold)]
-    return expand(paths.CROPS, patient=patients)
+    return expand(NETWORK_CROPS, patient=patients)
 
 
 def inner_choice(wildcards):
