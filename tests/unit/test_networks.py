@@ -160,3 +160,25 @@ def test_a_label_outside_the_middle_five_slices_is_learned_by_the_whole_lesion_f
         assert score < 0.85, score
     else:
         assert score > 0.95, score
+
+
+def test_the_papers_recipe_keeps_its_model_and_crop_settings_and_a_family_adds_its_own(cfg):
+    from egfrmet.config.settings import crop_settings, lesion_crop_settings, model_settings
+
+    paper = model_settings(cfg)
+    assert not {"family", "stack", "attention"} & set(paper)  # runs from before families keep their params
+    assert "extent" not in crop_settings(cfg) and lesion_crop_settings(cfg)["extent"] == "lesion"
+    cfg["model"]["family"] = "stack"
+    assert model_settings(cfg) == paper | {"family": "stack", "stack": cfg["model"]["stack"]}
+    assert networks.crop_extent(model_settings(cfg)) == "lesion" and networks.crop_extent(paper) == "middle"
+    with pytest.raises(ValueError, match="unknown network family 'mil'"):
+        networks.family({"family": "mil"})
+
+
+def test_whole_lesion_crops_take_every_lesion_slice_and_the_context_each_side():
+    from egfrmet.preprocessing.crop import crop_slices
+
+    lesion = np.zeros((20, 8, 8), dtype=bool)
+    lesion[[4, 5, 9]] = True  # a lesion in two pieces: its span is 4 to 9
+    assert crop_slices(lesion, extent="lesion", method="middle", context=2) == list(range(2, 12))
+    assert crop_slices(lesion, extent="middle", method="middle", context=2) == [3, 4, 5, 6, 7]
