@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from egfrmet.baselines import methods as baselines
 from egfrmet.cohort.folds import read_folds
@@ -114,9 +113,7 @@ def deep_scores(results, config, table, weights):
     settings = config["baselines"]["deep_features"] | {"weights": weights}
     body = deep_features.body(settings)
     start = time.perf_counter()
-    rows = [
-        deep_features.extract(body, os.path.join(results, "crops_lesion", f"{p}.npz"), p) for p in table.patient_id
-    ]
+    rows = [deep_features.extract(body, os.path.join(results, "crops_lesion", f"{p}.npz"), p) for p in table.patient_id]
     took = (time.perf_counter() - start) / len(rows)
     features = pd.concat(rows).set_index("patient_id")
     fit = config["baselines"] | {"deep_features": settings}

@@ -287,15 +287,19 @@ def as_json(settings):
 def model_card_settings(config):
     """What the model card says of the run's set-up (egfrmet.evaluation.model_card)."""
     evaluate = config["evaluate"]
-    return {
-        "folds": config["folds"],
-        "inner_k": config["train"]["inner"]["k"],
-        "predict_with": config["train"]["predict_with"],
-        "sequences": config["inputs"]["sequences"],
-        "clinical": config["clinical"],
-        "fusion": config["fusion"],
-        "synthetic": config["synth"]["enabled"],
-    } | {key: evaluate[key] for key in ("metric", "threshold", "ci_level", "bootstrap")}
+    return (
+        {
+            "folds": config["folds"],
+            "inner_k": config["train"]["inner"]["k"],
+            "predict_with": config["train"]["predict_with"],
+            "sequences": config["inputs"]["sequences"],
+            "clinical": config["clinical"],
+            "fusion": config["fusion"],
+            "synthetic": config["synth"]["enabled"],
+        }
+        | {key: evaluate[key] for key in ("metric", "threshold", "ci_level", "bootstrap")}
+        | family_settings(dict(config["model"]))
+    )
 
 
 # What a bundle fixes: the settings that made the inputs its models were fitted on. A run that

@@ -18,6 +18,7 @@ from egfrmet.baselines import clinical as clinical_inputs
 from egfrmet.cohort.folds import read_folds
 from egfrmet.evaluation.summary import EXTERNAL, INTERNAL
 from egfrmet.io.files import atomic_output
+from egfrmet.training.networks import family
 
 OPTIMISTIC = methods.optimistic()
 
@@ -72,8 +73,9 @@ def validation_lines(folds, settings):
         "selections, the fusion's component scores and the choice `auto` makes.",
         f"- Intervals: {settings['ci_level']:.0%} percentile intervals of {settings['bootstrap']} stratified bootstrap "
         "resamples of the patients (positives and negatives resampled apart).",
-        f"- Threshold metrics at probability {settings['threshold']}; networks score a patient by the "
-        f"{settings['metric']} of its slices.",
+        f"- Threshold metrics at probability {settings['threshold']}; the network scores a patient by "
+        + family(settings).description.format(metric=settings["metric"])
+        + f" (model.family {family(settings).name}).",
     ]
 
 

@@ -79,8 +79,8 @@ class AttentionMIL(nn.Sequential):
 
 class Attention(Family):
     name = "attention"
+    description = "one probability from a bag of every lesion slice, weighed by attention"
     mixes = False
-    flags = 1
 
     def instances(self, channels, layout, model_settings):
         valid = np.ones((len(channels), 1, *channels.shape[2:]), dtype=channels.dtype)

@@ -20,10 +20,10 @@ class Family:
     for a 2-D one, (slices, channels, h, w) for a bag; a patient has one or more."""
 
     name = "slices"
+    # what a patient's score is made of, for the model card
+    description = "the {metric} of its 5 centre slices' probabilities (the paper's)"
     # whether mixup applies (it mixes two instances' pictures pixel by pixel)
     mixes = True
-    # trailing channels of an instance beyond the crops' (a bag's validity flag)
-    flags = 0
 
     def instances(self, channels, layout, model_settings):
         """A patient's instances from its crop channels (n, channels, h, w; files.crop_channels)

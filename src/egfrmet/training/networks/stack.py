@@ -19,6 +19,7 @@ def neighbour_indices(lesion, centre, neighbours):
 
 class Stack(Family):
     name = "stack"
+    description = "the {metric} of the probabilities of its lesion slices, each with its neighbours (2.5-D)"
 
     def instances(self, channels, layout, model_settings):
         pictures = picture_channels(model_settings)
