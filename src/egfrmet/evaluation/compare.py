@@ -93,7 +93,8 @@ def comparison_markdown(table, *, level):
         cells.append(f"{row.delong_p:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     note = (
-        f"\nNetwork selections score a patient by the {table['aggregate'].iloc[0]} of its slices (its instances: model.family); the other "
-        "methods give one probability per patient. A positive difference favours the method.\n"
+        f"\nNetwork selections score a patient by the {table['aggregate'].iloc[0]} of its slices (its instances: "
+        "model.family); the other methods give one probability per patient. A positive difference favours the "
+        "method.\n"
     )
     return "\n".join(lines) + "\n" + note
