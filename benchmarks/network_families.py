@@ -149,10 +149,18 @@ def main():
         deep, took = deep_scores(args.results, config, table, args.deep_weights)
         scores.append(deep)
         timing["deep_features"] = {"seconds_per_patient": took}
-    for family in args.families:
+    amx = "with AMX-BF16" if cpu_has_amx_bf16() else "no AMX"
+    print(f"{device_name(device)} ({amx}, {args.threads} threads); config {' '.join(args.configfile)}")
+    report(scores, timing, config, args.out)
+    for family in args.families:  # each family's figures as soon as it is done
         part, seconds, extra = run_family(args.results, config, family, table, device)
         scores.append(part)
         timing[family] = {"seconds_per_epoch": seconds} | extra
+        report(scores, timing, config, args.out)
+
+
+def report(scores, timing, config, out):
+    """Each method's AUC with its interval (and timings, shares), printed and written."""
     scores = pd.concat(scores)
     bootstrap = bootstrap_settings(config["evaluate"])
     rows = []
@@ -161,12 +169,10 @@ def main():
         rows.append({"method": method, "patients": len(part), "auc": auc(part.label, part.probability)})
         rows[-1] |= {"auc_low": low, "auc_high": high} | timing.get(method, {})
     summary = pd.DataFrame(rows)
-    amx = "with AMX-BF16" if cpu_has_amx_bf16() else "no AMX"
-    print(f"{device_name(device)} ({amx}, {args.threads} threads); config {' '.join(args.configfile)}")
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if args.out:
-        summary.to_csv(args.out, index=False)
-        scores.to_csv(args.out.replace(".csv", "_scores.csv"), index=False)
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
+    if out:
+        summary.to_csv(out, index=False)
+        scores.to_csv(out.replace(".csv", "_scores.csv"), index=False)
 
 
 if __name__ == "__main__":
