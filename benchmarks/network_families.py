@@ -38,12 +38,6 @@ from egfrmet.training.model import predict_probabilities
 from egfrmet.training.runtime import cpu_has_amx_bf16, device_name, inference, pick_device, set_up
 from egfrmet.training.train import train_fold
 
-FAMILY_SECTIONS = {
-    "slices": {},
-    "stack": {"family": "stack"},
-    "attention": {"family": "attention"},
-}
-
 
 def lesion_crops(results, patients, config):
     """The whole-lesion crops of `patients`, made from the run's normalised images where missing."""
@@ -133,7 +127,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", required=True)
     parser.add_argument("--configfile", nargs="+", required=True)
-    parser.add_argument("--families", nargs="+", default=list(FAMILY_SECTIONS))
+    parser.add_argument("--families", nargs="+", default=list(networks.FAMILIES))
     parser.add_argument("--deep-weights", default="", help="the deep features' body (a state-dict file)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="")

@@ -126,14 +126,11 @@ def settings(*keys):
 TRAIN_SETTINGS = derived.as_json(derived.train_settings(config))
 
 
-MODEL_SETTINGS = derived.as_json(derived.model_settings(config))
+MODEL = derived.model_settings(config)
+MODEL_SETTINGS = derived.as_json(MODEL)
 
 
 # The crops the network reads (its family's, egfrmet.training.networks: the paper's centre
 # slices, or every lesion slice); with a bundle, the crops its network read.
-NETWORK_MODEL = (
-    (BUNDLE_MANIFEST["network"] or {}).get("model", {})
-    if BUNDLE
-    else derived.model_settings(config)
-)
+NETWORK_MODEL = (BUNDLE_MANIFEST["network"] or {}).get("model", {}) if BUNDLE else MODEL
 NETWORK_CROPS = paths.network_crops(networks.crop_extent(NETWORK_MODEL))

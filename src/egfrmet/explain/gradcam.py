@@ -19,8 +19,8 @@ import torch
 from egfrmet.arguments import CROPS, MODEL_SETTINGS, THREADS, command, required
 from egfrmet.evaluation.figures import example_patients
 from egfrmet.io.figures import pyplot, save
-from egfrmet.io.files import atomic_output, crop_channels, crop_files, crop_layout
-from egfrmet.training.model import takes_lesion_mask
+from egfrmet.io.files import atomic_output, crop_files, crop_layout
+from egfrmet.training.data import read_instances
 from egfrmet.training.networks import family, load_model
 from egfrmet.training.runtime import set_up
 
@@ -66,8 +66,9 @@ def explain_patient(model, crops, layer, model_settings=None, target="predicted"
         slices, masks = data["slices"][drawn], data["masks"][drawn]
         brain = data["brain_masks"][drawn] if "brain_masks" in data else np.ones_like(masks)
     # every channel the model takes, as its family's instances; `slices` shows the T1c
-    channels = crop_channels(crops, takes_lesion_mask(model_settings))
-    x = torch.from_numpy(network.join([network.instances(channels, layout, model_settings)])).float()
+    files = crop_files([crops])
+    instances, _ = read_instances(files, next(iter(files)), model_settings)
+    x = torch.from_numpy(network.join([instances])).float()
     shown = network.explanation(model, x, target)
     cams = grad_cam(model, layer, x, shown.pop("targets"))
     return {"slices": slices, "masks": masks, "brain_masks": brain, "cams": cams} | shown

@@ -24,12 +24,10 @@ log = logging.getLogger(__name__)
 def body(settings):
     """The frozen body: timm's `arch` with `weights` (imagenet from the hub, or a state-dict
     file), behind the ImageNet input of the paper's pictures, in eval mode."""
-    from torch import nn
+    from egfrmet.training.model import input_body
 
-    from egfrmet.training.model import ImagenetInput, create_body
-
-    network = create_body(settings["arch"], settings["weights"], settings["pretrained_tag"], in_chans=3)
-    network = nn.Sequential(ImagenetInput(1), network).eval()
+    network = input_body(**{key: settings[key] for key in ("arch", "weights", "pretrained_tag")}, input="imagenet")
+    network = network.eval()
     for parameter in network.parameters():
         parameter.requires_grad_(False)
     return network

@@ -116,6 +116,23 @@ def input_mode(model_settings):
     return mode
 
 
+def input_body(*, arch, weights, pretrained_tag, input="zscore", channels=1, presence_channels=0):
+    """The timm body behind its input: as it is (zscore), or behind ImagenetInput (imagenet,
+    as fastai fed the paper's pictures; auto: imagenet when the body is pretrained). Every
+    network family's body, and the deep features'."""
+    input = input_mode({"input": input, "weights": weights})
+    in_chans = 3 if input == "imagenet" and channels == 1 else channels
+    body = create_body(arch, weights, pretrained_tag, in_chans=in_chans)
+    if input == "imagenet":
+        body = nn.Sequential(ImagenetInput(channels, passthrough=presence_channels), body)
+    return body
+
+
+def body_features(body):
+    """The width of an input_body's last feature map."""
+    return (body[-1] if isinstance(body, nn.Sequential) else body).num_features
+
+
 def create_model(
     *,
     arch,
@@ -128,19 +145,19 @@ def create_model(
     lesion_channel=False,
     presence_channels=0,
 ):
-    """Body and head. `input`: zscore feeds the z-scored slice to the body as it is; imagenet
-    feeds it as fastai fed the paper's pictures (ImagenetInput); auto: imagenet when the body
-    is pretrained. `channels`: the T1c, further sequences and, with `lesion_channel`, the
-    lesion mask, then with `presence_channels` one 0-or-1 channel per further sequence saying
-    whether the patient has it (settings.model_settings; the data readers add them, not the
-    model; ImagenetInput passes the flags as they are)."""
-    input = input_mode({"input": input, "weights": weights})
-    in_chans = 3 if input == "imagenet" and channels == 1 else channels
-    body = create_body(arch, weights, pretrained_tag, in_chans=in_chans)
-    head = fastai_head(body.num_features, head_hidden, dropout)
-    if input == "imagenet":
-        body = nn.Sequential(ImagenetInput(channels, passthrough=presence_channels), body)
-    return nn.Sequential(body, head)
+    """Body (input_body) and fastai's head. `channels`: the T1c, further sequences and, with
+    `lesion_channel`, the lesion mask, then with `presence_channels` one 0-or-1 channel per
+    further sequence saying whether the patient has it (settings.model_settings; the data
+    readers add them, not the model; ImagenetInput passes the flags as they are)."""
+    body = input_body(
+        arch=arch,
+        weights=weights,
+        pretrained_tag=pretrained_tag,
+        input=input,
+        channels=channels,
+        presence_channels=presence_channels,
+    )
+    return nn.Sequential(body, fastai_head(body_features(body), head_hidden, dropout))
 
 
 def freeze_body(model):

@@ -13,8 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from egfrmet.training.model import ConcatPool, create_model
+from egfrmet.training.model import body_features, fastai_head, input_body
 from egfrmet.training.networks.base import Family
+
+# create_model's settings that input_body does not take: the head's, and the lesion channel
+# (counted in `channels` already)
+NOT_BODY = ("head_hidden", "dropout", "lesion_channel")
 
 
 class GatedAttention(nn.Module):
@@ -31,21 +35,15 @@ class GatedAttention(nn.Module):
 
 
 class AttentionHead(nn.Module):
-    """Each slice's body features pooled (fastai's concat pool) and embedded, the embeddings
-    weighed by gated attention, the patient scored by a linear layer (2 classes)."""
+    """fastai's head (model.fastai_head) cut after its embedding: each slice's body features
+    pooled and embedded, the embeddings weighed by gated attention, the weighted mean scored
+    by the head's last dropout and linear layer (2 classes)."""
 
     def __init__(self, n_features, hidden, attention_hidden, dropout):
         super().__init__()
-        self.embed = nn.Sequential(
-            ConcatPool(),
-            nn.BatchNorm1d(2 * n_features),
-            nn.Dropout(dropout[0]),
-            nn.Linear(2 * n_features, hidden, bias=False),
-            nn.ReLU(inplace=True),
-            nn.BatchNorm1d(hidden),
-        )
+        head = fastai_head(n_features, hidden, dropout)
+        self.embed, self.classify = head[:-2], head[-2:]  # the last two: dropout[1], linear
         self.attention = GatedAttention(hidden, attention_hidden)
-        self.classify = nn.Sequential(nn.Dropout(dropout[1]), nn.Linear(hidden, 2))
 
     def forward(self, features, valid):
         embedded = self.embed(features)
@@ -99,7 +97,7 @@ class Attention(Family):
 
     def build(self, model_settings):
         options = self.create_options(model_settings)
-        body = create_model(**options)[0]
+        body = input_body(**{key: options[key] for key in options if key not in NOT_BODY})
         head = AttentionHead(
             body_features(body), options["head_hidden"], model_settings["attention"]["hidden"], options["dropout"]
         )
@@ -121,11 +119,6 @@ class Attention(Family):
             "attention": weights[0, valid].float().numpy(),
             "targets": [chosen],
         }
-
-
-def body_features(body):
-    """The width of the timm body's last feature map (ImagenetInput may come first)."""
-    return (body[-1] if isinstance(body, nn.Sequential) else body).num_features
 
 
 FAMILY = Attention()
