@@ -1,17 +1,27 @@
 """The network families (model.family) and the deep features on a finished run's patients:
 each family's leak-free out-of-fold AUC against the paper's slices, radiomics and the deep
-features, with the Grad-CAM (and attention) share on the lesion and the time per epoch.
+features, with the Grad-CAM (and attention) share on the lesion and the time per epoch; and,
+with `--sheet`, each method's AUC on patients no model saw.
 
     python benchmarks/network_families.py --results RUN/results \
-        --configfile config/config.yaml config/demo.yaml [pre.yaml] \
+        --configfile config/config.yaml config/demo.yaml [pre.yaml] [--sheet RUN/samples.tsv] \
         [--families slices stack attention] [--deep-weights r50.pth] [--out families.csv]
 
 From the run it reads the folds (first repeat), the normalised images (the whole-lesion
 crops are made from them where missing, with the config's crop settings, as the crop_lesion
-rule makes them), the paper's crops and the radiomics baselines' out-of-fold scores. Each
-family trains once per outer fold with the config's model and train sections, and scores the
-fold's validation patients with its last epoch: nothing is chosen on them (leak-free), as the
-summary's `last` row. Intervals: the summary's stratified bootstrap (evaluate section).
+rule makes them), the paper's crops and the radiomics features. Each family trains
+once per outer fold with the config's model and train sections, and scores the fold's
+validation patients with its last epoch: nothing is chosen on them (leak-free), as the
+summary's `last` row. The baselines (radiomics, radiomics_t1c, deep_features) are fitted in
+the same folds by the workflow's own fitting code. With `--sheet`, the sheet's labelled
+patients outside the folds (a `test` split, an external `cohort`) are held out: each method
+scores them with its five fold models (the mean of their probabilities, as the workflow's
+`predict` does with fold models), each cohort reported apart. Their crops and features must
+exist in the run (e.g. `snakemake results/crops/T001.npz results/features/T001.csv ...`).
+Intervals: the summary's stratified bootstrap (evaluate section). Then, on each cohort,
+each family against the paper's slices and each baseline against radiomics_t1c: the paired
+AUC difference (paired stratified bootstrap) and DeLong's p (egfrmet.evaluation.compare), as
+`--out`'s `_paired.csv`; `--scores OUT_scores.csv` prints both tables of a finished run again.
 """
 
 import argparse
@@ -26,8 +36,10 @@ import pandas as pd
 
 from egfrmet.baselines import methods as baselines
 from egfrmet.cohort.folds import read_folds
-from egfrmet.config.settings import lesion_crop_settings, model_settings, read_config, train_settings
+from egfrmet.config.settings import baseline_settings, lesion_crop_settings, model_settings, read_config, train_settings
+from egfrmet.evaluation.compare import compare
 from egfrmet.explain.gradcam import explain_patient, find_layer, shares
+from egfrmet.inference.scoring import patient_probabilities
 from egfrmet.io.files import crop_files, crop_layout
 from egfrmet.metrics import aggregate_slices, auc, bootstrap_auc, bootstrap_settings
 from egfrmet.paths import network_crops
@@ -37,6 +49,8 @@ from egfrmet.training.data import load_instances
 from egfrmet.training.model import predict_probabilities
 from egfrmet.training.runtime import cpu_has_amx_bf16, device_name, inference, pick_device, set_up
 from egfrmet.training.train import train_fold
+
+OUT_OF_FOLD = "out-of-fold"
 
 
 def lesion_crops(results, patients, config):
@@ -67,13 +81,15 @@ def family_config(config, family):
     return changed
 
 
-def run_family(results, config, family, table, device):
-    """Out-of-fold patient scores of one family, seconds per epoch, lesion shares."""
+def run_family(results, config, family, table, held, device):
+    """Out-of-fold and held-out patient scores of one family, seconds per epoch, lesion shares."""
     settings = model_settings(family_config(config, family))
     train = train_settings(config) | {"select": ["last"]}
     folder = os.path.join(results, Path(network_crops(networks.crop_extent(settings))).parent.name)
     crops = crop_files(sorted(glob.glob(os.path.join(folder, "*.npz"))))
-    rows, seconds, shared = [], [], []
+    metric = config["evaluate"]["metric"]
+    x_new, _, new_owners, _ = load_instances(crops, held, settings)
+    rows, seconds, shared, new_probs = [], [], [], []
     for fold in sorted(table.fold.unique()):
         train_part, val_part = table[table.fold != fold], table[table.fold == fold]
         x_train, y_train, _, _ = load_instances(crops, train_part, settings)
@@ -85,88 +101,139 @@ def run_family(results, config, family, table, device):
         model = networks.build(settings)
         model.load_state_dict(kept["last"]["state"])
         model = model.to(device)
-        probs = predict_probabilities(model, x_val, device, batch_size=64, **inference(train, device)).numpy()
-        patient = aggregate_slices(probs, owners, list(val_part.patient_id), config["evaluate"]["metric"])
-        rows.append(val_part.assign(probability=patient, method=family))
-        model = model.cpu().float()
-        layer = find_layer(model, config["explain"]["layer"])
-        for p in val_part.patient_id:
-            explained = explain_patient(model, crops[p], layer, settings, config["explain"]["target"])
-            share = shares(explained["cams"], explained["masks"], explained["brain_masks"])
-            if "attention" in explained:  # the weight on slices holding lesion
-                area = crop_layout(crops[p])["lesion_area"]
-                share["attention_on_lesion"] = float(explained["attention"][np.asarray(area) > 0].sum())
-            shared.append(share)
+        run = inference(train, device)
+        probs, new = (predict_probabilities(model, x, device, batch_size=64, **run).numpy() for x in (x_val, x_new))
+        new_probs.append(new)
+        rows.append(val_part.assign(probability=aggregate_slices(probs, owners, list(val_part.patient_id), metric)))
+        shared += lesion_shares(model.cpu().float(), crops, val_part.patient_id, settings, config["explain"])
         print(f"{family}: fold {fold} done ({np.mean(history.seconds):.1f} s an epoch)", flush=True)
+    rows.append(held.assign(probability=patient_probabilities(new_probs, new_owners, list(held.patient_id), metric)))
     extra = pd.DataFrame(shared).median().to_dict()
-    return pd.concat(rows), float(np.mean(seconds)), extra
+    return pd.concat(rows).assign(method=family), float(np.mean(seconds)), extra
 
 
-def deep_scores(results, config, table, weights):
-    """Out-of-fold scores of the deep_features baseline (its own fits inside each fold)."""
-    settings = config["baselines"]["deep_features"] | {"weights": weights}
-    body = deep_features.body(settings)
+def lesion_shares(model, crops, patients, settings, explain):
+    """Each patient's Grad-CAM shares on lesion and brain (and the attention on lesion slices)."""
+    layer = find_layer(model, explain["layer"])
+    shared = []
+    for p in patients:
+        explained = explain_patient(model, crops[p], layer, settings, explain["target"])
+        share = shares(explained["cams"], explained["masks"], explained["brain_masks"])
+        if "attention" in explained:  # the weight on slices holding lesion
+            area = crop_layout(crops[p])["lesion_area"]
+            share["attention_on_lesion"] = float(explained["attention"][np.asarray(area) > 0].sum())
+        shared.append(share)
+    return shared
+
+
+def deep_features_table(results, patients, weights, config):
+    """The deep features of `patients` (their whole-lesion crops) and seconds per patient."""
+    network = deep_features.body(config["baselines"]["deep_features"] | {"weights": weights})
     start = time.perf_counter()
-    rows = [deep_features.extract(body, os.path.join(results, "crops_lesion", f"{p}.npz"), p) for p in table.patient_id]
-    took = (time.perf_counter() - start) / len(rows)
-    features = pd.concat(rows).set_index("patient_id")
-    fit = config["baselines"] | {"deep_features": settings}
-    scores = pd.concat(
-        baselines.fold_scores(features, table, fold, ["deep_features"], fit) for fold in sorted(table.fold.unique())
-    )
-    return scores.rename(columns={"selection": "method"}), took
+    rows = [deep_features.extract(network, os.path.join(results, "crops_lesion", f"{p}.npz"), p) for p in patients]
+    return pd.concat(rows).set_index("patient_id"), (time.perf_counter() - start) / len(rows)
 
 
-def radiomics_scores(results, table):
-    scores = pd.concat(pd.read_csv(path, dtype={"patient_id": str}) for path in glob.glob(f"{results}/baselines/*.csv"))
-    scores = scores[scores.patient_id.isin(table.patient_id) & (scores.repeat == table.repeat.iloc[0])]
-    return scores[scores.selection.isin(["radiomics", "radiomics_t1c"])].rename(columns={"selection": "method"})
+def baseline_scores(features, table, held, methods, settings):
+    """Out-of-fold scores of the baselines (the workflow's fits in each fold), and the held-out
+    patients' mean probability over the five fold fits."""
+    folds = sorted(table.fold.unique())
+    oof = pd.concat(baselines.fold_scores(features, table, fold, methods, settings) for fold in folds)
+    rows = [oof.rename(columns={"selection": "method"})]
+    for method in methods:
+        X_new = baselines.matrix(method, features, None, held.patient_id)
+        probs = []
+        for fold in folds:
+            train = table[table.fold != fold]
+            X = baselines.matrix(method, features, None, train.patient_id)
+            probs.append(baselines.fit(method, X, train.label.to_numpy(), settings).predict_proba(X_new)[:, 1])
+        rows.append(held.assign(probability=np.mean(probs, axis=0), method=method))
+    return pd.concat(rows)
+
+
+def held_out(sheet, table):
+    """The sheet's labelled patients outside the folds, each with its cohort (`test` where none)."""
+    if not sheet:
+        return table.iloc[:0].assign(cohort=[])
+    rows = pd.read_csv(sheet, sep="\t", dtype={"patient_id": str})
+    rows = rows[rows.label.notna() & ~rows.patient_id.isin(table.patient_id)].copy()
+    cohort = rows["cohort"] if "cohort" in rows else pd.Series(np.nan, index=rows.index)
+    rows["cohort"] = cohort.fillna("test").replace("", "test")
+    return rows.assign(label=rows.label.astype(int))[["patient_id", "label", "cohort"]]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", required=True)
     parser.add_argument("--configfile", nargs="+", required=True)
+    parser.add_argument("--sheet", default="", help="the run's sheet: its patients outside the folds are held out")
     parser.add_argument("--families", nargs="+", default=list(networks.FAMILIES))
     parser.add_argument("--deep-weights", default="", help="the deep features' body (a state-dict file)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="")
+    parser.add_argument("--scores", default="", help="a finished run's OUT_scores.csv: print its tables again")
     args = parser.parse_args()
     config = read_config(args.configfile)
+    if args.scores:
+        return report([pd.read_csv(args.scores, dtype={"patient_id": str})], {}, config, "")
     set_up(args.threads)
     device = pick_device(config["train"]["device"])
     table = read_folds(os.path.join(args.results, "folds.tsv"))
     table = table[table.repeat == table.repeat.min()] if "repeat" in table else table
-    lesion_crops(args.results, table.patient_id, config)
-    scores, timing = [radiomics_scores(args.results, table)], {}
+    table = table.assign(cohort=OUT_OF_FOLD)
+    held = held_out(args.sheet, table)
+    lesion_crops(args.results, list(table.patient_id) + list(held.patient_id), config)
+    features = baselines.read_features(sorted(glob.glob(os.path.join(args.results, "features", "*.csv"))))
+    methods, timing = ["radiomics", "radiomics_t1c"], {}
     if args.deep_weights:
-        deep, took = deep_scores(args.results, config, table, args.deep_weights)
-        scores.append(deep)
+        deep, took = deep_features_table(args.results, features.index, args.deep_weights, config)
+        features, methods = features.join(deep), [*methods, "deep_features"]
         timing["deep_features"] = {"seconds_per_patient": took}
+    fit = baseline_settings(config) | {"deep_features": config["baselines"]["deep_features"]}
+    scores = [baseline_scores(features, table, held, methods, fit).fillna({"cohort": OUT_OF_FOLD})]
     amx = "with AMX-BF16" if cpu_has_amx_bf16() else "no AMX"
     print(f"{device_name(device)} ({amx}, {args.threads} threads); config {' '.join(args.configfile)}")
     report(scores, timing, config, args.out)
     for family in args.families:  # each family's figures as soon as it is done
-        part, seconds, extra = run_family(args.results, config, family, table, device)
+        part, seconds, extra = run_family(args.results, config, family, table, held, device)
         scores.append(part)
         timing[family] = {"seconds_per_epoch": seconds} | extra
         report(scores, timing, config, args.out)
 
 
 def report(scores, timing, config, out):
-    """Each method's AUC with its interval (and timings, shares), printed and written."""
+    """Each method's AUC with its interval on each cohort (and timings, shares), printed and written."""
     scores = pd.concat(scores)
     bootstrap = bootstrap_settings(config["evaluate"])
     rows = []
-    for method, part in scores.groupby("method", sort=False):
+    for (method, cohort), part in scores.groupby(["method", "cohort"], sort=False):
         low, high = bootstrap_auc(part.label, part.probability, **bootstrap)
-        rows.append({"method": method, "patients": len(part), "auc": auc(part.label, part.probability)})
-        rows[-1] |= {"auc_low": low, "auc_high": high} | timing.get(method, {})
+        figure = {"patients": len(part), "auc": auc(part.label, part.probability), "auc_low": low, "auc_high": high}
+        rows.append({"method": method, "cohort": cohort} | figure)
+        rows[-1] |= timing.get(method, {}) if cohort == OUT_OF_FOLD else {}
     summary = pd.DataFrame(rows)
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
+    pairs = paired(scores, bootstrap)
+    for table in (summary, pairs):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
     if out:
         summary.to_csv(out, index=False)
+        pairs.to_csv(out.replace(".csv", "_paired.csv"), index=False)
         scores.to_csv(out.replace(".csv", "_scores.csv"), index=False)
+
+
+def paired(scores, bootstrap):
+    """Each family against the paper's slices, each baseline against radiomics_t1c, per cohort."""
+    reference = {method: "radiomics_t1c" for method in ("radiomics", "deep_features")}
+    reference |= {family: "slices" for family in networks.FAMILIES if family != "slices"}
+    scores = scores.rename(columns={"probability": "score"})
+    by = {key: part.set_index("patient_id")[["label", "score"]] for key, part in scores.groupby(["method", "cohort"])}
+    rows = []
+    for (method, cohort), score in by.items():
+        against = by.get((reference.get(method), cohort))
+        if against is not None:
+            rows.append({"method": method, "reference": reference[method], "cohort": cohort})
+            rows[-1] |= compare(score, against, **bootstrap)
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
 """egfrmet: EGFR mutation status of brain metastases from post-contrast T1 MRI."""
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"

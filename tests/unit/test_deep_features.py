@@ -1,6 +1,8 @@
 """The deep_features baseline (egfrmet.training.deep_features): a frozen body's features of the lesion
 slices, computed without gradients from the crops alone, fitted inside each fold only."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,3 +137,41 @@ def test_radiomics_and_deep_features_files_of_a_patient_sit_side_by_side(tmp_pat
     assert table.loc["P2", "original_a"] == 4.0 and table.loc["P1", f"{baselines.DEEP_PREFIX}0000"] == 0.5
     assert baselines.radiomics_columns(table) == ["original_a"]
     assert list(baselines.inputs("deep_features", table, None)[0].columns) == [f"{baselines.DEEP_PREFIX}0000"]
+
+
+def test_a_bundle_locks_the_body_file_by_checksum_and_another_site_must_bring_the_same(tmp_path, cfg, body_settings):
+    """A weights file is locked by its SHA-256, not its path: another site names its own copy,
+    and a different file (or none) is refused before any feature is extracted from it."""
+    import shutil
+
+    from egfrmet.config.settings import checked, deep_feature_settings, locked_settings, with_bundle
+    from egfrmet.errors import InputError
+    from egfrmet.io.files import sha256
+
+    cfg["baselines"]["methods"] = ["radiomics", "deep_features"]
+    cfg["baselines"]["deep_features"] |= body_settings
+    locked = locked_settings(cfg)["deep_features"]
+    digest = sha256(body_settings["weights"])
+    assert locked == {"arch": "resnet10t", "pretrained_tag": "", "weights_sha256": digest}
+    assert deep_feature_settings(cfg)["weights_sha256"] == digest  # in the rule's params: new weights, new features
+
+    def site(weights):
+        config = copy.deepcopy(cfg)
+        config["baselines"]["methods"] = ["radiomics"]
+        config["baselines"]["deep_features"]["weights"] = weights
+        return checked(with_bundle(config, {**locked_settings(cfg), "deep_features": locked})[0])
+
+    copied = tmp_path / "elsewhere" / "body.pth"
+    copied.parent.mkdir()
+    shutil.copy(body_settings["weights"], copied)
+    assert deep_feature_settings(site(str(copied))) == {
+        "arch": "resnet10t",
+        "weights": str(copied),
+        "pretrained_tag": "",
+        "weights_sha256": digest,
+    }
+    other = tmp_path / "other.pth"
+    torch.save({key: value + 1 for key, value in torch.load(copied, weights_only=True).items()}, other)
+    for weights, said in ((str(other), "has SHA-256"), ("imagenet", "is not a weights file")):
+        with pytest.raises(InputError, match=f"{said}.*{digest[:12]}.*name your copy"):
+            deep_feature_settings(site(weights))

@@ -102,7 +102,9 @@ def test_the_bundle_holds_the_family_and_scan_scores_as_the_workflow_did(family_
     assert manifest["network"]["model"]["family"] == name
     if name == "attention":
         assert manifest["method"]["components"] == ["last", "deep_features"]
-        assert manifest["needs"]["deep_features"] and manifest["locked"]["deep_features"]["arch"] == "resnet10t"
+        body = manifest["locked"]["deep_features"]
+        assert manifest["needs"]["deep_features"] and body["arch"] == "resnet10t"
+        assert "weights" not in body and len(body["weights_sha256"]) == 64  # the file by checksum, not path
     predicted = pd.read_csv(results / "predictions" / "predictions.csv", dtype={"patient_id": str})
     test = predicted.patient_id.iloc[0]
     sheet = pd.read_csv(workdir / "cohort" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)

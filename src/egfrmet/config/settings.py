@@ -6,6 +6,7 @@ these functions, so that one scan is preprocessed with exactly the workflow's nu
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -13,6 +14,7 @@ import yaml
 from egfrmet import methods
 from egfrmet.config.schema import load_schema, validate_config
 from egfrmet.errors import InputError
+from egfrmet.io.files import file_sha256
 
 # Only the keys the chosen method reads: changing morphology's erosion re-runs no deepbet.
 BRAIN_MASK_KEYS = {"deepbet": ["device", "threshold"], "morphology": ["erode_mm"]}
@@ -159,9 +161,27 @@ def reads_deep_features(config):
 
 def deep_feature_settings(config):
     """What the deep_features rule extracts with (the body): not the fitting settings, so that
-    changing how the baseline fits re-extracts nothing."""
+    changing how the baseline fits re-extracts nothing. A weights file comes with its SHA-256
+    (new weights at the same path extract again), which must be `weights_sha256` where that is
+    set (a bundle's body, restored by with_bundle)."""
     section = config["baselines"]["deep_features"]
-    return {key: section[key] for key in ("arch", "weights", "pretrained_tag")}
+    out = {key: section[key] for key in ("arch", "weights", "pretrained_tag")}
+    path, expected = section["weights"], section.get("weights_sha256")
+    digest = file_sha256(path) if path != "imagenet" and os.path.isfile(path) else None
+    if expected and digest != expected:
+        found = f"has SHA-256 {digest[:12]}…" if digest else "is not a weights file"
+        raise InputError(
+            f"baselines.deep_features.weights {path!r} {found}; the bundle's deep features came from the file "
+            f"with SHA-256 {expected[:12]}…: name your copy of that file there"
+        )
+    return out | ({"weights_sha256": digest} if digest else {})
+
+
+def deep_feature_identity(config):
+    """The deep features' body as a bundle locks it: the file's checksum, not its path (another
+    site keeps its copy elsewhere), or the hub's weights by name."""
+    settings = deep_feature_settings(config)
+    return {key: value for key, value in settings.items() if key != "weights" or value == "imagenet"}
 
 
 def reads_clinical(config):
@@ -336,7 +356,7 @@ def locked_settings(config):
         preprocess.pop("registration")
     if not allows_missing(config):
         inputs.pop("missing")
-    deep = {"deep_features": deep_feature_settings(config)} if reads_deep_features(config) else {}
+    deep = {"deep_features": deep_feature_identity(config)} if reads_deep_features(config) else {}
     return {
         "inputs": inputs,
         "clinical": config["clinical"],

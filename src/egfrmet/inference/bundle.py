@@ -14,7 +14,6 @@ preprocess as the training run did (the locked settings); each refusal names wha
 """
 
 import datetime
-import hashlib
 import json
 import logging
 import shutil
@@ -28,6 +27,7 @@ from egfrmet.baselines import deploy
 from egfrmet.cohort.folds import read_folds
 from egfrmet.config.settings import differences
 from egfrmet.errors import InputError
+from egfrmet.io.files import sha256
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,6 @@ FORMAT = "egfrmet-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 METHOD = "method.json"
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def network_method(selection):

@@ -2,6 +2,8 @@
 (train, evaluate, predict) need no imaging library."""
 
 import contextlib
+import functools
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -25,6 +27,27 @@ def atomic_output(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def sha256(path):
+    """The file's SHA-256 (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path):
+    """sha256 of a file that is read again and again (a weights file, at each parse): once
+    per content seen, by path, size and modification time."""
+    stat = os.stat(path)
+    return _sha256_of(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_of(path, size, mtime_ns):
+    return sha256(path)
 
 
 def write_csv(frame, path):
