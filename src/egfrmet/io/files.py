@@ -1,5 +1,5 @@
-"""Writing files atomically and reading crops: plain numpy, no SimpleITK, so the torch stages
-(train, evaluate, predict) need no imaging library."""
+"""Writing files atomically, their checksums, and reading crops: plain numpy, no SimpleITK,
+so the torch stages (train, evaluate, predict) need no imaging library."""
 
 import contextlib
 import functools
