@@ -88,7 +88,11 @@ def run_family(results, config, family, table, held, device):
     folder = os.path.join(results, Path(network_crops(networks.crop_extent(settings))).parent.name)
     crops = crop_files(sorted(glob.glob(os.path.join(folder, "*.npz"))))
     metric = config["evaluate"]["metric"]
-    x_new, _, new_owners, _ = load_instances(crops, held, settings)
+
+    def predict(model, x):
+        return predict_probabilities(model, x, device, batch_size=64, **inference(train, device)).numpy()
+
+    new = load_instances(crops, held, settings) if len(held) else None  # x, y, owners, positions
     rows, seconds, shared, new_probs = [], [], [], []
     for fold in sorted(table.fold.unique()):
         train_part, val_part = table[table.fold != fold], table[table.fold == fold]
@@ -101,13 +105,13 @@ def run_family(results, config, family, table, held, device):
         model = networks.build(settings)
         model.load_state_dict(kept["last"]["state"])
         model = model.to(device)
-        run = inference(train, device)
-        probs, new = (predict_probabilities(model, x, device, batch_size=64, **run).numpy() for x in (x_val, x_new))
-        new_probs.append(new)
-        rows.append(val_part.assign(probability=aggregate_slices(probs, owners, list(val_part.patient_id), metric)))
+        patients = list(val_part.patient_id)
+        rows.append(val_part.assign(probability=aggregate_slices(predict(model, x_val), owners, patients, metric)))
+        new_probs += [predict(model, new[0])] if new else []
         shared += lesion_shares(model.cpu().float(), crops, val_part.patient_id, settings, config["explain"])
         print(f"{family}: fold {fold} done ({np.mean(history.seconds):.1f} s an epoch)", flush=True)
-    rows.append(held.assign(probability=patient_probabilities(new_probs, new_owners, list(held.patient_id), metric)))
+    if new:  # the mean of the fold models' slice probabilities, then each patient's aggregate
+        rows.append(held.assign(probability=patient_probabilities(new_probs, new[2], list(held.patient_id), metric)))
     extra = pd.DataFrame(shared).median().to_dict()
     return pd.concat(rows).assign(method=family), float(np.mean(seconds)), extra
 
@@ -135,19 +139,22 @@ def deep_features_table(results, patients, weights, config):
 
 
 def baseline_scores(features, table, held, methods, settings):
-    """Out-of-fold scores of the baselines (the workflow's fits in each fold), and the held-out
-    patients' mean probability over the five fold fits."""
-    folds = sorted(table.fold.unique())
-    oof = pd.concat(baselines.fold_scores(features, table, fold, methods, settings) for fold in folds)
-    rows = [oof.rename(columns={"selection": "method"})]
+    """Out-of-fold scores of the baselines (the workflow's fitting code, in each fold), and the
+    held-out patients' mean probability over the five fold fits: one fit a fold scores both."""
+
+    def scored(model, method, patients):
+        return model.predict_proba(baselines.matrix(method, features, None, patients.patient_id))[:, 1]
+
+    rows = []
     for method in methods:
-        X_new = baselines.matrix(method, features, None, held.patient_id)
-        probs = []
-        for fold in folds:
-            train = table[table.fold != fold]
+        new = []
+        for fold in sorted(table.fold.unique()):
+            train, val = table[table.fold != fold], table[table.fold == fold]
             X = baselines.matrix(method, features, None, train.patient_id)
-            probs.append(baselines.fit(method, X, train.label.to_numpy(), settings).predict_proba(X_new)[:, 1])
-        rows.append(held.assign(probability=np.mean(probs, axis=0), method=method))
+            model = baselines.fit(method, X, train.label.to_numpy(), settings)
+            rows.append(val.assign(probability=scored(model, method, val), method=method))
+            new.append(scored(model, method, held) if len(held) else [])
+        rows.append(held.assign(probability=np.mean(new, axis=0) if len(held) else [], method=method))
     return pd.concat(rows)
 
 
@@ -190,7 +197,7 @@ def main():
         features, methods = features.join(deep), [*methods, "deep_features"]
         timing["deep_features"] = {"seconds_per_patient": took}
     fit = baseline_settings(config) | {"deep_features": config["baselines"]["deep_features"]}
-    scores = [baseline_scores(features, table, held, methods, fit).fillna({"cohort": OUT_OF_FOLD})]
+    scores = [baseline_scores(features, table, held, methods, fit)]
     amx = "with AMX-BF16" if cpu_has_amx_bf16() else "no AMX"
     print(f"{device_name(device)} ({amx}, {args.threads} threads); config {' '.join(args.configfile)}")
     report(scores, timing, config, args.out)

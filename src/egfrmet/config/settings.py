@@ -171,8 +171,8 @@ def deep_feature_settings(config):
     if expected and digest != expected:
         found = f"has SHA-256 {digest[:12]}…" if digest else "is not a weights file"
         raise InputError(
-            f"baselines.deep_features.weights {path!r} {found}; the bundle's deep features came from the file "
-            f"with SHA-256 {expected[:12]}…: name your copy of that file there"
+            f"baselines.deep_features.weights {path!r} {found}; the deep features must come from the file with "
+            f"SHA-256 {expected[:12]}… (weights_sha256: a bundle's, or pinned): name your copy of that file there"
         )
     return out | ({"weights_sha256": digest} if digest else {})
 

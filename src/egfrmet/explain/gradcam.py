@@ -66,8 +66,8 @@ def explain_patient(model, crops, layer, model_settings=None, target="predicted"
         slices, masks = data["slices"][drawn], data["masks"][drawn]
         brain = data["brain_masks"][drawn] if "brain_masks" in data else np.ones_like(masks)
     # every channel the model takes, as its family's instances; `slices` shows the T1c
-    files = crop_files([crops])
-    instances, _ = read_instances(files, next(iter(files)), model_settings)
+    files = crop_files([crops])  # {patient: crops}: errors name the patient
+    instances, _ = read_instances(files, *files, model_settings)
     x = torch.from_numpy(network.join([instances])).float()
     shown = network.explanation(model, x, target)
     cams = grad_cam(model, layer, x, shown.pop("targets"))

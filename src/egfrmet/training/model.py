@@ -133,30 +133,23 @@ def body_features(body):
     return (body[-1] if isinstance(body, nn.Sequential) else body).num_features
 
 
-def create_model(
-    *,
-    arch,
-    weights,
-    pretrained_tag,
-    head_hidden,
-    dropout,
-    input="zscore",
-    channels=1,
-    lesion_channel=False,
-    presence_channels=0,
-):
-    """Body (input_body) and fastai's head. `channels`: the T1c, further sequences and, with
-    `lesion_channel`, the lesion mask, then with `presence_channels` one 0-or-1 channel per
-    further sequence saying whether the patient has it (settings.model_settings; the data
-    readers add them, not the model; ImagenetInput passes the flags as they are)."""
-    body = input_body(
-        arch=arch,
-        weights=weights,
-        pretrained_tag=pretrained_tag,
-        input=input,
-        channels=channels,
-        presence_channels=presence_channels,
-    )
+# create_model's options that are not input_body's: the head's, and the lesion channel
+# (counted in `channels` already: the data readers add it, not the model)
+HEAD_OPTIONS = ("head_hidden", "dropout", "lesion_channel")
+
+
+def body_options(options):
+    """input_body's part of create_model's options (settings.model_settings less the family)."""
+    return {key: value for key, value in options.items() if key not in HEAD_OPTIONS}
+
+
+def create_model(*, head_hidden, dropout, lesion_channel=False, **body):
+    """Body (input_body: arch, weights, pretrained_tag, input, channels, presence_channels) and
+    fastai's head. `channels`: the T1c, further sequences and, with `lesion_channel`, the
+    lesion mask, then with `presence_channels` one 0-or-1 channel per further sequence saying
+    whether the patient has it (settings.model_settings; the data readers add them, not the
+    model; ImagenetInput passes the flags as they are)."""
+    body = input_body(**body)
     return nn.Sequential(body, fastai_head(body_features(body), head_hidden, dropout))
 
 

@@ -13,12 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from egfrmet.training.model import body_features, fastai_head, input_body
+from egfrmet.training.model import body_features, body_options, fastai_head, input_body
 from egfrmet.training.networks.base import Family
-
-# create_model's settings that input_body does not take: the head's, and the lesion channel
-# (counted in `channels` already)
-NOT_BODY = ("head_hidden", "dropout", "lesion_channel")
 
 
 class GatedAttention(nn.Module):
@@ -97,7 +93,7 @@ class Attention(Family):
 
     def build(self, model_settings):
         options = self.create_options(model_settings)
-        body = input_body(**{key: options[key] for key in options if key not in NOT_BODY})
+        body = input_body(**body_options(options))
         head = AttentionHead(
             body_features(body), options["head_hidden"], model_settings["attention"]["hidden"], options["dropout"]
         )
